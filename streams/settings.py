@@ -1,0 +1,84 @@
+"""Runtime configuration: one frozen settings object, built from the environment once.
+
+Every variable is prefixed ``LEDGER_``; the defaults match what ``infra/`` starts, so a fresh
+checkout needs no configuration. Tests build their own with ``Settings.from_env(env={...})``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """All knobs of the ledger. Field ``foo_bar`` is read from ``LEDGER_FOO_BAR``."""
+
+    data_dir: Path = PROJECT_ROOT / "var"
+    cache_dir: Path = PROJECT_ROOT / ".cache"
+    # Kafka (infra starts a single KRaft broker on these loopback ports).
+    kafka_bootstrap: str = "127.0.0.1:19092"
+    kafka_controller_port: int = 19093
+    partitions: int = 4
+    topic_crossings: str = "border.crossings.v1"
+    topic_permits: str = "border.permits.v1"
+    topic_decisions: str = "border.decisions.v1"
+    topic_deadletter: str = "border.deadletter.v1"
+    # Store: "chdb" (embedded, default) or "server" (clickhouse-server over the native protocol).
+    store: str = "chdb"
+    chdb_path: Path = PROJECT_ROOT / "var" / "chdb"
+    clickhouse_host: str = "127.0.0.1"
+    clickhouse_port: int = 19000
+    clickhouse_http_port: int = 18123
+    clickhouse_database: str = "ledger"
+    clickhouse_user: str = "ledger_writer"
+    clickhouse_password: str = "writer-local-only"
+    investigator_user: str = "investigator"
+    investigator_password: str = "investigator-local-only"
+    # Streams.
+    app_id: str = "border-ledger"
+    worker_web_port: int = 16066
+    allowed_lateness_seconds: int = 0
+    policy_file: Path | None = None
+    sink_batch_size: int = 5000
+    sink_flush_seconds: float = 1.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``LEDGER_*`` variables (``os.environ`` unless ``env`` is given)."""
+        source = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = source.get(f"LEDGER_{f.name.upper()}")
+            if raw is None:
+                continue
+            values[f.name] = _coerce(f.name, str(f.type), raw)
+        settings = cls(**values)
+        if "chdb_path" not in values and "data_dir" in values:
+            settings = replace(settings, chdb_path=settings.data_dir / "chdb")
+        return settings
+
+    @property
+    def kafka_port(self) -> int:
+        return int(self.kafka_bootstrap.rsplit(":", 1)[1])
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+
+def _coerce(name: str, type_name: str, raw: str) -> Any:
+    try:
+        if type_name.startswith("int"):
+            return int(raw)
+        if type_name.startswith("float"):
+            return float(raw)
+        if "Path" in type_name:
+            return Path(raw) if raw else None
+    except ValueError as e:
+        raise ValueError(f"LEDGER_{name.upper()}={raw!r}: {e}") from e
+    return raw
