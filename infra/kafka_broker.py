@@ -1,0 +1,387 @@
+"""A single-node KRaft Kafka broker as a plain local process.
+
+The official Apache Kafka jars are fetched once with Maven (``infra/kafka/pom.xml``) into
+``settings.cache_dir``; the broker's storage, config, pid file and logs live under
+``settings.data_dir / "kafka"``. The broker is both controller and broker, listens on the loopback
+address of ``settings.kafka_bootstrap`` (controller on ``settings.kafka_controller_port``), and is
+tuned for one node: replication factor 1 everywhere, transactions enabled (Faust's exactly-once
+mode needs them) and no topic auto-creation, so :func:`ensure_topics` creates the project's topics.
+"""
+
+from __future__ import annotations
+
+import base64
+import fcntl
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from infra import process
+from infra.errors import InfraError
+from streams.settings import Settings
+
+KAFKA_VERSION = "4.1.1"  # keep in step with <kafka.version> in infra/kafka/pom.xml
+KAFKA_DIR = Path(__file__).resolve().parent / "kafka"
+POM = KAFKA_DIR / "pom.xml"
+LOG4J_CONFIG = KAFKA_DIR / "log4j2.xml"
+HEAP = "-Xmx512m"
+_MARKER_NAME = ".complete"
+
+
+def project_topics(settings: Settings) -> list[str]:
+    """The topics the ledger reads and writes, in a stable order."""
+    return [
+        settings.topic_crossings,
+        settings.topic_permits,
+        settings.topic_decisions,
+        settings.topic_deadletter,
+    ]
+
+
+def kafka_libs(settings: Settings) -> Path:
+    """Directory holding the Kafka runtime jars (fetched by :func:`ensure_kafka_jars`)."""
+    return settings.cache_dir / f"kafka-{KAFKA_VERSION}" / "libs"
+
+
+def ensure_kafka_jars(settings: Settings) -> Path:
+    """Fetch the Kafka jars with Maven unless a complete copy is cached; return the libs dir.
+
+    A marker file written after a successful fetch makes the second call instant. A file lock
+    keeps two processes (say, two test sessions) from fetching into the same place at once.
+    """
+    libs = kafka_libs(settings)
+    if (libs / _MARKER_NAME).exists():
+        return libs
+    libs.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(libs.parent / ".fetch.lock"):
+        if (libs / _MARKER_NAME).exists():
+            return libs
+        mvn = shutil.which("mvn")
+        if mvn is None:
+            raise InfraError("Maven (mvn) is not on PATH; run infra/setup.sh first")
+        staging = libs.parent / "libs.partial"
+        shutil.rmtree(staging, ignore_errors=True)
+        cmd = [
+            mvn,
+            "-q",
+            "-B",
+            "-f",
+            str(POM),
+            "dependency:copy-dependencies",
+            "-DincludeScope=runtime",
+            f"-DoutputDirectory={staging}",
+        ]
+        result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if result.returncode != 0 or not any(staging.glob("kafka_2.13-*.jar")):
+            output = (result.stdout + result.stderr).strip()[-4000:]
+            raise InfraError(f"fetching Kafka jars with Maven failed:\n{output}")
+        shutil.rmtree(libs, ignore_errors=True)
+        staging.rename(libs)
+        (libs / _MARKER_NAME).write_text(f"kafka {KAFKA_VERSION}\n")
+    return libs
+
+
+@contextmanager
+def _locked(lock_file: Path) -> Iterator[None]:
+    with lock_file.open("w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _java() -> str:
+    java_home = os.environ.get("JAVA_HOME")
+    if java_home and (Path(java_home) / "bin" / "java").exists():
+        return str(Path(java_home) / "bin" / "java")
+    java = shutil.which("java")
+    if java is None:
+        raise InfraError("java is not on PATH (Java 17 is needed for Kafka); run infra/setup.sh")
+    return java
+
+
+@dataclass(frozen=True)
+class KafkaBroker:
+    """The project's local broker for one ``Settings``: start, wait, stop, inspect."""
+
+    settings: Settings
+
+    @property
+    def home(self) -> Path:
+        """Directory for this broker's config, storage, logs and pid file."""
+        return self.settings.data_dir / "kafka"
+
+    @property
+    def storage_dir(self) -> Path:
+        return self.home / "storage"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def config_file(self) -> Path:
+        return self.home / "server.properties"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.home / "kafka.pid"
+
+    @property
+    def bootstrap(self) -> str:
+        return self.settings.kafka_bootstrap
+
+    @property
+    def host(self) -> str:
+        return process.split_host_port(self.bootstrap)[0]
+
+    @property
+    def port(self) -> int:
+        return process.split_host_port(self.bootstrap)[1]
+
+    def pid(self) -> int | None:
+        """Pid of our running broker, or None if it is not running."""
+        pid = process.read_pid(self.pid_file)
+        if pid is not None and process.pid_alive(pid, str(self.config_file)):
+            return pid
+        return None
+
+    def is_running(self) -> bool:
+        """True if our broker process is alive and its listener accepts connections."""
+        return self.pid() is not None and process.port_open(self.host, self.port)
+
+    def server_properties(self) -> dict[str, str]:
+        """The broker configuration written to ``server.properties``."""
+        s = self.settings
+        controller = f"{self.host}:{s.kafka_controller_port}"
+        return {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.bootstrap.servers": controller,
+            "listeners": f"PLAINTEXT://{self.bootstrap},CONTROLLER://{controller}",
+            "advertised.listeners": f"PLAINTEXT://{self.bootstrap}",
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "log.dirs": str(self.storage_dir),
+            "num.partitions": str(s.partitions),
+            "default.replication.factor": "1",
+            "min.insync.replicas": "1",
+            "auto.create.topics.enable": "false",
+            "group.initial.rebalance.delay.ms": "0",
+            "offsets.topic.replication.factor": "1",
+            "offsets.topic.num.partitions": str(max(s.partitions, 1)),
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "transaction.state.log.num.partitions": str(max(s.partitions, 1)),
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            "num.network.threads": "2",
+            "num.io.threads": "4",
+            "log.retention.hours": "168",
+        }
+
+    def start(self, timeout: float = 120.0) -> bool:
+        """Start the broker (or reuse ours if it already runs) and wait until it answers.
+
+        Returns True if this call started a process, False if a live broker was reused.
+        Raises :class:`InfraError`, with the tail of the broker log, if it never answers.
+        """
+        if self.pid() is not None:
+            self.wait_ready(timeout)
+            return False
+        if process.port_open(self.host, self.port):
+            raise InfraError(
+                f"port {self.bootstrap} is taken by a process that is not this project's broker "
+                f"(no live pid in {self.pid_file})"
+            )
+        libs = ensure_kafka_jars(self.settings)
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        self._write_config()
+        self._format_storage(libs)
+        process.spawn(
+            [*self._java_cmd(libs), "kafka.Kafka", str(self.config_file)],
+            log_file=self.logs_dir / "stdout.log",
+            pid_file=self.pid_file,
+            cwd=self.home,
+        )
+        self.wait_ready(timeout)
+        return True
+
+    def wait_ready(self, timeout: float = 120.0) -> None:
+        """Block until the broker answers a metadata request, or raise :class:`InfraError`."""
+        wait_for_kafka(self.bootstrap, timeout, alive=self.pid, log_tail=self.log_tail)
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """SIGTERM the broker, wait up to ``timeout`` s, then SIGKILL. True if one was running."""
+        pid = self.pid()
+        self.pid_file.unlink(missing_ok=True)
+        if pid is None:
+            return False
+        process.terminate(pid, str(self.config_file), timeout)
+        return True
+
+    def log_tail(self, lines: int = 40) -> str:
+        """The last lines of the broker's stdout and server log, for error messages."""
+        return "\n".join(
+            [
+                f"--- {self.logs_dir / 'stdout.log'}",
+                process.tail(self.logs_dir / "stdout.log", lines),
+                f"--- {self.logs_dir / 'server.log'}",
+                process.tail(self.logs_dir / "server.log", lines),
+            ]
+        )
+
+    def _java_cmd(self, libs: Path) -> list[str]:
+        return [
+            _java(),
+            HEAP,
+            "-Xms128m",
+            "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
+            f"-Dkafka.logs.dir={self.logs_dir}",
+            "-cp",
+            f"{libs}/*",
+        ]
+
+    def _write_config(self) -> None:
+        lines = [f"{key}={value}" for key, value in self.server_properties().items()]
+        self.config_file.write_text(
+            "# Generated by infra/kafka_broker.py from the ledger settings; edits are lost.\n"
+            + "\n".join(lines)
+            + "\n"
+        )
+
+    def _format_storage(self, libs: Path) -> None:
+        if (self.storage_dir / "meta.properties").exists():
+            return
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cmd = [
+            *self._java_cmd(libs),
+            "kafka.tools.StorageTool",
+            "format",
+            "--standalone",
+            "-t",
+            cluster_id,
+            "-c",
+            str(self.config_file),
+        ]
+        result = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=self.home)
+        if result.returncode != 0:
+            output = (result.stdout + result.stderr).strip()[-4000:]
+            raise InfraError(f"formatting KRaft storage in {self.storage_dir} failed:\n{output}")
+
+
+def wait_for_kafka(
+    bootstrap: str,
+    timeout: float,
+    *,
+    alive: Callable[[], object] | None = None,
+    log_tail: Callable[[], str] | None = None,
+) -> None:
+    """Wait until a broker at ``bootstrap`` answers a metadata request.
+
+    ``alive`` (a callable returning a falsy value once the process died) makes the wait fail
+    fast; ``log_tail`` (a callable returning text) is appended to the error message.
+    """
+    from kafka.admin import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    deadline = time.monotonic() + timeout
+    last_error = "no attempt made"
+    while True:
+        if alive is not None and not alive():
+            tail = f"\n{log_tail()}" if log_tail is not None else ""
+            raise InfraError(f"Kafka broker at {bootstrap} exited during startup{tail}")
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        if process.port_open(*process.split_host_port(bootstrap)):
+            try:
+                admin = KafkaAdminClient(
+                    bootstrap_servers=bootstrap,
+                    client_id="ledger-infra-probe",
+                    bootstrap_timeout_ms=int(min(5.0, max(remaining, 0.5)) * 1000),
+                    request_timeout_ms=5000,
+                )
+                try:
+                    admin.describe_cluster()
+                    return
+                finally:
+                    admin.close()
+            except KafkaError as e:
+                last_error = f"{type(e).__name__}: {e}"
+        else:
+            last_error = "port not open"
+        time.sleep(0.5)
+    tail = f"\n{log_tail()}" if log_tail is not None else ""
+    raise InfraError(
+        f"Kafka broker at {bootstrap} did not answer within {timeout:.0f}s ({last_error}){tail}"
+    )
+
+
+def ensure_topics(
+    settings: Settings,
+    topics: Iterable[str] | None = None,
+    *,
+    partitions: int | None = None,
+    configs: dict[str, str] | None = None,
+) -> list[str]:
+    """Create ``topics`` (default: the project's four) if missing; return the names created.
+
+    Every topic gets ``partitions`` (default ``settings.partitions``) partitions and replication
+    factor 1. Existing topics are left as they are, so calling this twice is harmless.
+    """
+    from kafka.admin import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    wanted = list(project_topics(settings) if topics is None else topics)
+    count = settings.partitions if partitions is None else partitions
+    try:
+        admin = KafkaAdminClient(
+            bootstrap_servers=settings.kafka_bootstrap,
+            client_id="ledger-infra-topics",
+            bootstrap_timeout_ms=10000,
+        )
+    except KafkaError as e:
+        raise InfraError(f"cannot reach Kafka at {settings.kafka_bootstrap}: {e}") from e
+    try:
+        existing = set(admin.list_topics())
+        missing = [t for t in wanted if t not in existing]
+        if missing:
+            spec = {
+                t: {"num_partitions": count, "replication_factor": 1, "configs": configs or {}}
+                for t in missing
+            }
+            response = admin.create_topics(spec, timeout_ms=30000, raise_errors=False)
+            _check_created(response)
+            admin.wait_for_topics(missing, timeout_ms=30000)
+    except KafkaError as e:
+        raise InfraError(f"creating topics {wanted} on {settings.kafka_bootstrap}: {e}") from e
+    finally:
+        admin.close()
+    return missing
+
+
+def _check_created(response: dict[str, Any]) -> None:
+    """Raise unless every topic in a CreateTopics response was created or already existed."""
+    from kafka.errors import TopicAlreadyExistsError, for_code
+
+    failures = [
+        f"{t.get('name')}: {for_code(t['error_code']).__name__} {t.get('error_message') or ''}"
+        for t in response.get("topics", [])
+        if t.get("error_code", 0) not in (0, TopicAlreadyExistsError.errno)
+    ]
+    if failures:
+        raise InfraError("topic creation failed: " + "; ".join(failures))

@@ -1,0 +1,149 @@
+"""Process plumbing shared by the Kafka and ClickHouse launchers.
+
+Services run detached (their own session) so that ``ledger infra up`` can exit and leave them
+running. A pid file plus a command-line check (the pid must still belong to a process whose
+command line names our config file) decides whether a previous start can be reused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from infra.errors import InfraError
+
+# Children started by this Python process, so we can reap them (a zombie still answers kill 0).
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def split_host_port(address: str) -> tuple[str, int]:
+    """Split ``host:port`` into its parts; raise :class:`InfraError` if it is malformed."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise InfraError(f"expected host:port, got {address!r}")
+    return host, int(port)
+
+
+def free_port(host: str) -> int:
+    """Return a TCP port on ``host`` that is free right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    """True if something accepts TCP connections on ``host:port``."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def tail(path: Path, lines: int = 40) -> str:
+    """The last ``lines`` lines of a text file, or a note that it does not exist."""
+    try:
+        with path.open("rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 64 * 1024))
+            text = f.read().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return f"({path} does not exist)"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def read_pid(pid_file: Path) -> int | None:
+    """The pid stored in ``pid_file``, or None if the file is missing or garbled."""
+    try:
+        text = pid_file.read_text().strip()
+    except FileNotFoundError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def pid_alive(pid: int, marker: str) -> bool:
+    """True if ``pid`` is a live (non-zombie) process whose command line contains ``marker``."""
+    child = _CHILDREN.get(pid)
+    if child is not None and child.poll() is not None:
+        del _CHILDREN[pid]
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    # Field 3 of /proc/<pid>/stat (after the parenthesised command name) is the state.
+    if stat.rpartition(")")[2].split()[0] in {"Z", "X"}:
+        return False
+    return marker.encode() in cmdline
+
+
+def spawn(
+    cmd: Sequence[str],
+    *,
+    log_file: Path,
+    pid_file: Path,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+) -> int:
+    """Start ``cmd`` detached, stdout and stderr appended to ``log_file``; record its pid."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with log_file.open("ab") as log:
+        try:
+            child = subprocess.Popen(
+                list(cmd),
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=env,
+            )
+        except OSError as e:
+            raise InfraError(f"cannot run {cmd[0]}: {e}") from e
+    _CHILDREN[child.pid] = child
+    pid_file.write_text(f"{child.pid}\n")
+    return child.pid
+
+
+def terminate(pid: int, marker: str, timeout: float) -> None:
+    """SIGTERM ``pid``, wait up to ``timeout`` seconds, then SIGKILL it."""
+    if not pid_alive(pid, marker):
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not pid_alive(pid, marker):
+            _reap(pid)
+            return
+        time.sleep(0.2)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    for _ in range(50):
+        if not pid_alive(pid, marker):
+            break
+        time.sleep(0.1)
+    _reap(pid)
+
+
+def _reap(pid: int) -> None:
+    child = _CHILDREN.pop(pid, None)
+    if child is not None:
+        child.wait(timeout=5)
+        return
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+    except OSError as e:
+        if e.errno != errno.ECHILD:
+            raise

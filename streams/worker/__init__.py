@@ -1,0 +1,1 @@
+"""The Faust layer: thin agents around the pure domain (decode, decide, emit)."""

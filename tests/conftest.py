@@ -1,0 +1,181 @@
+"""Shared service fixtures: a real Kafka broker and a real ClickHouse server for the whole session.
+
+Each fixture starts its own instance on free loopback ports under a pytest temporary directory
+(never the default ports that ``ledger run`` uses), or reuses a running one named by
+``LEDGER_TEST_KAFKA_BOOTSTRAP`` / ``LEDGER_TEST_CLICKHOUSE_PORT`` (plus the optional
+``LEDGER_TEST_CLICKHOUSE_HTTP_PORT``). A service that cannot start FAILS the tests that need it,
+with the log tail; it never skips. Whatever a fixture started is stopped at session end.
+Services start lazily, so unit-test runs start nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from infra import process
+from infra.clickhouse_server import ClickHouseServer, wait_for_clickhouse
+from infra.errors import InfraError
+from infra.kafka_broker import KafkaBroker, ensure_topics, wait_for_kafka
+from streams.settings import Settings
+
+SERVICE_TIMEOUT = 120.0
+
+
+@dataclass(frozen=True)
+class KafkaService:
+    """A broker the tests can use. ``broker`` is None when an external broker is reused."""
+
+    bootstrap: str
+    settings: Settings
+    broker: KafkaBroker | None
+
+
+@dataclass(frozen=True)
+class ClickHouseService:
+    """A ClickHouse server the tests can use. ``server`` is None when an external one is reused."""
+
+    host: str
+    port: int
+    http_port: int
+    settings: Settings
+    server: ClickHouseServer | None
+
+
+@pytest.fixture(scope="session")
+def base_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings from the environment, with data under a session temp dir (jar cache kept)."""
+    settings = Settings.from_env()
+    data_dir = tmp_path_factory.mktemp("services")
+    return settings.with_overrides(data_dir=data_dir, chdb_path=data_dir / "chdb")
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(base_settings: Settings) -> Iterator[KafkaService]:
+    """A running Kafka broker for the session (own instance on free ports, or the env's)."""
+    external = os.environ.get("LEDGER_TEST_KAFKA_BOOTSTRAP")
+    if external:
+        settings = base_settings.with_overrides(kafka_bootstrap=external)
+        try:
+            wait_for_kafka(external, SERVICE_TIMEOUT)
+        except InfraError as e:
+            pytest.fail(f"LEDGER_TEST_KAFKA_BOOTSTRAP={external}: {e}", pytrace=False)
+        yield KafkaService(bootstrap=external, settings=settings, broker=None)
+        return
+    host = process.split_host_port(base_settings.kafka_bootstrap)[0]
+    settings = base_settings.with_overrides(
+        kafka_bootstrap=f"{host}:{process.free_port(host)}",
+        kafka_controller_port=process.free_port(host),
+    )
+    broker = KafkaBroker(settings)
+    try:
+        broker.start(timeout=SERVICE_TIMEOUT)
+    except InfraError as e:
+        broker.stop()
+        pytest.fail(f"Kafka broker did not start: {e}", pytrace=False)
+    try:
+        yield KafkaService(bootstrap=settings.kafka_bootstrap, settings=settings, broker=broker)
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(scope="session")
+def clickhouse_server(base_settings: Settings) -> Iterator[ClickHouseService]:
+    """A running ClickHouse server for the session (own instance on free ports, or the env's)."""
+    host = base_settings.clickhouse_host
+    external = os.environ.get("LEDGER_TEST_CLICKHOUSE_PORT")
+    if external:
+        http = os.environ.get("LEDGER_TEST_CLICKHOUSE_HTTP_PORT")
+        settings = base_settings.with_overrides(
+            clickhouse_port=int(external),
+            clickhouse_http_port=int(http) if http else base_settings.clickhouse_http_port,
+        )
+        try:
+            wait_for_clickhouse(settings, SERVICE_TIMEOUT)
+            ClickHouseServer(settings).create_database()
+        except InfraError as e:
+            pytest.fail(f"LEDGER_TEST_CLICKHOUSE_PORT={external}: {e}", pytrace=False)
+        yield ClickHouseService(
+            host, settings.clickhouse_port, settings.clickhouse_http_port, settings, None
+        )
+        return
+    settings = base_settings.with_overrides(
+        clickhouse_port=process.free_port(host), clickhouse_http_port=process.free_port(host)
+    )
+    server = ClickHouseServer(settings)
+    try:
+        server.start(timeout=SERVICE_TIMEOUT)
+    except InfraError as e:
+        server.stop()
+        pytest.fail(f"ClickHouse server did not start: {e}", pytrace=False)
+    try:
+        yield ClickHouseService(
+            host, settings.clickhouse_port, settings.clickhouse_http_port, settings, server
+        )
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_settings(kafka_broker: KafkaService) -> Settings:
+    """Settings pointing at the session's broker (ClickHouse fields left at their defaults)."""
+    return kafka_broker.settings
+
+
+@pytest.fixture(scope="session")
+def clickhouse_settings(clickhouse_server: ClickHouseService) -> Settings:
+    """Settings pointing at the session's ClickHouse server, with ``store="server"``."""
+    return clickhouse_server.settings.with_overrides(store="server")
+
+
+@pytest.fixture(scope="session")
+def service_settings(kafka_broker: KafkaService, clickhouse_server: ClickHouseService) -> Settings:
+    """Settings pointing at both session services (``store="server"``), data under a temp dir."""
+    return clickhouse_server.settings.with_overrides(
+        store="server",
+        kafka_bootstrap=kafka_broker.bootstrap,
+        kafka_controller_port=kafka_broker.settings.kafka_controller_port,
+    )
+
+
+@pytest.fixture
+def make_topic(kafka_broker: KafkaService) -> Iterator[Callable[..., str]]:
+    """Factory ``make_topic(prefix="test", partitions=1) -> name`` of a fresh, unique topic.
+
+    The topics a test made are deleted after it.
+    """
+    made: list[str] = []
+
+    def _make(prefix: str = "test", partitions: int = 1) -> str:
+        name = f"{prefix}.{uuid.uuid4().hex[:12]}"
+        try:
+            ensure_topics(kafka_broker.settings, [name], partitions=partitions)
+        except InfraError as e:
+            pytest.fail(f"cannot create topic {name}: {e}", pytrace=False)
+        made.append(name)
+        return name
+
+    yield _make
+    if made:
+        _delete_topics(kafka_broker.bootstrap, made)
+
+
+def _delete_topics(bootstrap: str, topics: list[str]) -> None:
+    from kafka.admin import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="tests-cleanup")
+    except KafkaError:
+        return  # the broker is gone; nothing to clean up
+    try:
+        admin.delete_topics(topics, timeout_ms=10000)
+    except KafkaError as e:
+        # Leftover topics only cost disk in a temp dir; say so instead of failing the test.
+        print(f"could not delete test topics {topics}: {e}")
+    finally:
+        admin.close()
