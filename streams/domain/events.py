@@ -238,6 +238,8 @@ def parse_date(value: object, field: str) -> date:
 
 
 def _parse_enum(enum: type[E], value: object, field: str) -> E:
+    if not isinstance(value, str):
+        raise InvalidEventError(field, f"expected a string, got {type(value).__name__}")
     try:
         return enum(value)
     except ValueError as e:
