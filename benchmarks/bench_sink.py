@@ -1,0 +1,185 @@
+"""Benchmark: ClickHouse sink throughput (rows/s) into chDB and into the server.
+
+For each backend, N encoded events are first published to fresh topics (not timed). Then, in the
+same run and on the same store:
+
+* baseline: a bare ``Store.insert_events`` of the same pre-built rows, in batches of
+  ``sink_batch_size`` (no Kafka, no decoding) into a fresh database;
+* sink: ``Sink.run`` from offset 0 until caught up into another fresh database (Kafka fetch,
+  Avro decode, row mapping, inserts and progress records).
+
+The ratio sink/baseline is the share of the store's raw insert rate the sink achieves.
+
+    .venv/bin/python -m benchmarks.bench_sink [--events 50000] [--store chdb server]
+
+By default it starts its own Kafka broker and ClickHouse server (infra/) on free loopback ports in
+a temporary directory; ``--use-env`` uses the services named by the ``LEDGER_*`` environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from schemas.codec import decode_event, encode_event, topic_for
+from streams.domain.events import (
+    Basis,
+    Channel,
+    CrossingRecorded,
+    Direction,
+    Document,
+    Event,
+)
+from streams.settings import Settings
+from streams.sink import Sink
+from streams.store import open_store
+from streams.store.rows import Coordinates, event_row
+
+
+def make_events(n: int) -> list[Event]:
+    """``n`` crossings of 5,000 travellers over about two months."""
+    start = datetime(2025, 10, 1, tzinfo=UTC)
+    return [
+        CrossingRecorded(
+            event_id=f"bench-{i}",
+            traveller_id=f"trav-{i % 5000}",
+            occurred_at=start + timedelta(seconds=97 * i, milliseconds=i % 1000),
+            port="HK-LO-WU" if i % 3 else "CN-LUOHU",
+            direction=Direction.ENTRY if i % 2 else Direction.EXIT,
+            nationality="GBR",
+            document=Document.PASSPORT,
+            channel=Channel.COUNTER,
+            basis=Basis.VISITOR if i % 2 else None,
+        )
+        for i in range(n)
+    ]
+
+
+def publish(settings: Settings, events: list[Event]) -> list[tuple[Coordinates, bytes]]:
+    """Publish events; return each message's coordinates and value."""
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=20, batch_size=1 << 18
+    )
+    values = [encode_event(e) for e in events]
+    futures = [
+        producer.send(topic_for(e, settings), key=e.event_id.encode(), value=v)
+        for e, v in zip(events, values, strict=True)
+    ]
+    producer.flush(timeout=120)
+    metas = [f.get(timeout=120) for f in futures]
+    producer.close()
+    return [
+        (Coordinates(m.topic, m.partition, m.offset), v) for m, v in zip(metas, values, strict=True)
+    ]
+
+
+@contextmanager
+def services(use_env: bool) -> Iterator[Settings]:
+    """Settings for running services: the environment's, or our own started under a temp dir."""
+    settings = Settings.from_env()
+    if use_env:
+        yield settings
+        return
+    from infra import process
+    from infra.clickhouse_server import ClickHouseServer
+    from infra.kafka_broker import KafkaBroker
+
+    with tempfile.TemporaryDirectory(prefix="bench-sink-") as tmp, ExitStack() as stack:
+        host = "127.0.0.1"
+        settings = settings.with_overrides(
+            data_dir=Path(tmp),
+            chdb_path=Path(tmp) / "chdb",
+            kafka_bootstrap=f"{host}:{process.free_port(host)}",
+            kafka_controller_port=process.free_port(host),
+            clickhouse_port=process.free_port(host),
+            clickhouse_http_port=process.free_port(host),
+        )
+        broker = KafkaBroker(settings)
+        stack.callback(broker.stop)
+        broker.start()
+        server = ClickHouseServer(settings)
+        stack.callback(server.stop)
+        server.start()
+        yield settings
+
+
+def bench(settings: Settings, backend: str, n: int) -> tuple[float, float]:
+    """(baseline rows/s, sink rows/s) for one backend."""
+    from infra.kafka_broker import ensure_topics
+
+    suffix = uuid.uuid4().hex[:8]
+    settings = settings.with_overrides(
+        store=backend,
+        topic_crossings=f"bench.crossings.{suffix}",
+        topic_permits=f"bench.permits.{suffix}",
+        topic_decisions=f"bench.decisions.{suffix}",
+        topic_deadletter=f"bench.deadletter.{suffix}",
+    )
+    ensure_topics(
+        settings,
+        [
+            settings.topic_crossings,
+            settings.topic_permits,
+            settings.topic_decisions,
+            settings.topic_deadletter,
+        ],
+    )
+    messages = publish(settings, make_events(n))
+    now = datetime.now(UTC)
+    rows = [event_row(decode_event(v), at, now) for at, v in messages]
+
+    base_settings = settings.with_overrides(clickhouse_database=f"bench_base_{suffix}")
+    with open_store(base_settings, "writer", backend) as store:
+        store.migrate()
+        size = settings.sink_batch_size
+        t0 = time.perf_counter()
+        for i in range(0, len(rows), size):
+            store.insert_events(rows[i : i + size])
+        baseline = len(rows) / (time.perf_counter() - t0)
+
+    sink_settings = settings.with_overrides(clickhouse_database=f"bench_sink_{suffix}")
+    with open_store(sink_settings, "writer", backend) as store:
+        store.migrate()
+        sink = Sink(sink_settings, store)
+        ends = sink.end_offsets()
+        t0 = time.perf_counter()
+        stats = sink.run(until=ends)
+        elapsed = time.perf_counter() - t0
+        assert stats.inserted["events"] == n, stats.summary()
+        stored = store.query("SELECT count() FROM events").rows[0][0]
+        assert stored == n, stored
+    return baseline, n / elapsed
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print a table of rows/s per backend."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--events", type=int, default=50_000)
+    parser.add_argument(
+        "--store", nargs="+", choices=("chdb", "server"), default=["chdb", "server"]
+    )
+    parser.add_argument("--use-env", action="store_true", help="use the LEDGER_* services")
+    args = parser.parse_args(argv)
+    with services(args.use_env) as settings:
+        print(
+            f"sink benchmark: {args.events} events, batch {settings.sink_batch_size}",
+            file=sys.stderr,
+        )
+        print(f"{'store':8} {'baseline rows/s':>16} {'sink rows/s':>12} {'ratio':>6}")
+        for backend in args.store:
+            baseline, sink = bench(settings, backend, args.events)
+            print(f"{backend:8} {baseline:16,.0f} {sink:12,.0f} {sink / baseline:6.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""``ledger sql``: run one SQL statement against the audit store and print the result.
+
+Output is an aligned text table, or TSV with ``--tsv``. ``--as investigator`` uses the read-only
+role (the server's readonly user, or a readonly chDB session); writes are then refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from streams.settings import Settings
+
+HELP = "run a SQL query on the audit store and print the rows (table or --tsv)"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Declare the subcommand's options."""
+    parser.add_argument("query", help='the SQL statement, e.g. "SELECT count() FROM events"')
+    parser.add_argument(
+        "--as",
+        dest="role",
+        choices=("writer", "investigator"),
+        default="writer",
+        help="role to connect as (investigator is read-only)",
+    )
+    parser.add_argument(
+        "--store", choices=("chdb", "server"), help="backend (default: settings.store)"
+    )
+    parser.add_argument("--tsv", action="store_true", help="tab-separated output with a header")
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    """Execute the query and print its rows to stdout."""
+    from streams.store import opened_store
+
+    with opened_store(settings, args.role, args.store) as store:
+        result = store.query(args.query)
+    if not result.columns:
+        return 0
+    cells = [[_cell(v) for v in row] for row in result.rows]
+    if args.tsv:
+        _print_tsv(result.columns, cells)
+    else:
+        _print_table(result.columns, cells)
+        print(f"({len(cells)} row{'s' if len(cells) != 1 else ''})", file=sys.stderr)
+    return 0
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(_cell(v) for v in value) + "]"
+    return str(value)
+
+
+def _print_tsv(columns: Sequence[str], rows: list[list[str]]) -> None:
+    def esc(s: str) -> str:
+        return s.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+
+    print("\t".join(esc(c) for c in columns))
+    for row in rows:
+        print("\t".join(esc(c) for c in row))
+
+
+def _print_table(columns: Sequence[str], rows: list[list[str]]) -> None:
+    flat = [[c.replace("\n", "\\n") for c in row] for row in rows]
+    widths = [len(c) for c in columns]
+    for row in flat:
+        widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
+    print(" | ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
+    print("-+-".join("-" * w for w in widths))
+    for row in flat:
+        print(" | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())

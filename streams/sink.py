@@ -1,0 +1,388 @@
+"""The ClickHouse sink: Kafka topics to the append-only audit tables, exactly once.
+
+A kafka-python consumer, manually assigned every partition of the crossings, permits, decisions
+and dead-letter topics (no consumer group: the store, not Kafka, holds the offsets). Messages are
+decoded with ``schemas.codec`` and buffered; a batch is flushed when it reaches
+``settings.sink_batch_size`` rows or is ``settings.sink_flush_seconds`` old.
+
+Exactly-once design. Every stored row carries its Kafka coordinates (topic, partition, offset),
+and each (topic, partition) feeds exactly one table. A flush is:
+
+1. one INSERT per table of the batch's rows;
+2. then one INSERT into ``sink_offsets`` of each partition's next offset (the *committed point*).
+
+Neither step is atomic with the other, and step 1 is not atomic either: ClickHouse writes one
+part per ``PARTITION BY`` month, so a crash or a broken connection can leave any subset of a
+batch's months stored. Exactness therefore never relies on atomicity:
+
+* On start, for each partition the sink reads the committed point ``c`` and the set ``S`` of
+  offsets ``>= c`` already in that partition's table (at most one batch: everything below the
+  previous flush's committed point is below ``c``). It seeks to ``c`` and skips offsets in ``S``.
+  Rows from a half-done batch are thus neither lost (missing offsets are re-read) nor duplicated
+  (present ones are skipped).
+* When an INSERT fails with a broken connection (:class:`StoreUnavailableError`) the server may
+  or may not have stored some parts; before retrying, the sink asks which of the batch's offsets
+  are now present and inserts only the rest. Retries back off up to 10 s and never give up: the
+  sink blocks rather than skipping data. Other store errors stop the sink loudly; a restart then
+  resumes exactly as above.
+
+Messages on any topic that do not decode are not the sink's to repair (the worker dead-letters
+bad input): they are counted per topic, logged with their coordinates, and passed over; their
+offsets still advance the committed point. The startup scan of ``S`` reads the coordinate columns
+of the partition's table once; no other read happens on the hot path.
+
+The main job can run a :class:`Sink` in a thread (chDB allows one engine per process): call
+:meth:`Sink.end_offsets` first, then :meth:`Sink.run` with a stop event, and poll
+:meth:`Sink.caught_up`.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from schemas.codec import decode_dead_letter, decode_emission, decode_event
+from streams.domain.errors import LedgerError
+from streams.settings import Settings
+from streams.store.base import Store, StoreUnavailableError, Table, TopicPartition
+from streams.store.rows import Coordinates, dead_letter_row, decision_row, event_row
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+_MAX_BACKOFF_SECONDS = 10.0
+_REPORT_SECONDS = 5.0
+
+
+class SinkError(LedgerError):
+    """The sink cannot run (Kafka unreachable at start, or it was stopped mid-flush)."""
+
+
+class _Stopped(Exception):
+    """Internal: stop requested while waiting; the unflushed batch is left for the next run."""
+
+
+@dataclass(slots=True)
+class SinkStats:
+    """Counters of one sink run."""
+
+    consumed: int = 0
+    inserted: dict[str, int] = field(default_factory=lambda: {t.value: 0 for t in Table})
+    already_stored: int = 0
+    undecodable: dict[str, int] = field(default_factory=dict)
+    flushes: int = 0
+    store_retries: int = 0
+
+    def summary(self) -> str:
+        """One line for progress reports."""
+        rows = ", ".join(f"{k} {v}" for k, v in self.inserted.items())
+        bad = sum(self.undecodable.values())
+        return (
+            f"consumed {self.consumed}; inserted {rows}; already stored {self.already_stored}; "
+            f"undecodable {bad} {dict(sorted(self.undecodable.items()))}; "
+            f"flushes {self.flushes}; store retries {self.store_retries}"
+        )
+
+
+class Sink:
+    """Consumes the ledger topics into a :class:`Store`, exactly once (see module docstring)."""
+
+    def __init__(self, settings: Settings, store: Store, *, client_id: str = "ledger-sink"):
+        self.settings = settings
+        self.store = store
+        self.client_id = client_id
+        self.stats = SinkStats()
+        self._tables: dict[str, Table] = {
+            settings.topic_crossings: Table.EVENTS,
+            settings.topic_permits: Table.EVENTS,
+            settings.topic_decisions: Table.DECISIONS,
+            settings.topic_deadletter: Table.DEAD_LETTERS,
+        }
+        self._lock = threading.Lock()
+        self._committed: dict[TopicPartition, int] = {}
+        self._pending: dict[Table, list[dict[str, Any]]] = {t: [] for t in Table}
+        self._pending_rows = 0
+        self._pending_next: dict[TopicPartition, int] = {}
+        self._pending_since: float | None = None
+        self._skip: dict[TopicPartition, set[int]] = {}
+        self._stop = threading.Event()
+
+    # -- public API ---------------------------------------------------------------------------
+
+    def end_offsets(self, timeout_seconds: float = 60.0) -> dict[TopicPartition, int]:
+        """The current end offset of every partition of the four topics (own short consumer)."""
+        consumer = self._consumer()
+        try:
+            tps = self._partitions(consumer, timeout_seconds)
+            ends = consumer.end_offsets(tps)
+            return {(tp.topic, tp.partition): int(o) for tp, o in ends.items()}
+        finally:
+            consumer.close()
+
+    def caught_up(self, end_offsets: Mapping[TopicPartition, int]) -> bool:
+        """Whether every partition's stored (committed) point has reached ``end_offsets``."""
+        with self._lock:
+            return all(self._committed.get(tp, -1) >= end for tp, end in end_offsets.items())
+
+    def committed(self) -> dict[TopicPartition, int]:
+        """Per partition, the next offset not yet durably stored (as of the last flush)."""
+        with self._lock:
+            return dict(self._committed)
+
+    def run(
+        self,
+        stop: threading.Event | None = None,
+        until: Mapping[TopicPartition, int] | None = None,
+    ) -> SinkStats:
+        """Consume and store until ``stop`` is set, or until caught up with ``until`` if given.
+
+        Pending rows are flushed before returning. Store outages block (with backoff) until the
+        store is back or ``stop`` is set, in which case the unflushed batch is simply re-read by
+        the next run.
+        """
+        self._stop = stop or threading.Event()
+        consumer: Any = None
+        try:
+            self._retry(self.store.migrate)
+            consumer = self._consumer()
+            self._resume(consumer)
+            last_report = time.monotonic()
+            while not self._stop.is_set():
+                if until is not None and self.caught_up(until):
+                    break
+                batch = consumer.poll(
+                    timeout_ms=int(self._poll_timeout() * 1000),
+                    max_records=self.settings.sink_batch_size,
+                )
+                for records in batch.values():
+                    for record in records:
+                        self._take(record)
+                if self._due(until):
+                    self._flush()
+                if time.monotonic() - last_report >= _REPORT_SECONDS:
+                    log.info("sink: %s", self.stats.summary())
+                    last_report = time.monotonic()
+            self._flush()
+        except _Stopped:
+            log.warning("sink: stopped with an unflushed batch; the next run re-reads it")
+        finally:
+            if consumer is not None:
+                consumer.close()
+        log.info("sink: done; %s", self.stats.summary())
+        return self.stats
+
+    # -- consuming ----------------------------------------------------------------------------
+
+    def _consumer(self) -> Any:
+        from kafka import KafkaConsumer
+        from kafka.errors import KafkaError
+
+        try:
+            return KafkaConsumer(
+                bootstrap_servers=self.settings.kafka_bootstrap,
+                client_id=self.client_id,
+                group_id=None,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                max_poll_records=self.settings.sink_batch_size,
+            )
+        except KafkaError as e:
+            raise SinkError(f"cannot reach Kafka at {self.settings.kafka_bootstrap}: {e}") from e
+
+    def _partitions(self, consumer: Any, timeout_seconds: float = 60.0) -> list[Any]:
+        from kafka import TopicPartition as KafkaTopicPartition
+
+        deadline = time.monotonic() + timeout_seconds
+        tps: list[Any] = []
+        for topic in self._tables:
+            while True:
+                parts = consumer.partitions_for_topic(topic)
+                if parts:
+                    tps.extend(KafkaTopicPartition(topic, p) for p in sorted(parts))
+                    break
+                if time.monotonic() > deadline or self._stop.is_set():
+                    raise SinkError(f"topic {topic} does not exist (or has no partitions)")
+                log.warning("sink: waiting for topic %s to exist", topic)
+                self._stop.wait(1.0)
+        return tps
+
+    def _resume(self, consumer: Any) -> None:
+        """Seek every partition to its committed point and load the already-stored offsets."""
+        tps = self._partitions(consumer)
+        consumer.assign(tps)
+        committed = self._retry(self.store.committed_offsets)
+        beginnings = consumer.beginning_offsets(tps)
+        for tp in tps:
+            key = (tp.topic, tp.partition)
+            start = max(committed.get(key, 0), int(beginnings[tp]))
+            consumer.seek(tp, start)
+            table = self._tables[tp.topic]
+            present = self._retry(
+                functools.partial(self.store.stored_offsets, table, tp.topic, tp.partition, start)
+            )
+            self._skip[key] = present
+            with self._lock:
+                self._committed[key] = start
+            if present:
+                log.info(
+                    "sink: %s[%d] resumes at %d; %d offsets above it are already stored",
+                    tp.topic,
+                    tp.partition,
+                    start,
+                    len(present),
+                )
+
+    def _take(self, record: Any) -> None:
+        key: TopicPartition = (record.topic, record.partition)
+        offset = int(record.offset)
+        self.stats.consumed += 1
+        self._pending_next[key] = offset + 1
+        if self._pending_since is None:
+            self._pending_since = time.monotonic()
+        skip = self._skip.get(key)
+        if skip and offset in skip:
+            skip.discard(offset)
+            self.stats.already_stored += 1
+            return
+        table = self._tables[record.topic]
+        at = Coordinates(record.topic, record.partition, offset)
+        try:
+            row = self._row(table, record.value, at)
+        except LedgerError as e:
+            self.stats.undecodable[record.topic] = self.stats.undecodable.get(record.topic, 0) + 1
+            log.warning(
+                "sink: skipping undecodable message %s[%d]@%d: %s",
+                record.topic,
+                record.partition,
+                offset,
+                e,
+            )
+            return
+        self._pending[table].append(row)
+        self._pending_rows += 1
+
+    def _row(self, table: Table, value: bytes | None, at: Coordinates) -> dict[str, Any]:
+        if value is None:
+            raise SinkError("empty message (tombstone)")
+        now = datetime.now(UTC)
+        if table is Table.EVENTS:
+            return event_row(decode_event(value), at, now)
+        if table is Table.DECISIONS:
+            return decision_row(decode_emission(value), at, now)
+        letter = decode_dead_letter(value)
+        return dead_letter_row(
+            raw=letter.raw,
+            reason=letter.reason,
+            source_topic=letter.source_topic,
+            source_partition=letter.source_partition,
+            source_offset=letter.source_offset,
+            source_timestamp=letter.source_timestamp,
+            failed_at=letter.failed_at,
+            at=at,
+            ingested_at=now,
+        )
+
+    # -- flushing -----------------------------------------------------------------------------
+
+    def _poll_timeout(self) -> float:
+        if self._pending_since is None:
+            return min(self.settings.sink_flush_seconds, 0.5)
+        left = self.settings.sink_flush_seconds - (time.monotonic() - self._pending_since)
+        return max(0.0, min(left, 0.5))
+
+    def _due(self, until: Mapping[TopicPartition, int] | None) -> bool:
+        if not self._pending_next:
+            return False
+        if self._pending_rows >= self.settings.sink_batch_size:
+            return True
+        assert self._pending_since is not None
+        if time.monotonic() - self._pending_since >= self.settings.sink_flush_seconds:
+            return True
+        # Reached the target everywhere: no point waiting for more.
+        return until is not None and all(
+            self._pending_next.get(tp, self._committed.get(tp, -1)) >= end
+            for tp, end in until.items()
+        )
+
+    def _flush(self) -> None:
+        if not self._pending_next:
+            return
+        for table, rows in self._pending.items():
+            if rows:
+                self._insert_exactly(table, rows)
+                self.stats.inserted[table.value] += len(rows)
+        progress = dict(self._pending_next)
+        self._retry(lambda: self.store.commit_offsets(progress, datetime.now(UTC)))
+        with self._lock:
+            self._committed.update(progress)
+        self._pending = {t: [] for t in Table}
+        self._pending_rows = 0
+        self._pending_next = {}
+        self._pending_since = None
+        self.stats.flushes += 1
+        log.debug("sink: flushed; %s", self.stats.summary())
+
+    def _insert_exactly(self, table: Table, rows: list[dict[str, Any]]) -> None:
+        """Insert ``rows``; after a failed attempt, first drop rows that did land."""
+        attempt = 0
+        while True:
+            try:
+                if attempt:
+                    rows = self._not_yet_stored(table, rows)
+                    if not rows:
+                        return
+                self.store.insert(table, rows)
+                return
+            except StoreUnavailableError as e:
+                attempt += 1
+                self._backoff(attempt, e)
+
+    def _not_yet_stored(self, table: Table, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        by_tp: dict[TopicPartition, list[int]] = {}
+        for row in rows:
+            by_tp.setdefault((row["kafka_topic"], row["kafka_partition"]), []).append(
+                row["kafka_offset"]
+            )
+        present: set[tuple[str, int, int]] = set()
+        for (topic, partition), offsets in by_tp.items():
+            for o in self.store.stored_offsets(
+                table, topic, partition, min(offsets), max(offsets) + 1
+            ):
+                present.add((topic, partition, o))
+        if present:
+            log.info("sink: %d rows of the failed batch had landed; not re-inserted", len(present))
+        return [
+            r
+            for r in rows
+            if (r["kafka_topic"], r["kafka_partition"], r["kafka_offset"]) not in present
+        ]
+
+    def _retry(self, op: Callable[[], T]) -> T:
+        attempt = 0
+        while True:
+            try:
+                return op()
+            except StoreUnavailableError as e:
+                attempt += 1
+                self._backoff(attempt, e)
+
+    def _backoff(self, attempt: int, error: Exception) -> None:
+        self.stats.store_retries += 1
+        delay = min(0.2 * 2 ** min(attempt, 10), _MAX_BACKOFF_SECONDS)
+        log.warning(
+            "sink: store unavailable (attempt %d), retrying in %.1fs: %s", attempt, delay, error
+        )
+        if self._stop.wait(delay):
+            raise _Stopped()
+
+
+def run_until_caught_up(settings: Settings, store: Store) -> SinkStats:
+    """Store everything published so far (end offsets observed now), then return."""
+    sink = Sink(settings, store)
+    return sink.run(until=sink.end_offsets())

@@ -1,0 +1,314 @@
+"""The audit-store contract: one abstract :class:`Store`, two ClickHouse backends.
+
+The ledger's append-only tables (``infra/sql``) live either in embedded chDB (the default, one
+engine per process) or in a ClickHouse server reached over the native protocol. Both backends run
+the SAME DDL and the SAME SQL; a backend only supplies two primitives, ``_execute`` (a statement
+with ``{name:Type}`` parameters, ClickHouse's own placeholder syntax) and ``_insert`` (typed rows
+into one table), and translates its driver's errors into :class:`StoreError` (``from e``), with
+:class:`ReadOnlyError` for permission refusals and :class:`StoreUnavailableError` for a broken
+connection, which callers may retry. ``open_store`` picks the backend from settings; the
+``investigator`` role is read-only, enforced by the database itself on both backends.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from importlib import resources
+from types import TracebackType
+from typing import Any, Literal
+
+from streams.domain.errors import LedgerError
+from streams.settings import Settings
+
+Role = Literal["writer", "investigator"]
+Row = Mapping[str, Any]
+TopicPartition = tuple[str, int]
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class StoreError(LedgerError):
+    """The audit store refused or failed an operation."""
+
+
+class ReadOnlyError(StoreError):
+    """The session may only read (the investigator role) and tried to change something."""
+
+
+class StoreUnavailableError(StoreError):
+    """The store could not be reached or the connection broke; the operation may be retried."""
+
+
+class Table(StrEnum):
+    """The sink-written tables; values are the table names in the DDL."""
+
+    EVENTS = "events"
+    DECISIONS = "decisions"
+    DEAD_LETTERS = "dead_letters"
+
+
+# Column order of each table, as in infra/sql. Rows passed to insert_* are mappings with exactly
+# these keys; instants are aware datetimes truncated to the second, with a separate *_ms column.
+COLUMNS: dict[Table, tuple[str, ...]] = {
+    Table.EVENTS: (
+        "event_id",
+        "type",
+        "traveller_id",
+        "occurred_at",
+        "occurred_at_ms",
+        "port",
+        "direction",
+        "basis",
+        "nationality",
+        "document",
+        "channel",
+        "permit_id",
+        "jurisdiction",
+        "payload",
+        "kafka_topic",
+        "kafka_partition",
+        "kafka_offset",
+        "ingested_at",
+    ),
+    Table.DECISIONS: (
+        "decision_id",
+        "status",
+        "traveller_id",
+        "code",
+        "severity",
+        "jurisdiction",
+        "rule",
+        "evidence",
+        "deadline",
+        "deadline_ms",
+        "overstay_seconds",
+        "observed_at",
+        "observed_at_ms",
+        "detail",
+        "kafka_topic",
+        "kafka_partition",
+        "kafka_offset",
+        "ingested_at",
+    ),
+    Table.DEAD_LETTERS: (
+        "source_topic",
+        "source_partition",
+        "source_offset",
+        "source_timestamp",
+        "source_timestamp_ms",
+        "reason",
+        "raw_base64",
+        "failed_at",
+        "failed_at_ms",
+        "kafka_topic",
+        "kafka_partition",
+        "kafka_offset",
+        "ingested_at",
+    ),
+}
+OFFSET_COLUMNS: tuple[str, ...] = ("kafka_topic", "kafka_partition", "next_offset", "committed_at")
+
+
+@dataclass(frozen=True, slots=True)
+class QueryResult:
+    """Rows of a query as Python values, with column names and ClickHouse type names."""
+
+    columns: tuple[str, ...]
+    types: tuple[str, ...]
+    rows: list[tuple[Any, ...]]
+
+
+def ddl_statements(database: str) -> list[str]:
+    """The migration statements from ``infra/sql/*.sql`` (in file order) for ``database``."""
+    quoted = quote_identifier(database)
+    statements: list[str] = []
+    sql_dir = resources.files("infra") / "sql"
+    for entry in sorted(sql_dir.iterdir(), key=lambda p: p.name):
+        if not entry.name.endswith(".sql"):
+            continue
+        lines = [line.split("--", 1)[0].rstrip() for line in entry.read_text("utf-8").splitlines()]
+        current: list[str] = []
+        for line in lines:
+            if not line:
+                continue
+            if line.endswith(";"):
+                current.append(line[:-1])
+                statements.append("\n".join(current).replace("{database}", quoted))
+                current = []
+            else:
+                current.append(line)
+        if current:
+            statements.append("\n".join(current).replace("{database}", quoted))
+    return statements
+
+
+def quote_identifier(name: str) -> str:
+    """``name`` back-quoted, after checking it is a plain identifier (no injection via settings)."""
+    if not _IDENTIFIER.match(name):
+        raise StoreError(f"not a plain identifier: {name!r}")
+    return f"`{name}`"
+
+
+class Store(ABC):
+    """An append-only ClickHouse audit store (events, decisions, dead letters, sink offsets).
+
+    Thread-safe: one lock serialises the session (chDB's engine is shared by the process).
+    Parameters in :meth:`query` use ClickHouse's ``{name:Type}`` syntax on every backend.
+    """
+
+    backend: str
+
+    def __init__(self, settings: Settings, role: Role) -> None:
+        self.settings = settings
+        self.role: Role = role
+        self.database = settings.clickhouse_database
+        quote_identifier(self.database)
+        self._lock = threading.RLock()
+
+    # -- backend primitives ------------------------------------------------------------------
+
+    @abstractmethod
+    def _execute(self, sql: str, params: Mapping[str, Any] | None) -> QueryResult:
+        """Run one statement, returning its rows (empty for DDL/commands)."""
+
+    @abstractmethod
+    def _insert(self, table: str, columns: Sequence[str], rows: Sequence[Row]) -> None:
+        """Insert ``rows`` (mappings over ``columns``) into ``database.table`` in one INSERT."""
+
+    @abstractmethod
+    def _close(self) -> None:
+        """Release the backend's connections."""
+
+    def _after_migrate(self) -> None:  # noqa: B027 - optional hook
+        """Hook for backends that need to rebind their session once the database exists."""
+
+    # -- public API ---------------------------------------------------------------------------
+
+    def migrate(self) -> None:
+        """Create the database and tables if missing (idempotent; run on every start)."""
+        with self._lock:
+            for statement in ddl_statements(self.database):
+                self._execute(statement, None)
+            self._after_migrate()
+
+    def insert_events(self, rows: Sequence[Row]) -> None:
+        """Append rows to ``events`` in one INSERT (see :data:`COLUMNS`)."""
+        self.insert(Table.EVENTS, rows)
+
+    def insert_decisions(self, rows: Sequence[Row]) -> None:
+        """Append rows to ``decisions`` in one INSERT (see :data:`COLUMNS`)."""
+        self.insert(Table.DECISIONS, rows)
+
+    def insert_dead_letters(self, rows: Sequence[Row]) -> None:
+        """Append rows to ``dead_letters`` in one INSERT (see :data:`COLUMNS`)."""
+        self.insert(Table.DEAD_LETTERS, rows)
+
+    def insert(self, table: Table, rows: Sequence[Row]) -> None:
+        """Append rows to one of the sink tables in one INSERT.
+
+        Not atomic across months: ClickHouse writes one part per ``PARTITION BY`` month, so a
+        failure can leave some months' rows stored; the sink's resume logic accounts for it.
+        """
+        if not rows:
+            return
+        with self._lock:
+            self._insert(table.value, COLUMNS[table], rows)
+
+    def committed_offsets(self) -> dict[TopicPartition, int]:
+        """Per (topic, partition), the next offset the sink has not yet durably stored."""
+        result = self.query(
+            f"SELECT kafka_topic, kafka_partition, max(next_offset) "
+            f"FROM {quote_identifier(self.database)}.sink_offsets "
+            f"GROUP BY kafka_topic, kafka_partition"
+        )
+        return {(str(t), int(p)): int(o) for t, p, o in result.rows}
+
+    def commit_offsets(self, offsets: Mapping[TopicPartition, int], at: datetime) -> None:
+        """Record that every offset below ``offsets[tp]`` is stored (``at``: aware datetime)."""
+        rows = [
+            {"kafka_topic": t, "kafka_partition": p, "next_offset": o, "committed_at": at}
+            for (t, p), o in sorted(offsets.items())
+        ]
+        if rows:
+            with self._lock:
+                self._insert("sink_offsets", OFFSET_COLUMNS, rows)
+
+    def stored_offsets(
+        self, table: Table, topic: str, partition: int, start: int, end: int | None = None
+    ) -> set[int]:
+        """Offsets of ``topic``/``partition`` in ``[start, end)`` already held by ``table``."""
+        sql = (
+            f"SELECT DISTINCT kafka_offset FROM {quote_identifier(self.database)}.{table.value} "
+            "WHERE kafka_topic = {topic:String} AND kafka_partition = {partition:Int32} "
+            "AND kafka_offset >= {start:Int64}"
+        )
+        params: dict[str, Any] = {"topic": topic, "partition": partition, "start": start}
+        if end is not None:
+            sql += " AND kafka_offset < {end:Int64}"
+            params["end"] = end
+        return {int(row[0]) for row in self.query(sql, params).rows}
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> QueryResult:
+        """Run ``sql`` with ``{name:Type}`` parameters bound by the backend; return its rows."""
+        with self._lock:
+            return self._execute(sql, params)
+
+    def close(self) -> None:
+        """Close the connection; the store is unusable afterwards."""
+        with self._lock:
+            self._close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+# ClickHouse codes meaning "not allowed": READONLY, QUERY_IS_PROHIBITED,
+# SETTING_CONSTRAINT_VIOLATION, ACCESS_DENIED.
+PERMISSION_CODES = frozenset({164, 392, 452, 497})
+
+
+def open_store(settings: Settings, role: Role = "writer", store: str | None = None) -> Store:
+    """Open the backend named by ``store`` (default ``settings.store``) in ``role``.
+
+    ``writer`` may migrate and insert; ``investigator`` is read-only (the server's readonly user,
+    or chDB's ``readonly`` setting on that session).
+    """
+    kind = store or settings.store
+    if role not in ("writer", "investigator"):
+        raise StoreError(f"unknown role {role!r}")
+    if kind == "chdb":
+        from streams.store.chdb_store import ChdbStore
+
+        return ChdbStore(settings, role)
+    if kind == "server":
+        from streams.store.server_store import ServerStore
+
+        return ServerStore(settings, role)
+    raise StoreError(f"unknown store {kind!r} (expected 'chdb' or 'server')")
+
+
+@contextmanager
+def opened_store(
+    settings: Settings, role: Role = "writer", store: str | None = None
+) -> Iterator[Store]:
+    """:func:`open_store` as a context manager that closes the store on exit."""
+    s = open_store(settings, role, store)
+    try:
+        yield s
+    finally:
+        s.close()

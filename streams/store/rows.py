@@ -1,0 +1,137 @@
+"""Mapping of ledger values (events, emissions, dead letters) to audit-table rows.
+
+Pure functions, no I/O: the sink calls them with the Kafka coordinates of the message the value
+came from. Instants are split into a ``DateTime('UTC')`` second and a ``*_ms`` millisecond column
+(see ``infra/sql``); raw dead-letter bytes are stored base64-encoded in ``raw_base64``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from streams.domain.decisions import Emission
+from streams.domain.events import (
+    CrossingRecorded,
+    Event,
+    GateHeartbeat,
+    PermitIssued,
+    PermitRevoked,
+    StayExtended,
+    event_to_json_dict,
+    event_type,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Coordinates:
+    """Where a message was read from: its Kafka topic, partition and offset."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+def split_instant(value: datetime) -> tuple[datetime, int]:
+    """An aware instant as (UTC second, milliseconds 0..999)."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime: instants must be aware")
+    utc = value.astimezone(UTC)
+    return utc.replace(microsecond=0), utc.microsecond // 1000
+
+
+def join_instant(second: datetime, ms: int) -> datetime:
+    """Inverse of :func:`split_instant`: the instant in UTC with millisecond precision."""
+    return second.astimezone(UTC).replace(microsecond=ms * 1000)
+
+
+def _coordinates(at: Coordinates, ingested_at: datetime) -> dict[str, Any]:
+    return {
+        "kafka_topic": at.topic,
+        "kafka_partition": at.partition,
+        "kafka_offset": at.offset,
+        "ingested_at": split_instant(ingested_at)[0],
+    }
+
+
+def event_row(event: Event, at: Coordinates, ingested_at: datetime) -> dict[str, Any]:
+    """The ``events`` row for ``event`` (jurisdiction only when the event itself names it)."""
+    occurred, occurred_ms = split_instant(event.occurred_at)
+    crossing = event if isinstance(event, CrossingRecorded) else None
+    permit_id: str | None = None
+    if isinstance(event, CrossingRecorded | PermitIssued | PermitRevoked):
+        permit_id = event.permit_id
+    port = event.port if isinstance(event, CrossingRecorded | GateHeartbeat) else None
+    return {
+        "event_id": event.event_id,
+        "type": event_type(event),
+        "traveller_id": "" if isinstance(event, GateHeartbeat) else event.traveller_id,
+        "occurred_at": occurred,
+        "occurred_at_ms": occurred_ms,
+        "port": port,
+        "direction": crossing.direction.value if crossing else None,
+        "basis": crossing.basis.value if crossing and crossing.basis else None,
+        "nationality": crossing.nationality if crossing else None,
+        "document": crossing.document.value if crossing else None,
+        "channel": crossing.channel.value if crossing else None,
+        "permit_id": permit_id,
+        "jurisdiction": event.jurisdiction if isinstance(event, StayExtended) else None,
+        "payload": json.dumps(event_to_json_dict(event), sort_keys=True, separators=(",", ":")),
+        **_coordinates(at, ingested_at),
+    }
+
+
+def decision_row(emission: Emission, at: Coordinates, ingested_at: datetime) -> dict[str, Any]:
+    """The ``decisions`` row for one emission (every DOMAIN.md section 5 field, plus status)."""
+    d = emission.decision
+    observed, observed_ms = split_instant(d.observed_at)
+    deadline, deadline_ms = split_instant(d.deadline) if d.deadline else (None, None)
+    return {
+        "decision_id": d.decision_id,
+        "status": emission.status.value,
+        "traveller_id": d.traveller_id,
+        "code": d.code.value,
+        "severity": d.severity.value,
+        "jurisdiction": d.jurisdiction,
+        "rule": d.rule,
+        "evidence": list(d.evidence),
+        "deadline": deadline,
+        "deadline_ms": deadline_ms,
+        "overstay_seconds": d.overstay_seconds,
+        "observed_at": observed,
+        "observed_at_ms": observed_ms,
+        "detail": d.detail,
+        **_coordinates(at, ingested_at),
+    }
+
+
+def dead_letter_row(
+    *,
+    raw: bytes,
+    reason: str,
+    source_topic: str,
+    source_partition: int,
+    source_offset: int,
+    source_timestamp: datetime | None,
+    failed_at: datetime,
+    at: Coordinates,
+    ingested_at: datetime,
+) -> dict[str, Any]:
+    """The ``dead_letters`` row; ``raw`` is stored base64-encoded (standard alphabet, padded)."""
+    failed, failed_ms = split_instant(failed_at)
+    source_ts, source_ms = split_instant(source_timestamp) if source_timestamp else (None, None)
+    return {
+        "source_topic": source_topic,
+        "source_partition": source_partition,
+        "source_offset": source_offset,
+        "source_timestamp": source_ts,
+        "source_timestamp_ms": source_ms,
+        "reason": reason,
+        "raw_base64": base64.b64encode(raw).decode("ascii"),
+        "failed_at": failed,
+        "failed_at_ms": failed_ms,
+        **_coordinates(at, ingested_at),
+    }
