@@ -288,7 +288,7 @@ SUMMARY_QUERIES: tuple[tuple[str, str], ...] = (
     (
         "Events by type",
         "SELECT type, count() AS messages, uniqExact(event_id) AS distinct_events "
-        "FROM events GROUP BY type ORDER BY events DESC, type",
+        "FROM events GROUP BY type ORDER BY messages DESC, type",
     ),
     (
         "Dead letters",

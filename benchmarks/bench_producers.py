@@ -1,0 +1,164 @@
+"""Benchmark of the producers: simulator generation rate and publisher throughput to a real broker.
+
+Measures, in one run on one machine:
+- simulator events/s (generation only, no encoding, no I/O);
+- codec ``encode_event`` events/s (CPU cost per event on the publish path);
+- publisher events/s through a real broker (``EventPublisher``: validation, encoding, buffering,
+  acknowledgement tracking), until every event is acknowledged;
+- baseline: a raw kafka-python send loop of the same events pre-encoded, same producer settings
+  (idempotent, acks=all), flushed; ratios are printed against it.
+
+The broker is ``--bootstrap HOST:PORT`` or, without it, one started with ``infra.kafka_broker`` on
+free ports (and stopped afterwards). Fresh topics are created per run.
+
+    .venv/bin/python -m benchmarks.bench_producers [--travellers 20000] [--bootstrap H:P]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from producers.publisher import EventPublisher
+from producers.simulator import SimulationConfig, simulate
+from schemas.codec import encode_event, topic_for
+from streams.domain.events import Event, GateHeartbeat
+from streams.settings import Settings
+
+
+@contextmanager
+def _broker(bootstrap: str | None) -> Iterator[Settings]:
+    settings = Settings.from_env()
+    if bootstrap:
+        yield settings.with_overrides(kafka_bootstrap=bootstrap)
+        return
+    from infra import process
+    from infra.kafka_broker import KafkaBroker
+
+    data_dir = Path(tempfile.mkdtemp(prefix="bench-producers-"))
+    settings = settings.with_overrides(
+        data_dir=data_dir,
+        kafka_bootstrap=f"127.0.0.1:{process.free_port('127.0.0.1')}",
+        kafka_controller_port=process.free_port("127.0.0.1"),
+    )
+    broker = KafkaBroker(settings)
+    broker.start()
+    try:
+        yield settings
+    finally:
+        broker.stop()
+
+
+def _fresh_topics(settings: Settings) -> Settings:
+    from infra.kafka_broker import ensure_topics
+
+    tag = uuid.uuid4().hex[:8]
+    fresh = settings.with_overrides(
+        topic_crossings=f"bench.crossings.{tag}", topic_permits=f"bench.permits.{tag}"
+    )
+    ensure_topics(fresh, [fresh.topic_crossings, fresh.topic_permits])
+    return fresh
+
+
+def _rate(n: int, seconds: float) -> str:
+    return f"{n / seconds:,.0f} events/s ({n} in {seconds:.2f} s)"
+
+
+def bench_publisher(settings: Settings, events: list[Event]) -> float:
+    """Seconds to publish ``events`` through EventPublisher until all are acknowledged."""
+    publisher = EventPublisher(settings, client_id="bench-publisher")
+    publisher.publish(events[0])  # connect and fetch metadata outside the timed loop
+    publisher.flush(30)
+    start = time.perf_counter()
+    for event in events:
+        publisher.publish(event)
+    publisher.close(timeout=120)
+    return time.perf_counter() - start
+
+
+def bench_raw(settings: Settings, events: list[Event]) -> float:
+    """Seconds for a raw kafka-python loop sending pre-encoded bytes, then flushing."""
+    from kafka import KafkaProducer
+
+    prepared = [
+        (topic_for(e, settings), None if isinstance(e, GateHeartbeat) else e.traveller_id.encode(),
+         encode_event(e))
+        for e in events
+    ]  # fmt: skip
+    producer = KafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        enable_idempotence=True,
+        acks="all",
+        linger_ms=5,
+        batch_size=64 * 1024,
+        client_id="bench-raw",
+    )
+    producer.send(prepared[0][0], value=prepared[0][2], key=prepared[0][1])
+    producer.flush()
+    start = time.perf_counter()
+    for topic, key, value in prepared:
+        producer.send(topic, value=value, key=key)
+    producer.flush()
+    elapsed = time.perf_counter() - start
+    producer.close()
+    return elapsed
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--travellers", type=int, default=20_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--bootstrap", default=None, help="use this broker instead of starting one")
+    parser.add_argument("--publish-events", type=int, default=50_000,
+                        help="events published in the broker benchmarks")  # fmt: skip
+    args = parser.parse_args(argv)
+
+    print(f"machine: {platform.machine()} {platform.processor() or ''} cpus={os.cpu_count()} "
+          f"python={platform.python_version()} {platform.system()}")  # fmt: skip
+
+    config = SimulationConfig(
+        start=__import__("datetime").date(2025, 12, 1),
+        travellers=args.travellers,
+        seed=args.seed,
+        violation_share=0.05,
+    )
+    start = time.perf_counter()
+    sim = simulate(config)
+    gen = time.perf_counter() - start
+    print(f"simulator (generation only): {_rate(len(sim.events), gen)}")
+
+    events = [e for e in sim.events if not isinstance(e, GateHeartbeat)][: args.publish_events]
+    start = time.perf_counter()
+    for e in events:
+        encode_event(e)
+    enc = time.perf_counter() - start
+    print(f"codec encode_event (validate + encode): {_rate(len(events), enc)}")
+
+    with _broker(args.bootstrap) as settings:
+        raw = bench_raw(_fresh_topics(settings), events)
+        pub = bench_publisher(_fresh_topics(settings), events)
+        raw2 = bench_raw(_fresh_topics(settings), events)
+    baseline = min(raw, raw2)
+    print(
+        "baseline raw kafka-python send loop (pre-encoded, best of 2): "
+        f"{_rate(len(events), baseline)}"
+    )
+    print(f"publisher (EventPublisher, acks=all, idempotent): {_rate(len(events), pub)}")
+    print(f"ratio publisher / raw baseline: {baseline / pub:.2f}")
+    print(
+        f"ratio simulator / raw baseline: {(len(sim.events) / gen) / (len(events) / baseline):.2f}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

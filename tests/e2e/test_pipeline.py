@@ -1,0 +1,123 @@
+"""End to end: gate publisher -> Kafka -> Faust worker -> ClickHouse sink -> audit SQL.
+
+One test runs the README's main command (``ledger run``) as a user would, on its own broker and
+chDB store; the other drives the same path piece by piece into the ClickHouse server. Ground truth
+comes from the simulator's own event list, never from the store under test.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from infra.process import free_port
+from producers.publisher import EventPublisher
+from producers.simulator import SimulationConfig, simulate
+from streams.job import _publish_malformed, settings_env
+from streams.settings import PROJECT_ROOT, Settings
+from streams.sink import Sink
+from streams.store import open_store
+from tests.pipeline import isolated_settings, running_worker, wait_until_worker_consumed
+
+pytestmark = pytest.mark.e2e
+
+DAY = date(2025, 12, 1)
+
+
+def _ledger(
+    args: list[str], env: dict[str, str], timeout: float
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "streams", *args],
+        env=env,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_the_main_command_runs_a_simulated_day_into_chdb(tmp_path: Path) -> None:
+    env = dict(os.environ)
+    env.update(
+        {
+            "LEDGER_DATA_DIR": str(tmp_path / "var"),
+            "LEDGER_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port('127.0.0.1')}",
+            "LEDGER_KAFKA_CONTROLLER_PORT": str(free_port("127.0.0.1")),
+        }
+    )
+    travellers, seed = 150, 11
+    run = _ledger(
+        ["run", "--travellers", str(travellers), "--seed", str(seed), "--start", DAY.isoformat()],
+        env,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stderr[-4000:]
+    assert "the store has caught up" in run.stderr
+    assert "== Crossings per port and direction" in run.stdout
+    assert "InvalidEventError: basis: required on ENTRY" in run.stdout
+    assert run.stdout.count("DecodeError") == 2
+
+    events = simulate(
+        SimulationConfig(start=DAY, travellers=travellers, seed=seed, violation_share=0.05)
+    ).events
+    sql = _ledger(
+        ["sql", "--tsv", "SELECT count(), uniqExact(event_id) FROM events"], env, timeout=120
+    )
+    assert sql.returncode == 0, sql.stderr
+    messages, distinct = map(int, sql.stdout.split())
+    assert messages == len(events)
+    assert distinct == len({e.event_id for e in events})
+    dead = _ledger(["sql", "--tsv", "SELECT count() FROM dead_letters"], env, timeout=120)
+    assert dead.stdout.split() == ["3"]
+
+
+def test_a_simulated_day_flows_from_gates_to_the_clickhouse_server(
+    service_settings: Settings, make_topic: Callable[..., str], tmp_path: Path
+) -> None:
+    settings = isolated_settings(service_settings, make_topic, tmp_path).with_overrides(
+        clickhouse_database=f"e2e_{uuid.uuid4().hex[:8]}"
+    )
+    events = simulate(
+        SimulationConfig(start=DAY, travellers=120, seed=5, violation_share=0.1)
+    ).events
+    log = tmp_path / "worker.log"
+    with running_worker(settings, log) as worker:
+        publisher = EventPublisher(settings, client_id="e2e-gates")
+        publisher.publish_all(events)
+        publisher.close()
+        assert _publish_malformed(settings, 3) == 3
+        wait_until_worker_consumed(settings, worker, log)
+
+    with open_store(settings) as store:
+        sink = Sink(settings, store, client_id="e2e-sink")
+        stats = sink.run(until=sink.end_offsets())
+        assert sink.caught_up(sink.end_offsets()), stats.summary()
+        rows = store.query("SELECT count(), uniqExact(event_id) FROM events").rows
+        assert rows == [(len(events), len({e.event_id for e in events}))]
+        crossings = store.query("SELECT count() FROM events WHERE type = 'CrossingRecorded'").rows[
+            0
+        ][0]
+        assert crossings == sum(1 for e in events if type(e).__name__ == "CrossingRecorded")
+        dead = store.query(
+            "SELECT source_topic, reason FROM dead_letters ORDER BY source_offset"
+        ).rows
+    assert [topic for topic, _ in dead] == [settings.topic_crossings] * 3
+    assert [reason.split(":")[0] for _, reason in dead] == [
+        "DecodeError",
+        "DecodeError",
+        "InvalidEventError",
+    ]
+    # The investigator sees everything and changes nothing.
+    with open_store(settings, role="investigator") as investigator:
+        seen = investigator.query("SELECT count() FROM dead_letters").rows[0][0]
+    assert seen == 3
+    assert settings_env(settings)["LEDGER_CLICKHOUSE_DATABASE"] == settings.clickhouse_database
