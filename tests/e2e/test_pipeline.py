@@ -73,11 +73,13 @@ def test_the_main_command_runs_a_simulated_day_into_chdb(tmp_path: Path) -> None
         ["sql", "--tsv", "SELECT count(), uniqExact(event_id) FROM events"], env, timeout=120
     )
     assert sql.returncode == 0, sql.stderr
-    messages, distinct = map(int, sql.stdout.split())
+    header, values = sql.stdout.strip().splitlines()
+    assert header.split("\t") == ["count()", "uniqExact(event_id)"]
+    messages, distinct = map(int, values.split("\t"))
     assert messages == len(events)
     assert distinct == len({e.event_id for e in events})
     dead = _ledger(["sql", "--tsv", "SELECT count() FROM dead_letters"], env, timeout=120)
-    assert dead.stdout.split() == ["3"]
+    assert dead.stdout.split() == ["count()", "3"]
 
 
 def test_a_simulated_day_flows_from_gates_to_the_clickhouse_server(
