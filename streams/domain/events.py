@@ -337,9 +337,11 @@ def _check_invariants(event: Event) -> None:
     if isinstance(event, CrossingRecorded):
         if event.direction in _DIRECTIONS_NEEDING_BASIS and event.basis is None:
             raise InvalidEventError("basis", f"required on {event.direction.value}")
-    elif isinstance(event, PermitIssued | PreRegistrationRecorded):
-        if event.valid_until < event.valid_from:
-            raise InvalidEventError("valid_until", "is before valid_from")
+    elif (
+        isinstance(event, PermitIssued | PreRegistrationRecorded)
+        and event.valid_until < event.valid_from
+    ):
+        raise InvalidEventError("valid_until", "is before valid_from")
 
 
 def event_to_mapping(event: Event) -> dict[str, Any]:
