@@ -11,7 +11,7 @@ Instants are normalised to UTC with millisecond precision, the precision of Avro
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
@@ -209,6 +209,8 @@ def event_type(event: Event) -> str:
 def parse_instant(value: object, field: str) -> datetime:
     """An aware instant from an ISO-8601 string or datetime, in UTC, truncated to milliseconds."""
     if isinstance(value, datetime):
+        if value.tzinfo is UTC and not value.microsecond % 1000:
+            return value  # already normalised (the Avro path): skip the conversions
         parsed = value
     elif isinstance(value, str):
         try:
@@ -288,21 +290,48 @@ _ENUM_FIELDS: dict[str, type[StrEnum]] = {
 _INSTANT_FIELDS = frozenset({"occurred_at", "onward_departure_at", "permitted_until"})
 _DATE_FIELDS = frozenset({"birth_date", "valid_from", "valid_until"})
 
+_Parser = Callable[[object, str], object]
 
-def _parse_field(name: str, value: object) -> object:
+
+def _enum_parser(enum: type[StrEnum]) -> _Parser:
+    return lambda value, field: _parse_enum(enum, value, field)
+
+
+def _parser_for(name: str) -> _Parser:
     if name in _INSTANT_FIELDS:
-        return parse_instant(value, name)
+        return parse_instant
     if name in _DATE_FIELDS:
-        return parse_date(value, name)
+        return parse_date
     if name in _ENUM_FIELDS:
-        return _parse_enum(_ENUM_FIELDS[name], value, name)
+        return _enum_parser(_ENUM_FIELDS[name])
     if name == "granted":
-        return _parse_bool(value, name)
+        return _parse_bool
     if name == "max_stay_days":
-        return _parse_int(value, name)
+        return _parse_int
     if name == "destinations":
-        return _parse_destinations(value, name)
-    return _parse_str(value, name)
+        return _parse_destinations
+    return _parse_str
+
+
+@dataclass(frozen=True, slots=True)
+class _FieldSpec:
+    name: str
+    required: bool
+    parse: _Parser
+
+
+# Per event type, its fields' parsers, computed once: validation is on every hot path.
+_SPECS: dict[str, tuple[type[Any], tuple[_FieldSpec, ...], frozenset[str]]] = {
+    name: (
+        cls,
+        tuple(
+            _FieldSpec(f.name, f.default is dataclasses.MISSING, _parser_for(f.name))
+            for f in dataclasses.fields(cls)
+        ),
+        frozenset(f.name for f in dataclasses.fields(cls)) | {"type"},
+    )
+    for name, cls in EVENT_TYPES.items()
+}
 
 
 def event_from_mapping(data: Mapping[str, Any]) -> Event:
@@ -312,22 +341,21 @@ def event_from_mapping(data: Mapping[str, Any]) -> Event:
     absent or ``None``. Raises :class:`InvalidEventError` naming the first bad field.
     """
     type_name = data.get("type")
-    if not isinstance(type_name, str) or type_name not in EVENT_TYPES:
+    spec = _SPECS.get(type_name) if isinstance(type_name, str) else None
+    if spec is None:
         raise InvalidEventError("type", f"unknown event type {type_name!r}")
-    cls = EVENT_TYPES[type_name]
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields) - {"type"})
-    if unknown:
+    cls, fields, known = spec
+    if not known.issuperset(data):
+        unknown = sorted(set(data) - known)
         raise InvalidEventError(unknown[0], f"unknown field for {type_name}")
     kwargs: dict[str, object] = {}
-    for name, spec in fields.items():
-        value = data.get(name)
-        required = spec.default is dataclasses.MISSING
+    for f in fields:
+        value = data.get(f.name)
         if value is None:
-            if required:
-                raise InvalidEventError(name, f"required field missing for {type_name}")
+            if f.required:
+                raise InvalidEventError(f.name, f"required field missing for {type_name}")
             continue
-        kwargs[name] = _parse_field(name, value)
+        kwargs[f.name] = f.parse(value, f.name)
     event: Event = cls(**kwargs)
     _check_invariants(event)
     return event
