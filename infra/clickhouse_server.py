@@ -18,11 +18,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
-from typing import Any
+from typing import Any, ClassVar
 from xml.sax.saxutils import escape
 
 from infra import process
 from infra.errors import InfraError
+from infra.service import LocalService
 from streams.settings import Settings
 
 CLICKHOUSE_DIR = Path(__file__).resolve().parent / "clickhouse"
@@ -75,19 +76,13 @@ def connect_investigator(settings: Settings) -> Any:
 
 
 @dataclass(frozen=True)
-class ClickHouseServer:
+class ClickHouseServer(LocalService):
     """The project's local ClickHouse server for one ``Settings``: start, wait, stop, inspect."""
 
-    settings: Settings
-
-    @property
-    def home(self) -> Path:
-        """Directory for this server's config, data, logs and pid file."""
-        return self.settings.data_dir / "clickhouse"
-
-    @property
-    def config_file(self) -> Path:
-        return self.home / "config.xml"
+    label: ClassVar[str] = "ClickHouse"
+    dirname: ClassVar[str] = "clickhouse"
+    config_name: ClassVar[str] = "config.xml"
+    log_names: ClassVar[tuple[str, ...]] = ("stdout.log", "clickhouse-server.err.log")
 
     @property
     def users_file(self) -> Path:
@@ -98,31 +93,12 @@ class ClickHouseServer:
         return self.home / "data"
 
     @property
-    def logs_dir(self) -> Path:
-        return self.home / "logs"
-
-    @property
-    def pid_file(self) -> Path:
-        return self.home / "clickhouse.pid"
-
-    @property
     def host(self) -> str:
         return self.settings.clickhouse_host
 
     @property
     def port(self) -> int:
         return self.settings.clickhouse_port
-
-    def pid(self) -> int | None:
-        """Pid of our running server, or None if it is not running."""
-        pid = process.read_pid(self.pid_file)
-        if pid is not None and process.pid_alive(pid, str(self.config_file)):
-            return pid
-        return None
-
-    def is_running(self) -> bool:
-        """True if our server process is alive and its native port accepts connections."""
-        return self.pid() is not None and process.port_open(self.host, self.port)
 
     def render_config(self) -> str:
         """The server config.xml for these settings."""
@@ -163,11 +139,7 @@ class ClickHouseServer:
         """
         started = False
         if self.pid() is None:
-            if process.port_open(self.host, self.port):
-                raise InfraError(
-                    f"port {self.host}:{self.port} is taken by a process that is not this "
-                    f"project's ClickHouse (no live pid in {self.pid_file})"
-                )
+            self._refuse_foreign_port()
             binary = server_binary()
             for directory in (self.data_path, self.logs_dir):
                 directory.mkdir(parents=True, exist_ok=True)
@@ -200,23 +172,6 @@ class ClickHouseServer:
             raise InfraError(f"creating database {database}: {e}") from e
         finally:
             client.disconnect()
-
-    def stop(self, timeout: float = 30.0) -> bool:
-        """SIGTERM the server, wait up to ``timeout`` s, then SIGKILL. True if one was running."""
-        pid = self.pid()
-        self.pid_file.unlink(missing_ok=True)
-        if pid is None:
-            return False
-        process.terminate(pid, str(self.config_file), timeout)
-        return True
-
-    def log_tail(self, lines: int = 40) -> str:
-        """The last lines of the server's stdout and error log, for error messages."""
-        parts = []
-        for name in ("stdout.log", "clickhouse-server.err.log"):
-            path = self.logs_dir / name
-            parts += [f"--- {path}", process.tail(path, lines)]
-        return "\n".join(parts)
 
 
 def _render(template_name: str, **values: str) -> str:

@@ -21,10 +21,11 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from infra import process
 from infra.errors import InfraError
+from infra.service import LocalService
 from streams.settings import Settings
 
 KAFKA_VERSION = "4.1.1"  # keep in step with <kafka.version> in infra/kafka/pom.xml
@@ -109,31 +110,17 @@ def _java() -> str:
 
 
 @dataclass(frozen=True)
-class KafkaBroker:
+class KafkaBroker(LocalService):
     """The project's local broker for one ``Settings``: start, wait, stop, inspect."""
 
-    settings: Settings
-
-    @property
-    def home(self) -> Path:
-        """Directory for this broker's config, storage, logs and pid file."""
-        return self.settings.data_dir / "kafka"
+    label: ClassVar[str] = "Kafka broker"
+    dirname: ClassVar[str] = "kafka"
+    config_name: ClassVar[str] = "server.properties"
+    log_names: ClassVar[tuple[str, ...]] = ("stdout.log", "server.log")
 
     @property
     def storage_dir(self) -> Path:
         return self.home / "storage"
-
-    @property
-    def logs_dir(self) -> Path:
-        return self.home / "logs"
-
-    @property
-    def config_file(self) -> Path:
-        return self.home / "server.properties"
-
-    @property
-    def pid_file(self) -> Path:
-        return self.home / "kafka.pid"
 
     @property
     def bootstrap(self) -> str:
@@ -146,17 +133,6 @@ class KafkaBroker:
     @property
     def port(self) -> int:
         return process.split_host_port(self.bootstrap)[1]
-
-    def pid(self) -> int | None:
-        """Pid of our running broker, or None if it is not running."""
-        pid = process.read_pid(self.pid_file)
-        if pid is not None and process.pid_alive(pid, str(self.config_file)):
-            return pid
-        return None
-
-    def is_running(self) -> bool:
-        """True if our broker process is alive and its listener accepts connections."""
-        return self.pid() is not None and process.port_open(self.host, self.port)
 
     def server_properties(self) -> dict[str, str]:
         """The broker configuration written to ``server.properties``."""
@@ -198,11 +174,7 @@ class KafkaBroker:
         if self.pid() is not None:
             self.wait_ready(timeout)
             return False
-        if process.port_open(self.host, self.port):
-            raise InfraError(
-                f"port {self.bootstrap} is taken by a process that is not this project's broker "
-                f"(no live pid in {self.pid_file})"
-            )
+        self._refuse_foreign_port()
         libs = ensure_kafka_jars(self.settings)
         self.home.mkdir(parents=True, exist_ok=True)
         self.logs_dir.mkdir(parents=True, exist_ok=True)
@@ -220,26 +192,6 @@ class KafkaBroker:
     def wait_ready(self, timeout: float = 120.0) -> None:
         """Block until the broker answers a metadata request, or raise :class:`InfraError`."""
         wait_for_kafka(self.bootstrap, timeout, alive=self.pid, log_tail=self.log_tail)
-
-    def stop(self, timeout: float = 30.0) -> bool:
-        """SIGTERM the broker, wait up to ``timeout`` s, then SIGKILL. True if one was running."""
-        pid = self.pid()
-        self.pid_file.unlink(missing_ok=True)
-        if pid is None:
-            return False
-        process.terminate(pid, str(self.config_file), timeout)
-        return True
-
-    def log_tail(self, lines: int = 40) -> str:
-        """The last lines of the broker's stdout and server log, for error messages."""
-        return "\n".join(
-            [
-                f"--- {self.logs_dir / 'stdout.log'}",
-                process.tail(self.logs_dir / "stdout.log", lines),
-                f"--- {self.logs_dir / 'server.log'}",
-                process.tail(self.logs_dir / "server.log", lines),
-            ]
-        )
 
     def _java_cmd(self, libs: Path) -> list[str]:
         return [
