@@ -1,0 +1,110 @@
+"""``ledger stay``: the EES "remaining stay" counterpart, answered offline from JSON-lines events.
+
+Events are folded with the same engine as ``ledger check`` (the watermark is ``--at``); the output
+is one JSON document listing every open stay per (traveller, jurisdiction) at ``--at`` with its
+deadline and remaining seconds (negative when overdue). With ``--plan-entry DATE --jurisdiction J``
+it answers, for a rolling-window jurisdiction, how long a stay entered on that local date could
+last given the known stays.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import date
+from pathlib import Path
+from typing import IO, Any
+
+from streams.commands.check import parse_lines
+from streams.domain.engine import Engine, Plan, StayView
+from streams.domain.errors import InvalidEventError
+from streams.domain.events import format_instant, parse_date, parse_instant
+from streams.domain.policy import load_policy
+from streams.settings import Settings
+
+HELP = "open stays, deadlines and remaining time at an instant (EES 'remaining stay')"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Declare the command's arguments."""
+    parser.add_argument("--policy", type=Path, help="policy JSON (default: packaged policy)")
+    parser.add_argument("--at", required=True, metavar="INSTANT", help="instant of the answer")
+    parser.add_argument("--traveller", metavar="ID", help="only this traveller")
+    parser.add_argument("--plan-entry", metavar="DATE", help="plan a stay entered on this date")
+    parser.add_argument("--jurisdiction", help="jurisdiction of the planned stay (e.g. SCHENGEN)")
+    parser.add_argument("file", nargs="?", default="-", help="JSON-lines events, or - for stdin")
+
+
+def _stay_json(v: StayView) -> dict[str, Any]:
+    return {
+        "traveller_id": v.traveller_id,
+        "jurisdiction": v.jurisdiction,
+        "entry_event_id": v.entry_event_id,
+        "port": v.port,
+        "basis": v.basis,
+        "entered_at": format_instant(v.entered_at),
+        "deadline": format_instant(v.deadline) if v.deadline else None,
+        "remaining_seconds": v.remaining_seconds,
+        "overdue": v.remaining_seconds is not None and v.remaining_seconds < 0,
+    }
+
+
+def _plan_json(p: Plan) -> dict[str, Any]:
+    return {
+        "traveller_id": p.traveller_id,
+        "jurisdiction": p.jurisdiction,
+        "rule": p.rule,
+        "entry_date": p.entry_day.isoformat(),
+        "last_day": p.last_day.isoformat() if p.last_day else None,
+        "days": p.days,
+        "deadline": format_instant(p.deadline) if p.deadline else None,
+    }
+
+
+class _Errors:
+    def __init__(self, target: IO[str]) -> None:
+        self.target = target
+        self.count = 0
+
+    def write(self, text: str) -> int:
+        self.count += 1
+        return self.target.write(text)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    """Execute ``ledger stay``."""
+    policy = load_policy(args.policy or settings.policy_file)
+    at = parse_instant(args.at, "--at")
+    plan_day: date | None = None
+    if args.plan_entry is not None:
+        plan_day = parse_date(args.plan_entry, "--plan-entry")
+        if not args.jurisdiction or not args.traveller:
+            raise InvalidEventError("--plan-entry", "needs --jurisdiction and --traveller")
+    engine = Engine(policy)
+    errors = _Errors(sys.stderr)
+    source: IO[str]
+    source = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")  # noqa: SIM115
+    try:
+        for event in parse_lines(source, errors):  # type: ignore[arg-type]
+            if event.occurred_at <= at:  # the answer is as known at --at
+                engine.process(event)
+    finally:
+        if source is not sys.stdin:
+            source.close()
+    engine.advance_to(at)
+    result: dict[str, Any] = {
+        "at": format_instant(at),
+        "policy": policy.version,
+        "open_stays": [_stay_json(v) for v in engine.open_stays(at, args.traveller)],
+    }
+    if plan_day is not None:
+        plan = engine.plan(args.traveller, args.jurisdiction, plan_day, at)
+        if plan is None:
+            raise InvalidEventError(
+                "--jurisdiction", f"no rolling-window rule in {args.jurisdiction}"
+            )
+        result["plan"] = _plan_json(plan)
+    json.dump(result, sys.stdout, indent=2, sort_keys=False)
+    sys.stdout.write("\n")
+    return 1 if errors.count else 0

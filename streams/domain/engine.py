@@ -1,0 +1,341 @@
+"""The rules engine: a pure per-traveller fold plus the offline driver that runs it over a stream.
+
+``apply_event`` and ``advance_watermark`` are pure functions of (state, input, watermark, policy):
+they recompute the traveller's decision set from the known history and emit the difference against
+the set previously held (``ISSUED`` new, ``RETRACTED`` gone, same ``decision_id``). ``next_due``
+tells a stream processor when a watermark advance could change the traveller's decisions, so that
+deadlines can live in an external index. :class:`Engine` is the single-process driver used by
+``ledger check``: it tracks the watermark (greatest ``occurred_at`` seen minus the allowed
+lateness) and keeps a heap of due instants scanned whenever the watermark advances.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+
+from streams.domain.decisions import Decision, Emission, Status
+from streams.domain.derive import Derivation, derive, rolling_days
+from streams.domain.events import CrossingRecorded, Event, GateHeartbeat, TravellerEvent
+from streams.domain.history import insert_event
+from streams.domain.policy import Policy, RuleKind, local_midnight
+from streams.domain.prune import next_prune, prune, prune_due
+from streams.domain.rules import rolling
+from streams.domain.state import TravellerState, state_from_dict, state_to_dict
+
+__all__ = [
+    "Engine",
+    "Plan",
+    "StayView",
+    "TravellerState",
+    "advance_watermark",
+    "apply_event",
+    "diff_decisions",
+    "next_due",
+    "state_from_dict",
+    "state_to_dict",
+    "too_late",
+]
+
+
+def diff_decisions(
+    held: Iterable[Decision], current: Mapping[str, Decision]
+) -> tuple[tuple[Decision, ...], list[Emission]]:
+    """The new held set and the emissions turning ``held`` into ``current``.
+
+    Retractions come first (in held order), then issues (in derivation order). A decision whose
+    id is kept but whose content changed is retracted and issued again.
+    """
+    emissions: list[Emission] = []
+    held_ids: dict[str, Decision] = {}
+    for d in held:
+        held_ids[d.decision_id] = d
+        now = current.get(d.decision_id)
+        if now is None or now != d:
+            emissions.append(Emission(Status.RETRACTED, d))
+    for did, d in current.items():
+        before = held_ids.get(did)
+        if before is None or before != d:
+            emissions.append(Emission(Status.ISSUED, d))
+    return tuple(current.values()), emissions
+
+
+def _refresh(
+    state: TravellerState,
+    events: tuple[TravellerEvent, ...],
+    watermark: datetime | None,
+    policy: Policy,
+) -> tuple[TravellerState, list[Emission]]:
+    derivation = derive(state.traveller_id, events, watermark, policy)
+    decisions, emissions = diff_decisions(state.decisions, derivation.decisions)
+    prune_at = next_prune(derivation, events, watermark, policy)
+    new_state = TravellerState(state.traveller_id, events, decisions, derivation.due, prune_at)
+    if watermark is not None and prune_due(new_state, watermark):
+        new_state = _pruned(new_state, derivation, watermark, policy)
+    return new_state, emissions
+
+
+def _pruned(
+    state: TravellerState, derivation: Derivation, watermark: datetime, policy: Policy
+) -> TravellerState:
+    pruned = prune(state, derivation, watermark, policy)
+    if len(pruned.events) != len(state.events):
+        derivation = derive(state.traveller_id, pruned.events, watermark, policy)
+    prune_at = next_prune(derivation, pruned.events, watermark, policy)
+    return replace(pruned, due=derivation.due, prune_at=prune_at)
+
+
+def apply_event(
+    state: TravellerState | None,
+    event: TravellerEvent,
+    watermark: datetime | None,
+    policy: Policy,
+) -> tuple[TravellerState, list[Emission]]:
+    """Fold one traveller event into the state; ``watermark`` is the one after this event.
+
+    A repeated ``event_id`` changes nothing (beyond what the watermark itself makes due), and
+    neither does a crossing too late to judge (see :func:`too_late`).
+    """
+    if state is None:
+        state = TravellerState(event.traveller_id)
+    late = too_late(event, watermark, policy) and not _within_open_stay(state, event, policy)
+    events = None if late else insert_event(state.events, event)
+    if events is None:
+        if watermark is None:
+            return state, []
+        return advance_watermark(state, watermark, policy)
+    return _refresh(state, events, watermark, policy)
+
+
+def too_late(event: TravellerEvent, watermark: datetime | None, policy: Policy) -> bool:
+    """Whether a crossing is more than ``prune_horizon_days`` behind the watermark.
+
+    The history such a crossing would be judged against may already be forgotten (pruned), so
+    admitting it could pair it against a partial history (a redelivered entry whose exit was
+    pruned would look like an overstay). :func:`apply_event` ignores it unless it falls inside an
+    open stay the state still holds (open stays are kept whole, so e.g. a months-late exit still
+    closes its stay). Permits, consent and pre-registrations are validity-dated facts and are
+    always admitted.
+    """
+    if watermark is None or not isinstance(event, CrossingRecorded):
+        return False
+    return event.occurred_at < watermark - timedelta(days=policy.settings.prune_horizon_days)
+
+
+def _within_open_stay(state: TravellerState, event: TravellerEvent, policy: Policy) -> bool:
+    """Whether a late crossing falls inside a retained open stay (whose history is all kept)."""
+    if not isinstance(event, CrossingRecorded) or not state.events:
+        return False
+    port = policy.port(event.port)
+    if port is None:
+        return False
+    stays = derive(state.traveller_id, state.events, None, policy).stays
+    return any(
+        s.open and s.jurisdiction == port.jurisdiction and s.entry.occurred_at <= event.occurred_at
+        for s in stays
+    )
+
+
+def advance_watermark(
+    state: TravellerState, watermark: datetime, policy: Policy
+) -> tuple[TravellerState, list[Emission]]:
+    """Re-decide the traveller at a later watermark (a no-op unless it passed ``next_due``)."""
+    if state.due is not None and watermark > state.due:
+        return _refresh(state, state.events, watermark, policy)
+    if prune_due(state, watermark):
+        derivation = derive(state.traveller_id, state.events, watermark, policy)
+        return _pruned(state, derivation, watermark, policy), []
+    return state, []
+
+
+def next_due(state: TravellerState) -> datetime | None:
+    """The deadline whose passing could change this traveller's decisions.
+
+    Decisions change once the watermark is strictly *past* it (an exit exactly at a deadline is
+    within the limit), so a processor calls :func:`advance_watermark` when ``watermark > due``.
+    """
+    return state.due
+
+
+@dataclass(frozen=True, slots=True)
+class StayView:
+    """An open stay as ``ledger stay`` reports it (EES "remaining stay")."""
+
+    traveller_id: str
+    jurisdiction: str
+    entry_event_id: str
+    port: str
+    basis: str | None
+    entered_at: datetime
+    deadline: datetime | None
+    remaining_seconds: int | None  # negative when overdue
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """How long a stay starting on ``entry_day`` could last under an N-in-M rule."""
+
+    traveller_id: str
+    jurisdiction: str
+    rule: str
+    entry_day: date
+    last_day: date | None  # None when no day is left
+    days: int
+    deadline: datetime | None
+
+
+class Engine:
+    """Offline driver: event-time watermark, per-traveller states, and a deadline heap."""
+
+    def __init__(self, policy: Policy, allowed_lateness: timedelta = timedelta(0)) -> None:
+        self.policy = policy
+        self.allowed_lateness = allowed_lateness
+        self._states: dict[str, TravellerState] = {}
+        self._due: list[tuple[datetime, str]] = []
+        self._idle: list[tuple[datetime, str]] = []
+        self._max_seen: datetime | None = None
+        self._watermark: datetime | None = None
+
+    @property
+    def watermark(self) -> datetime | None:
+        """Greatest ``occurred_at`` seen minus the allowed lateness (never moves back)."""
+        return self._watermark
+
+    def process(self, event: Event) -> list[Emission]:
+        """Apply one event in arrival order; return its emissions and those of due timers."""
+        at = event.occurred_at
+        if self._max_seen is None or at > self._max_seen:
+            self._max_seen = at
+            candidate = at - self.allowed_lateness
+            if self._watermark is None or candidate > self._watermark:
+                self._watermark = candidate
+        emissions: list[Emission] = []
+        if not isinstance(event, GateHeartbeat):
+            tid = event.traveller_id
+            old = self._states.get(tid)
+            state, emissions = apply_event(old, event, self._watermark, self.policy)
+            self._store(state, old)
+        if self._watermark is not None:
+            emissions.extend(self._fire(self._watermark))
+        return emissions
+
+    def advance_to(self, instant: datetime) -> list[Emission]:
+        """Move the watermark forward to ``instant`` (e.g. ``--as-of``) and fire due timers."""
+        if self._watermark is None or instant > self._watermark:
+            self._watermark = instant
+        return self._fire(self._watermark)
+
+    def state(self, traveller_id: str) -> TravellerState | None:
+        """The current state of a traveller, if any."""
+        return self._states.get(traveller_id)
+
+    def travellers(self) -> list[str]:
+        """Ids of every traveller with state, sorted."""
+        return sorted(self._states)
+
+    def decisions(self) -> list[Decision]:
+        """Every decision currently held, by traveller then derivation order."""
+        return [d for tid in self.travellers() for d in self._states[tid].decisions]
+
+    def _store(self, state: TravellerState, old: TravellerState | None) -> None:
+        tid = state.traveller_id
+        if not state.events:
+            self._states.pop(tid, None)
+            return
+        self._states[tid] = state
+        if state.due is not None and (old is None or old.due != state.due):
+            heapq.heappush(self._due, (state.due, tid))
+        if state.prune_at is not None and (old is None or old.prune_at != state.prune_at):
+            heapq.heappush(self._idle, (state.prune_at, tid))
+
+    def _fire(self, watermark: datetime) -> list[Emission]:
+        emissions: list[Emission] = []
+        while self._due and self._due[0][0] < watermark:
+            due, tid = heapq.heappop(self._due)
+            state = self._states.get(tid)
+            if state is None or state.due != due:
+                continue  # stale entry: the traveller's due instant has moved
+            new_state, out = advance_watermark(state, watermark, self.policy)
+            emissions.extend(out)
+            self._store(new_state, state)
+        while self._idle and self._idle[0][0] <= watermark:
+            prune_at, tid = heapq.heappop(self._idle)
+            state = self._states.get(tid)
+            if state is None or state.prune_at != prune_at:
+                continue  # stale entry
+            new_state, out = advance_watermark(state, watermark, self.policy)
+            emissions.extend(out)
+            self._store(new_state, state)
+        return emissions
+
+    # ---- queries for `ledger stay` ------------------------------------------------------
+
+    def open_stays(self, at: datetime, traveller_id: str | None = None) -> list[StayView]:
+        """Open stays at instant ``at`` with their deadline and remaining time."""
+        ids = [traveller_id] if traveller_id is not None else self.travellers()
+        views: list[StayView] = []
+        for tid in ids:
+            state = self._states.get(tid)
+            if state is None:
+                continue
+            derivation = derive(tid, state.events, at, self.policy)
+            for stay in derivation.stays:
+                if stay.airside or not stay.open or stay.entry.occurred_at > at:
+                    continue
+                deadline = derivation.deadlines.get(stay.entry.event_id)
+                remaining = None
+                if deadline is not None:
+                    remaining = int((deadline - at).total_seconds())
+                views.append(
+                    StayView(
+                        tid,
+                        stay.jurisdiction,
+                        stay.entry.event_id,
+                        stay.entry.port,
+                        stay.entry.basis.value if stay.entry.basis else None,
+                        stay.entry.occurred_at,
+                        deadline,
+                        remaining,
+                    )
+                )
+        return views
+
+    def plan(
+        self, traveller_id: str, jurisdiction: str, entry_day: date, at: datetime
+    ) -> Plan | None:
+        """How long a stay entered on ``entry_day`` could last under the jurisdiction's N-in-M
+        rule, counting the known stays (an open one up to ``at``). ``None`` if no such rule."""
+        rule = next(
+            (
+                r
+                for r in sorted(self.policy.rules, key=lambda r: r.rule_id)
+                if r.kind is RuleKind.ROLLING and jurisdiction in r.jurisdictions
+            ),
+            None,
+        )
+        if rule is None:
+            return None
+        rule = self.policy.rule_for(rule.basis, jurisdiction, entry_day) or rule
+        state = self._states.get(traveller_id)
+        days: list[date] = []
+        tz = next(
+            (p.tz for p in self.policy.ports.values() if p.jurisdiction == jurisdiction), None
+        )
+        if state is not None:
+            derivation = derive(traveller_id, state.events, at, self.policy)
+            days = rolling_days(derivation.stays, jurisdiction, rule.basis, self.policy, at)
+        prior = rolling.prior_days(days, entry_day)
+        last = rolling.last_allowed_day(prior, entry_day, rule.amount, rule.window_days)
+        count = (last - entry_day).days + 1
+        deadline = local_midnight(last + timedelta(days=1), tz) if tz and count > 0 else None
+        return Plan(
+            traveller_id,
+            jurisdiction,
+            f"{rule.label}/policy:{self.policy.version}",
+            entry_day,
+            last if count > 0 else None,
+            max(count, 0),
+            deadline,
+        )

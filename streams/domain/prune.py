@@ -1,0 +1,174 @@
+"""Bounded state: forget history that no rule can need any more (ARCHITECTURE.md "State and time").
+
+Closed stays are forgotten once they ended more than the jurisdiction's history horizon behind the
+watermark (its longest rolling window plus ``prune_horizon_days`` for late events), never while a
+rolling window of a retained stay could still count them; open stays after
+``open_stay_horizon_days``. Permits and pre-registrations go once their validity is behind the
+horizon and no retained crossing could consult them. Pruning never emits: decisions whose evidence
+is forgotten are dropped silently from the held set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from streams.domain.derive import Derivation
+from streams.domain.events import (
+    BiometricConsentRecorded,
+    CrossingRecorded,
+    PermitIssued,
+    PermitRevoked,
+    PreRegistrationRecorded,
+    StayExtended,
+    TravellerEvent,
+)
+from streams.domain.policy import Policy, local_midnight
+from streams.domain.state import TravellerState
+
+RECHECK = timedelta(days=1)
+
+
+def prune_due(state: TravellerState, watermark: datetime) -> bool:
+    """Whether the watermark has reached the instant at which pruning could forget something."""
+    return state.prune_at is not None and watermark >= state.prune_at
+
+
+def next_prune(
+    derivation: Derivation,
+    events: tuple[TravellerEvent, ...],
+    watermark: datetime | None,
+    policy: Policy,
+) -> datetime | None:
+    """The earliest watermark at which :func:`prune` could forget part of this history.
+
+    A lower bound: an item held back by a retained stay's rolling window is re-checked a day later.
+    """
+    if not events:
+        return None
+    settings = policy.settings
+    open_after = timedelta(days=settings.open_stay_horizon_days)
+    base = timedelta(days=settings.prune_horizon_days)
+    candidates: list[datetime] = []
+    attached: set[str] = set()
+    for stay in derivation.stays:
+        end = stay.end()
+        if end is None:
+            candidates.append(stay.entry.occurred_at + open_after)
+        else:
+            candidates.append(end + timedelta(days=policy.history_days(stay.jurisdiction)))
+        attached.add(stay.entry.event_id)
+        for c in (stay.exit, stay.exit_before_entry):
+            if c is not None:
+                attached.add(c.event_id)
+        attached.update(ext.event_id for ext in stay.extensions)
+    consents = [e for e in events if isinstance(e, BiometricConsentRecorded)]
+    for e in events:
+        if e.event_id in attached:
+            continue
+        if isinstance(e, PermitIssued | PreRegistrationRecorded):
+            candidates.append(
+                max(e.occurred_at, local_midnight(e.valid_until + timedelta(days=2), UTC)) + base
+            )
+        elif isinstance(e, BiometricConsentRecorded):
+            if e is not consents[-1]:  # the latest consent is kept; older ones can go
+                candidates.append(consents[consents.index(e) + 1].occurred_at + base)
+        elif isinstance(e, CrossingRecorded | StayExtended):
+            candidates.append(e.occurred_at + base)
+    if not candidates:
+        return None
+    earliest = min(candidates)
+    if watermark is not None and earliest <= watermark:
+        earliest = watermark + RECHECK
+    return earliest
+
+
+def prune(
+    state: TravellerState, derivation: Derivation, watermark: datetime, policy: Policy
+) -> TravellerState:
+    """``state`` without the history that is past every horizon (decisions dropped silently)."""
+    settings = policy.settings
+    base = watermark - timedelta(days=settings.prune_horizon_days)
+    open_cutoff = watermark - timedelta(days=settings.open_stay_horizon_days)
+    cutoffs: dict[str, datetime] = {}
+    for stay in derivation.stays:
+        jur = stay.jurisdiction
+        if jur not in cutoffs:
+            cutoffs[jur] = watermark - timedelta(days=policy.history_days(jur))
+        if stay.end() is None:
+            keep_from = stay.entry.occurred_at - timedelta(days=policy.history_days(jur))
+            cutoffs[jur] = min(cutoffs[jur], keep_from)
+    drop: set[str] = set()
+    for stay in derivation.stays:
+        end = stay.end()
+        gone = (
+            stay.entry.occurred_at < open_cutoff
+            if end is None
+            else end < cutoffs[stay.jurisdiction]
+        )
+        if gone:
+            drop.add(stay.entry.event_id)
+            for c in (stay.exit, stay.exit_before_entry):
+                if c is not None:
+                    drop.add(c.event_id)
+            drop.update(ext.event_id for ext in stay.extensions)
+    attached = {stay.entry.event_id for stay in derivation.stays}
+    for stay in derivation.stays:
+        for c in (stay.exit, stay.exit_before_entry):
+            if c is not None:
+                attached.add(c.event_id)
+        attached.update(ext.event_id for ext in stay.extensions)
+    retained_crossings = [
+        e.occurred_at
+        for e in state.events
+        if isinstance(e, CrossingRecorded) and e.event_id not in drop
+    ]
+    # Facts consulted by retained crossings (permits, consent) must stay with them.
+    fact_cutoff = min([base, *retained_crossings[:1]])
+    for e in state.events:
+        if e.event_id in drop or e.occurred_at >= base:
+            continue
+        if isinstance(e, CrossingRecorded) and e.event_id not in attached:
+            cutoff = min(cutoffs.get(_jurisdiction(e, policy), base), base)
+            if e.occurred_at < cutoff:
+                drop.add(e.event_id)  # anomalous exits, duplicates, superseded, unknown ports
+        elif isinstance(e, StayExtended) and e.event_id not in attached:
+            drop.add(e.event_id)
+    drop.update(_expired_facts(state, fact_cutoff, drop))
+    if not drop:
+        return state
+    # A replaced event must not come back when its correction is forgotten.
+    for e in state.events:
+        if isinstance(e, CrossingRecorded) and e.corrects and e.event_id in drop:
+            drop.add(e.corrects)
+    events = tuple(e for e in state.events if e.event_id not in drop)
+    decisions = tuple(d for d in state.decisions if drop.isdisjoint(d.evidence))
+    return replace(state, events=events, decisions=decisions)
+
+
+def _jurisdiction(c: CrossingRecorded, policy: Policy) -> str:
+    port = policy.port(c.port)
+    return port.jurisdiction if port else ""
+
+
+def _expired_facts(state: TravellerState, cutoff: datetime, drop: set[str]) -> set[str]:
+    out: set[str] = set()
+    expired_permits: set[str] = set()
+    latest_consent: BiometricConsentRecorded | None = None
+    for e in state.events:
+        if e.occurred_at >= cutoff:
+            break
+        if isinstance(e, PermitIssued | PreRegistrationRecorded):
+            ends = local_midnight(e.valid_until + timedelta(days=2), UTC)
+            if ends < cutoff:
+                out.add(e.event_id)
+                if isinstance(e, PermitIssued):
+                    expired_permits.add(e.permit_id)
+        elif isinstance(e, BiometricConsentRecorded):
+            if latest_consent is not None:
+                out.add(latest_consent.event_id)  # superseded by a later record before cutoff
+            latest_consent = e
+    for e in state.events:
+        if isinstance(e, PermitRevoked) and e.permit_id in expired_permits:
+            out.add(e.event_id)
+    return out

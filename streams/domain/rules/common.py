@@ -1,0 +1,158 @@
+"""Shared plumbing of the rule modules: the decision collector and the traveller's other facts.
+
+:class:`DecisionSink` builds :class:`Decision` values with deterministic ids (a hash of traveller,
+code, jurisdiction, rule, evidence and deadline: never of arrival order or wall clock) and collects
+the watermark thresholds at which the decision set could change. :class:`Facts` indexes permits,
+revocations, consent and pre-registration records for the rules that consult them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from hashlib import blake2b
+
+from streams.domain.decisions import Code, Decision
+from streams.domain.events import (
+    BiometricConsentRecorded,
+    PermitIssued,
+    PermitRevoked,
+    PreRegistrationRecorded,
+    StayExtended,
+    TravellerEvent,
+)
+from streams.domain.policy import Policy
+
+_SEP = "\x1f"
+
+
+def decision_id(
+    traveller_id: str,
+    code: Code,
+    jurisdiction: str | None,
+    rule: str,
+    evidence: tuple[str, ...],
+    *,
+    deadline: datetime | None,
+) -> str:
+    """A deterministic id: the same decision from the same evidence always gets the same id."""
+    parts = [traveller_id, code, jurisdiction or "", rule, *evidence]
+    parts.append(deadline.isoformat() if deadline is not None else "")
+    return blake2b(_SEP.join(parts).encode(), digest_size=12).hexdigest()
+
+
+@dataclass(slots=True)
+class DecisionSink:
+    """Collects the decisions of one derivation, in derivation order, and the next due instant."""
+
+    traveller_id: str
+    policy: Policy
+    watermark: datetime | None
+    decisions: dict[str, Decision] = field(default_factory=dict)
+    due: datetime | None = None
+    _held: list[Decision] | None = None
+
+    def hold(self) -> None:
+        """Buffer the following decisions until :meth:`release` (to order them after another)."""
+        self._held = []
+
+    def unhold(self) -> list[Decision]:
+        """Stop buffering; the buffered decisions, to be passed to :meth:`extend` later."""
+        held, self._held = self._held or [], None
+        return held
+
+    def extend(self, decisions: list[Decision]) -> None:
+        """Record decisions built earlier."""
+        for d in decisions:
+            self.decisions[d.decision_id] = d
+
+    def passed(self, deadline: datetime) -> bool:
+        """Whether the watermark has passed ``deadline`` (an exit exactly at it is in time).
+
+        When it has not, ``deadline`` becomes a candidate for the next due instant.
+        """
+        if self.watermark is not None and self.watermark > deadline:
+            return True
+        if self.due is None or deadline < self.due:
+            self.due = deadline
+        return False
+
+    def rule(self, label: str) -> str:
+        """A rule label qualified by the policy version, e.g. ``TWOV-240H@2024-12-17/policy:v1``."""
+        return f"{label}/policy:{self.policy.version}"
+
+    def add(  # noqa: PLR0917 - called from every rule; positional reads like a table row
+        self,
+        code: Code,
+        jurisdiction: str | None,
+        rule_label: str,
+        evidence: tuple[str, ...],
+        observed_at: datetime,
+        detail: str,
+        deadline: datetime | None = None,
+        overstay_seconds: int | None = None,
+    ) -> None:
+        """Record one decision."""
+        rule = self.rule(rule_label)
+        did = decision_id(self.traveller_id, code, jurisdiction, rule, evidence, deadline=deadline)
+        decision = Decision(
+            decision_id=did,
+            traveller_id=self.traveller_id,
+            code=code,
+            severity=self.policy.severities[code],
+            jurisdiction=jurisdiction,
+            rule=rule,
+            evidence=evidence,
+            deadline=deadline,
+            overstay_seconds=overstay_seconds,
+            observed_at=observed_at,
+            detail=detail,
+        )
+        if self._held is not None:
+            self._held.append(decision)
+        else:
+            self.decisions[did] = decision
+
+
+@dataclass(slots=True)
+class Facts:
+    """The traveller's permits, revocations, consents, pre-registrations and extensions."""
+
+    permits: dict[str, PermitIssued] = field(default_factory=dict)
+    revocations: dict[str, PermitRevoked] = field(default_factory=dict)
+    consents: list[BiometricConsentRecorded] = field(default_factory=list)
+    preregistrations: list[PreRegistrationRecorded] = field(default_factory=list)
+    extensions: list[StayExtended] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, events: tuple[TravellerEvent, ...]) -> Facts:
+        """Index ``events`` (already in history order)."""
+        facts = cls()
+        for e in events:
+            if isinstance(e, PermitIssued):
+                facts.permits[e.permit_id] = e  # a later record of the same permit supersedes
+            elif isinstance(e, PermitRevoked):
+                facts.revocations.setdefault(e.permit_id, e)  # the earliest revocation counts
+            elif isinstance(e, BiometricConsentRecorded):
+                facts.consents.append(e)
+            elif isinstance(e, PreRegistrationRecorded):
+                facts.preregistrations.append(e)
+            elif isinstance(e, StayExtended):
+                facts.extensions.append(e)
+        return facts
+
+    def revoked_before(self, permit_id: str, instant: datetime) -> PermitRevoked | None:
+        """The revocation of ``permit_id`` that happened strictly before ``instant``, if any."""
+        revocation = self.revocations.get(permit_id)
+        if revocation is not None and revocation.occurred_at < instant:
+            return revocation
+        return None
+
+    def consent_at(self, instant: datetime) -> BiometricConsentRecorded | None:
+        """The latest consent record at or before ``instant``."""
+        latest = None
+        for c in self.consents:
+            if c.occurred_at > instant:
+                break
+            latest = c
+        return latest

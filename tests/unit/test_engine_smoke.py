@@ -1,0 +1,138 @@
+"""Smoke tests of the rules engine's public API (the exhaustive rule tests live in rules/)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from streams.domain.decisions import Code, Status
+from streams.domain.engine import (
+    Engine,
+    advance_watermark,
+    apply_event,
+    next_due,
+    state_from_dict,
+    state_to_dict,
+)
+from streams.domain.errors import PolicyError
+from streams.domain.events import Event, event_from_mapping
+from streams.domain.policy import load_policy, policy_from_mapping
+
+POLICY = load_policy()
+
+
+def crossing(
+    eid: str, at: str, port: str, direction: str, basis: str | None = None, **extra: Any
+) -> Event:
+    data = {
+        "type": "CrossingRecorded",
+        "event_id": eid,
+        "traveller_id": extra.pop("traveller_id", "t1"),
+        "occurred_at": at,
+        "port": port,
+        "direction": direction,
+        "nationality": "FRA",
+        "document": "PASSPORT",
+        "channel": "COUNTER",
+        "basis": basis,
+        **extra,
+    }
+    return event_from_mapping(data)
+
+
+def held_codes(engine: Engine) -> list[str]:
+    return sorted(d.code.value for d in engine.decisions())
+
+
+def run(events: list[Event], as_of: datetime | None = None) -> Engine:
+    engine = Engine(POLICY)
+    for e in events:
+        engine.process(e)
+    if as_of is not None:
+        engine.advance_to(as_of)
+    return engine
+
+
+def test_twov_deadline_uses_the_local_date_of_the_port() -> None:
+    engine = run(
+        [
+            crossing(
+                "e1",
+                "2025-12-01T20:30:00Z",
+                "PVG",
+                "ENTRY",
+                "TWOV",
+                arrived_from="FRA",
+                onward_to="JPN",
+            )
+        ]
+    )
+    (opened,) = engine.decisions()
+    assert opened.code is Code.STAY_OPENED
+    # 2 December in Beijing, 240 h: 00:00 local on 13 December.
+    assert opened.deadline == datetime(2025, 12, 12, 16, 0, tzinfo=UTC)
+    assert opened.rule == f"TWOV-240H@2024-12-17/policy:{POLICY.version}"
+
+
+def test_exit_after_deadline_is_an_overstay_and_retracts_the_suspicion() -> None:
+    engine = Engine(POLICY)
+    engine.process(crossing("e1", "2025-01-01T00:00:00Z", "HK-LO-WU", "ENTRY", "VISITOR"))
+    fired = engine.advance_to(datetime(2025, 1, 10, tzinfo=UTC))
+    assert [(e.status, e.decision.code) for e in fired] == [
+        (Status.ISSUED, Code.SUSPECTED_OVERSTAY)
+    ]
+    out = engine.process(crossing("e2", "2025-01-09T00:00:00Z", "HK-LO-WU", "EXIT"))
+    assert (Status.RETRACTED, Code.SUSPECTED_OVERSTAY) in [(e.status, e.decision.code) for e in out]
+    assert held_codes(engine) == ["OVERSTAY", "STAY_OPENED"]
+
+
+def test_final_decisions_do_not_depend_on_arrival_order() -> None:
+    events = [
+        crossing("a", "2025-01-01T00:00:00Z", "HK-LO-WU", "ENTRY", "VISITOR"),
+        crossing("b", "2025-01-12T00:00:00Z", "HK-LO-WU", "EXIT"),
+        crossing("c", "2025-01-05T00:00:00Z", "HK-LO-WU", "ENTRY", "BUSINESS"),
+        crossing("d", "2025-01-06T00:00:00Z", "CN-LUOHU", "ENTRY", "RESIDENT"),
+    ]
+    as_of = datetime(2025, 3, 1, tzinfo=UTC)
+    results = {
+        tuple(d.decision_id for d in run(list(p), as_of).decisions())
+        for p in itertools.permutations(events)
+    }
+    assert len(results) == 1
+
+
+def test_a_repeated_event_id_changes_nothing() -> None:
+    e = crossing("a", "2025-01-01T00:00:00Z", "HK-LO-WU", "ENTRY", "VISITOR")
+    engine = Engine(POLICY)
+    assert engine.process(e)
+    assert engine.process(e) == []
+
+
+def test_pure_fold_round_trips_through_json_state() -> None:
+    e1 = crossing("a", "2025-01-01T00:00:00Z", "HK-LO-WU", "ENTRY", "VISITOR")
+    state, out = apply_event(None, e1, e1.occurred_at, POLICY)
+    assert out and next_due(state) == datetime(2025, 1, 8, 16, 0, tzinfo=UTC)
+    restored = state_from_dict(json.loads(json.dumps(state_to_dict(state))))
+    assert restored == state
+    later, fired = advance_watermark(restored, datetime(2025, 2, 1, tzinfo=UTC), POLICY)
+    assert [e.decision.code for e in fired] == [Code.SUSPECTED_OVERSTAY]
+    assert next_due(later) is None
+
+
+def test_bad_policy_data_names_the_key() -> None:
+    raw = json.loads(json.dumps(_default_policy_document()))
+    raw["ports"][0]["tz"] = "Mars/Olympus"
+    with pytest.raises(PolicyError, match=r"ports\[0\]\.tz"):
+        policy_from_mapping(raw)
+
+
+def _default_policy_document() -> dict[str, Any]:
+    from importlib import resources
+
+    text = resources.files("streams").joinpath("policy/default.json").read_text("utf-8")
+    data: dict[str, Any] = json.loads(text)
+    return data
