@@ -72,7 +72,11 @@ def read_pid(pid_file: Path) -> int | None:
 def pid_alive(pid: int, marker: str) -> bool:
     """True if ``pid`` is a live (non-zombie) process whose command line contains ``marker``."""
     child = _CHILDREN.get(pid)
-    if child is not None and child.poll() is not None:
+    if child is not None:
+        # Our own child: Popen knows. The command line is not checked here, because the java
+        # launcher may re-exec itself, and /proc/<pid>/cmdline is briefly empty while it does.
+        if child.poll() is None:
+            return True
         del _CHILDREN[pid]
         return False
     try:

@@ -8,13 +8,10 @@ non-zero. Heartbeats fan out to every crossings partition.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from collections.abc import Iterator
 from typing import TextIO
 
-from streams.domain.errors import InvalidEventError
-from streams.domain.events import Event, event_from_mapping
+from streams.domain.jsonlines import LineError, read_events
 from streams.settings import Settings
 
 HELP = "Publish a JSON-lines file of events (as written by `ledger simulate`) to Kafka."
@@ -33,49 +30,22 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="seconds to wait for acknowledgements")  # fmt: skip
 
 
-def read_events(lines: TextIO, errors: list[str]) -> Iterator[Event]:
-    """Valid events of a JSON-lines stream; each bad line appends ``line N: field: reason``."""
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError as e:
-            errors.append(f"line {number}: json: {e.msg}")
-            continue
-        if not isinstance(data, dict):
-            errors.append(f"line {number}: type: expected a JSON object")
-            continue
-        try:
-            yield event_from_mapping(data)
-        except InvalidEventError as e:
-            errors.append(f"line {number}: {e}")
-
-
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Publish the file; non-zero when a line was malformed."""
     from producers.commands.publishing import publish_to_kafka
 
-    errors: list[str] = []
+    errors: list[LineError] = []
 
-    def report_errors() -> None:
-        for message in errors:
-            print(message, file=sys.stderr)
-
-    if args.file == "-":
-        stream: TextIO = sys.stdin
-        try:
-            publish_to_kafka(
-                read_events(stream, errors), settings, flush_timeout=args.flush_timeout
-            )
-        finally:
-            report_errors()
-    else:
-        with open(args.file, encoding="utf-8") as f:
-            try:
-                publish_to_kafka(read_events(f, errors), settings, flush_timeout=args.flush_timeout)
-            finally:
-                report_errors()
+    stream: TextIO = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")  # noqa: SIM115
+    try:
+        publish_to_kafka(
+            read_events(stream, errors.append), settings, flush_timeout=args.flush_timeout
+        )
+    finally:
+        if stream is not sys.stdin:
+            stream.close()
+        for error in errors:
+            print(error, file=sys.stderr)
     if errors:
         print(f"{len(errors)} malformed line(s) skipped", file=sys.stderr)
         return 1

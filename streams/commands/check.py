@@ -12,14 +12,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, TextIO
 
 from streams.domain.decisions import Emission
 from streams.domain.engine import Engine
-from streams.domain.errors import InvalidEventError
-from streams.domain.events import Event, event_from_mapping, parse_instant
+from streams.domain.events import parse_instant
+from streams.domain.jsonlines import LineError, read_events
 from streams.domain.policy import load_policy
 from streams.settings import Settings
 
@@ -35,39 +34,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", nargs="?", default="-", help="JSON-lines events, or - for stdin")
 
 
-def parse_lines(lines: Iterable[str], errors: TextIO) -> Iterator[Event]:
-    """Valid events from JSON lines; each invalid line is reported on ``errors`` and skipped.
+class ErrorReport:
+    """Writes each :class:`LineError` to a text stream as it occurs, and counts them."""
 
-    Blank lines are ignored. Sets ``parse_lines.failed`` semantics via the returned iterator's
-    consumer: callers count errors by wrapping ``errors``.
-    """
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError as e:
-            errors.write(f"line {number}: json: {e.msg} at column {e.colno}\n")
-            continue
-        if not isinstance(data, dict):
-            errors.write(f"line {number}: json: expected an object\n")
-            continue
-        try:
-            yield event_from_mapping(data)
-        except InvalidEventError as e:
-            errors.write(f"line {number}: {e.field or 'event'}: {e.reason}\n")
-
-
-class _CountingWriter:
-    """Forwards to a text stream and counts the reports written."""
-
-    def __init__(self, target: IO[str]) -> None:
+    def __init__(self, target: TextIO) -> None:
         self.target = target
         self.count = 0
 
-    def write(self, text: str) -> int:
+    def __call__(self, error: LineError) -> None:
         self.count += 1
-        return self.target.write(text)
+        print(error, file=self.target)
 
 
 def emission_line(emission: Emission) -> str:
@@ -80,12 +56,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     policy = load_policy(args.policy or settings.policy_file)
     as_of = parse_instant(args.as_of, "--as-of") if args.as_of else None
     engine = Engine(policy)
-    errors = _CountingWriter(sys.stderr)
+    errors = ErrorReport(sys.stderr)
     out = sys.stdout
     source: IO[str]
     source = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")  # noqa: SIM115
     try:
-        for event in parse_lines(source, errors):  # type: ignore[arg-type]
+        for event in read_events(source, errors):
             for emission in engine.process(event):
                 out.write(emission_line(emission) + "\n")
         if as_of is not None:

@@ -16,10 +16,11 @@ from datetime import date
 from pathlib import Path
 from typing import IO, Any
 
-from streams.commands.check import parse_lines
+from streams.commands.check import ErrorReport
 from streams.domain.engine import Engine, Plan, StayView
 from streams.domain.errors import InvalidEventError
 from streams.domain.events import format_instant, parse_date, parse_instant
+from streams.domain.jsonlines import read_events
 from streams.domain.policy import load_policy
 from streams.settings import Settings
 
@@ -62,16 +63,6 @@ def _plan_json(p: Plan) -> dict[str, Any]:
     }
 
 
-class _Errors:
-    def __init__(self, target: IO[str]) -> None:
-        self.target = target
-        self.count = 0
-
-    def write(self, text: str) -> int:
-        self.count += 1
-        return self.target.write(text)
-
-
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Execute ``ledger stay``."""
     policy = load_policy(args.policy or settings.policy_file)
@@ -82,11 +73,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         if not args.jurisdiction or not args.traveller:
             raise InvalidEventError("--plan-entry", "needs --jurisdiction and --traveller")
     engine = Engine(policy)
-    errors = _Errors(sys.stderr)
+    errors = ErrorReport(sys.stderr)
     source: IO[str]
     source = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")  # noqa: SIM115
     try:
-        for event in parse_lines(source, errors):  # type: ignore[arg-type]
+        for event in read_events(source, errors):
             if event.occurred_at <= at:  # the answer is as known at --at
                 engine.process(event)
     finally:
