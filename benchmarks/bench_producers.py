@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -72,7 +72,7 @@ def _rate(n: int, seconds: float) -> str:
     return f"{n / seconds:,.0f} events/s ({n} in {seconds:.2f} s)"
 
 
-def bench_publisher(settings: Settings, events: list[Event]) -> float:
+def bench_publisher(settings: Settings, events: Sequence[Event]) -> float:
     """Seconds to publish ``events`` through EventPublisher until all are acknowledged."""
     publisher = EventPublisher(settings, client_id="bench-publisher")
     publisher.publish(events[0])  # connect and fetch metadata outside the timed loop
@@ -84,7 +84,7 @@ def bench_publisher(settings: Settings, events: list[Event]) -> float:
     return time.perf_counter() - start
 
 
-def bench_raw(settings: Settings, events: list[Event]) -> float:
+def bench_raw(settings: Settings, events: Sequence[Event]) -> float:
     """Seconds for a raw kafka-python loop sending pre-encoded bytes, then flushing."""
     from kafka import KafkaProducer
 
