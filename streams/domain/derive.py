@@ -13,13 +13,12 @@ from datetime import date, datetime
 
 from streams.domain.decisions import Code, Decision
 from streams.domain.events import CrossingRecorded, PermitIssued, TravellerEvent
-from streams.domain.events import format_instant as fmt
 from streams.domain.history import effective_history
 from streams.domain.policy import Policy, RuleKind, local_date
 from streams.domain.rules import rolling
-from streams.domain.rules.common import DecisionSink, Facts
+from streams.domain.rules.common import DecisionSink, Facts, fmt
 from streams.domain.rules.entry import assess_entry
-from streams.domain.rules.lanes import check_lanes
+from streams.domain.rules.lanes import LANE_CHANNELS, check_lanes
 from streams.domain.rules.permits import check_permit_consistency
 from streams.domain.rules.sequence import Sequence as StaySequence
 from streams.domain.rules.sequence import Stay, fold_sequence
@@ -80,11 +79,13 @@ def derive(
             f"same port, direction and instant ({dup.port} {dup.direction.value} "
             f"{fmt(dup.occurred_at)}) as {kept.event_id}",
         )
+    ports = policy.ports
     for e in history.events:
         if isinstance(e, CrossingRecorded):
-            port = policy.port(e.port)
-            if port is not None:
-                check_lanes(e, port, facts, sink)
+            if e.channel in LANE_CHANNELS:  # the only crossings check_lanes looks at
+                port = ports.get(e.port)
+                if port is not None:
+                    check_lanes(e, port, facts, sink)
         elif isinstance(e, PermitIssued):
             check_permit_consistency(e, sink, policy)
     return Derivation(sink.decisions, sink.due, tuple(seq.stays), deadlines)

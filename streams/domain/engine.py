@@ -46,20 +46,29 @@ def diff_decisions(
     """The new held set and the emissions turning ``held`` into ``current``.
 
     Retractions come first (in held order), then issues (in derivation order). A decision whose
-    id is kept but whose content changed is retracted and issued again.
+    id is kept but whose content changed is retracted and issued again. A decision that did not
+    change keeps its held object, so that a long-lived state does not churn equal copies.
     """
     emissions: list[Emission] = []
-    held_ids: dict[str, Decision] = {}
+    # id -> held decision equal to the current one; as before, the last held one with an id counts
+    unchanged: dict[str, Decision] = {}
     for d in held:
-        held_ids[d.decision_id] = d
-        now = current.get(d.decision_id)
-        if now is None or now != d:
+        did = d.decision_id
+        now = current.get(did)
+        if now is not None and (now is d or now == d):
+            unchanged[did] = d
+        else:
+            unchanged.pop(did, None)
             emissions.append(Emission(Status.RETRACTED, d))
+    kept: list[Decision] = []
     for did, d in current.items():
-        before = held_ids.get(did)
-        if before is None or before != d:
+        before = unchanged.get(did)
+        if before is None:
             emissions.append(Emission(Status.ISSUED, d))
-    return tuple(current.values()), emissions
+            kept.append(d)
+        else:
+            kept.append(before)
+    return tuple(kept), emissions
 
 
 def _refresh(

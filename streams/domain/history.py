@@ -54,7 +54,7 @@ def effective_history(events: Sequence[TravellerEvent]) -> EffectiveHistory:
     duplicates: list[tuple[CrossingRecorded, CrossingRecorded]] = []
     seen: dict[tuple[str, Direction, datetime], CrossingRecorded] = {}
     for e in events:
-        if e.event_id in superseded:
+        if superseded and e.event_id in superseded:
             continue
         if isinstance(e, CrossingRecorded):
             key = (e.port, e.direction, e.occurred_at)
@@ -64,4 +64,6 @@ def effective_history(events: Sequence[TravellerEvent]) -> EffectiveHistory:
                 continue
             seen[key] = e
         kept.append(e)
+    if len(kept) == len(events) and isinstance(events, tuple):
+        return EffectiveHistory(events, (), superseded)  # nothing set aside: share the tuple
     return EffectiveHistory(tuple(kept), tuple(duplicates), superseded)

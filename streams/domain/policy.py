@@ -68,10 +68,19 @@ class Port:
     tz: ZoneInfo
     connects_to: tuple[str, ...]
     designations: Mapping[Designation, tuple[DateRange, ...]]
+    # Memo of designated (a pure lookup on immutable data), filled on use; bounded by the
+    # designation kinds times the local dates asked about.
+    _memo: dict[tuple[Designation, date], bool] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def designated(self, kind: Designation, day: date) -> bool:
         """Whether the port holds designation ``kind`` on local date ``day``."""
-        return any(r.contains(day) for r in self.designations.get(kind, ()))
+        key = (kind, day)
+        held = self._memo.get(key)
+        if held is None:
+            held = self._memo[key] = any(r.contains(day) for r in self.designations.get(kind, ()))
+        return held
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,8 +147,17 @@ class Policy:
     permit_regions: Mapping[str, tuple[RegionGrant, ...]]
     region_jurisdictions: Mapping[str, str]
     history_by_jurisdiction: Mapping[str, int]
-    # Memo of rule_for (a pure lookup on immutable data), filled on use.
+    # Memos of the date-keyed lookups below (pure functions of immutable data), filled on use.
     _rules_memo: dict[tuple[str, str, date], RuleVersion | None] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    _twov_memo: dict[tuple[str, date], bool] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    _region_memo: dict[tuple[str, str, date], bool] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    _deadline_memo: dict[tuple[date, int, Counting, ZoneInfo], datetime] = field(
         default_factory=dict, compare=False, repr=False
     )
 
@@ -166,6 +184,13 @@ class Policy:
 
     def twov_eligible(self, nationality: str, day: date) -> bool:
         """Whether ``nationality`` is on the TWOV list in force on ``day``."""
+        key = (nationality, day)
+        held = self._twov_memo.get(key)
+        if held is None:
+            held = self._twov_memo[key] = self._twov_eligible(nationality, day)
+        return held
+
+    def _twov_eligible(self, nationality: str, day: date) -> bool:
         eligible = False
         for change in self.twov_nationalities:
             if change.effective_from is not None and change.effective_from > day:
@@ -178,6 +203,13 @@ class Policy:
 
     def region_covered(self, kind: str, region: str, day: date) -> bool:
         """Whether a permit of ``kind`` issued in ``region`` on ``day`` is within its pilot."""
+        key = (kind, region, day)
+        held = self._region_memo.get(key)
+        if held is None:
+            held = self._region_memo[key] = self._region_covered(kind, region, day)
+        return held
+
+    def _region_covered(self, kind: str, region: str, day: date) -> bool:
         for grant in self.permit_regions.get(kind, ()):
             if grant.effective_from <= day and any(
                 region_matches(region, p) for p in grant.regions
@@ -193,6 +225,16 @@ class Policy:
         """
         days = self.history_by_jurisdiction.get(jurisdiction)
         return self.settings.prune_horizon_days if days is None else days
+
+    def day_deadline(
+        self, entry_day: date, days: int, counting: Counting, tz: ZoneInfo
+    ) -> datetime:
+        """:func:`day_limit_deadline`, memoised (many stays share an entry day and a zone)."""
+        key = (entry_day, days, counting, tz)
+        held = self._deadline_memo.get(key)
+        if held is None:
+            held = self._deadline_memo[key] = day_limit_deadline(entry_day, days, counting, tz)
+        return held
 
     def counting_for(self, rule: RuleVersion) -> Counting:
         """The counting convention a rule uses."""

@@ -49,35 +49,44 @@ def next_prune(
     settings = policy.settings
     open_after = timedelta(days=settings.open_stay_horizon_days)
     base = timedelta(days=settings.prune_horizon_days)
-    candidates: list[datetime] = []
+    earliest: datetime | None = None
     attached: set[str] = set()
     for stay in derivation.stays:
         end = stay.end()
         if end is None:
-            candidates.append(stay.entry.occurred_at + open_after)
+            candidate = stay.entry.occurred_at + open_after
         else:
-            candidates.append(end + timedelta(days=policy.history_days(stay.jurisdiction)))
+            candidate = end + timedelta(days=policy.history_days(stay.jurisdiction))
+        if earliest is None or candidate < earliest:
+            earliest = candidate
         attached.add(stay.entry.event_id)
         for c in (stay.exit, stay.exit_before_entry):
             if c is not None:
                 attached.add(c.event_id)
-        attached.update(ext.event_id for ext in stay.extensions)
-    consents = [e for e in events if isinstance(e, BiometricConsentRecorded)]
+        for ext in stay.extensions:
+            attached.add(ext.event_id)
+    consent_seen = False
     for e in events:
         if e.event_id in attached:
             continue
-        if isinstance(e, PermitIssued | PreRegistrationRecorded):
-            candidates.append(
-                max(e.occurred_at, local_midnight(e.valid_until + timedelta(days=2), UTC)) + base
-            )
+        if isinstance(e, CrossingRecorded | StayExtended):
+            candidate = e.occurred_at + base
+        elif isinstance(e, PermitIssued | PreRegistrationRecorded):
+            expired = local_midnight(e.valid_until + timedelta(days=2), UTC)
+            candidate = max(e.occurred_at, expired) + base
         elif isinstance(e, BiometricConsentRecorded):
-            if e is not consents[-1]:  # the latest consent is kept; older ones can go
-                candidates.append(consents[consents.index(e) + 1].occurred_at + base)
-        elif isinstance(e, CrossingRecorded | StayExtended):
-            candidates.append(e.occurred_at + base)
-    if not candidates:
+            # Each consent record but the latest can go once the next one is behind the horizon;
+            # that next one's instant is the candidate, so every record after the first is one.
+            if not consent_seen:
+                consent_seen = True
+                continue
+            candidate = e.occurred_at + base
+        else:
+            continue
+        if earliest is None or candidate < earliest:
+            earliest = candidate
+    if earliest is None:
         return None
-    earliest = min(candidates)
     if watermark is not None and earliest <= watermark:
         earliest = watermark + RECHECK
     return earliest

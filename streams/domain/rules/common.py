@@ -9,7 +9,7 @@ revocations, consent and pre-registration records for the rules that consult the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from hashlib import blake2b
 
 from streams.domain.decisions import Code, Decision
@@ -20,10 +20,22 @@ from streams.domain.events import (
     PreRegistrationRecorded,
     StayExtended,
     TravellerEvent,
+    format_instant,
 )
 from streams.domain.policy import Policy
 
 _SEP = "\x1f"
+
+
+def fmt(instant: datetime) -> str:
+    """:func:`format_instant`, without its UTC conversion for instants already in UTC.
+
+    Every instant the engine handles is UTC (events are normalised at the edge, deadlines are
+    converted), so this skips straight to the ISO form; anything else takes the general path.
+    """
+    if instant.tzinfo is UTC:
+        return instant.isoformat(timespec="milliseconds")[:-6] + "Z"  # "+00:00" -> "Z"
+    return format_instant(instant)
 
 
 def decision_id(
@@ -36,9 +48,9 @@ def decision_id(
     deadline: datetime | None,
 ) -> str:
     """A deterministic id: the same decision from the same evidence always gets the same id."""
-    parts = [traveller_id, code, jurisdiction or "", rule, *evidence]
-    parts.append(deadline.isoformat() if deadline is not None else "")
-    return blake2b(_SEP.join(parts).encode(), digest_size=12).hexdigest()
+    tail = deadline.isoformat() if deadline is not None else ""
+    key = _SEP.join((traveller_id, code, jurisdiction or "", rule, *evidence, tail))
+    return blake2b(key.encode(), digest_size=12).hexdigest()
 
 
 @dataclass(slots=True)
@@ -93,20 +105,22 @@ class DecisionSink:
         overstay_seconds: int | None = None,
     ) -> None:
         """Record one decision."""
-        rule = self.rule(rule_label)
-        did = decision_id(self.traveller_id, code, jurisdiction, rule, evidence, deadline=deadline)
-        decision = Decision(
-            decision_id=did,
-            traveller_id=self.traveller_id,
-            code=code,
-            severity=self.policy.severities[code],
-            jurisdiction=jurisdiction,
-            rule=rule,
-            evidence=evidence,
-            deadline=deadline,
-            overstay_seconds=overstay_seconds,
-            observed_at=observed_at,
-            detail=detail,
+        policy = self.policy
+        traveller_id = self.traveller_id
+        rule = f"{rule_label}/policy:{policy.version}"
+        did = decision_id(traveller_id, code, jurisdiction, rule, evidence, deadline=deadline)
+        decision = Decision(  # positional, in field order (the hottest constructor of the engine)
+            did,
+            traveller_id,
+            code,
+            policy.severities[code],
+            jurisdiction,
+            rule,
+            evidence,
+            deadline,
+            overstay_seconds,
+            observed_at,
+            detail,
         )
         if self._held is not None:
             self._held.append(decision)

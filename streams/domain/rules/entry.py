@@ -15,18 +15,16 @@ from datetime import date, datetime, timedelta
 
 from streams.domain.decisions import Code
 from streams.domain.events import Basis, CrossingRecorded, PermitIssued
-from streams.domain.events import format_instant as fmt
 from streams.domain.policy import (
     Designation,
     Policy,
     RuleKind,
     RuleVersion,
-    day_limit_deadline,
     local_date,
     local_midnight,
 )
 from streams.domain.rules import rolling
-from streams.domain.rules.common import DecisionSink, Facts
+from streams.domain.rules.common import DecisionSink, Facts, fmt
 from streams.domain.rules.permits import find_talent_permit
 from streams.domain.rules.sequence import Stay
 
@@ -138,9 +136,9 @@ def _computed_deadline(
         days = rule.amount
         if permit is not None and permit.max_stay_days is not None:
             days = permit.max_stay_days
-        return day_limit_deadline(stay.entry_day, days, policy.counting_for(rule), tz)
+        return policy.day_deadline(stay.entry_day, days, policy.counting_for(rule), tz)
     if kind is RuleKind.HOURS:
-        return day_limit_deadline(stay.entry_day, rule.amount // 24, policy.counting_for(rule), tz)
+        return policy.day_deadline(stay.entry_day, rule.amount // 24, policy.counting_for(rule), tz)
     if kind is RuleKind.EXACT_HOURS:
         return entry.occurred_at + timedelta(hours=rule.amount)
     if kind is RuleKind.ROLLING:

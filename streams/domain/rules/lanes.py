@@ -20,6 +20,7 @@ SMART_RULE = "SMART-LANE"
 CONTACTLESS_RULE = "CONTACTLESS"
 SMART_JURISDICTION = "CN"
 _ALWAYS_ELIGIBLE = frozenset({Document.MTP_HKMO, Document.MTP_TW_5Y})
+LANE_CHANNELS = frozenset({Channel.SMART, Channel.CONTACTLESS})  # channels with lane rules
 
 
 def check_lanes(c: CrossingRecorded, port: Port, facts: Facts, sink: DecisionSink) -> None:

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from streams.domain.events import CrossingRecorded, Direction, StayExtended, TravellerEvent
-from streams.domain.policy import Policy, Port, local_date
+from streams.domain.policy import Policy, Port
 
 _ARRIVING = frozenset({Direction.ENTRY, Direction.AIRSIDE_ARRIVAL})
+_AIRSIDE = frozenset({Direction.AIRSIDE_ARRIVAL, Direction.AIRSIDE_DEPARTURE})
 
 
 @dataclass(slots=True)
@@ -73,6 +74,7 @@ def fold_sequence(events: tuple[TravellerEvent, ...], policy: Policy) -> Sequenc
     tracks: dict[tuple[str, bool], _Track] = {}
     window_hours = policy.settings.exit_before_entry_window_hours
     window = timedelta(hours=window_hours)
+    ports = policy.ports
     for e in events:
         if isinstance(e, StayExtended):
             track = tracks.get((e.jurisdiction, False))
@@ -83,11 +85,11 @@ def fold_sequence(events: tuple[TravellerEvent, ...], policy: Policy) -> Sequenc
             continue
         if not isinstance(e, CrossingRecorded):
             continue
-        port = policy.port(e.port)
+        port = ports.get(e.port)
         if port is None:
             out.unknown_ports.append(e)
             continue
-        airside = e.direction in (Direction.AIRSIDE_ARRIVAL, Direction.AIRSIDE_DEPARTURE)
+        airside = e.direction in _AIRSIDE
         key = (port.jurisdiction, airside)
         track = tracks.get(key)
         if track is None:
@@ -101,7 +103,9 @@ def fold_sequence(events: tuple[TravellerEvent, ...], policy: Policy) -> Sequenc
                     transit.open = None
             if track.open is not None:
                 _close_by_entry(track.open, e, out)
-            stay = Stay(port.jurisdiction, airside, e, port, local_date(e.occurred_at, port.tz))
+            stay = Stay(
+                port.jurisdiction, airside, e, port, e.occurred_at.astimezone(port.tz).date()
+            )
             pending = track.pending_exit
             if pending is not None:
                 if window_hours and e.occurred_at - pending.occurred_at <= window and not airside:
@@ -129,9 +133,19 @@ def fold_sequence(events: tuple[TravellerEvent, ...], policy: Policy) -> Sequenc
             out.stays.append(track.open)
         if track.pending_exit is not None:
             out.exits_without_entry.append(track.pending_exit)
-    out.stays.sort(key=lambda s: (s.entry.occurred_at, s.entry.event_id))
-    out.exits_without_entry.sort(key=lambda c: (c.occurred_at, c.event_id))
+    if len(out.stays) > 1:
+        out.stays.sort(key=_stay_order)
+    if len(out.exits_without_entry) > 1:
+        out.exits_without_entry.sort(key=_crossing_order)
     return out
+
+
+def _stay_order(stay: Stay) -> tuple[datetime, str]:
+    return (stay.entry.occurred_at, stay.entry.event_id)
+
+
+def _crossing_order(c: CrossingRecorded) -> tuple[datetime, str]:
+    return (c.occurred_at, c.event_id)
 
 
 def _close_by_entry(stay: Stay, entry: CrossingRecorded, out: Sequence) -> None:

@@ -13,9 +13,8 @@ from datetime import datetime, timedelta
 
 from streams.domain.decisions import Code
 from streams.domain.events import Basis
-from streams.domain.events import format_instant as fmt
 from streams.domain.policy import Designation, Policy
-from streams.domain.rules.common import DecisionSink
+from streams.domain.rules.common import DecisionSink, fmt
 from streams.domain.rules.entry import Terms, check_twov_exit
 from streams.domain.rules.sequence import Stay
 
