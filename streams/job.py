@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
+from pathlib import Path
 from typing import Any, TextIO
 
 from streams.domain.errors import LedgerError
@@ -200,28 +201,21 @@ def _publish_malformed(settings: Settings, count: int) -> int:
 def _wait_for_worker(
     settings: Settings, worker: subprocess.Popen[bytes], timeout: float, progress: Progress
 ) -> None:
-    from streams.ops import consumer_lag
-
-    topics = (settings.topic_crossings, settings.topic_permits)
-    _wait(
-        lambda: _worker_lag(settings, worker, topics, consumer_lag),
-        timeout,
-        progress,
-        "the worker",
-    )
+    log_path = settings.data_dir / "worker.log"
+    _wait(lambda: worker_lag(settings, worker, log_path), timeout, progress, "the worker")
 
 
-def _worker_lag(
-    settings: Settings,
-    worker: subprocess.Popen[bytes],
-    topics: Sequence[str],
-    consumer_lag: Callable[..., Any],
-) -> int:
+def worker_lag(settings: Settings, worker: subprocess.Popen[bytes], log_path: Path) -> int:
+    """Messages the worker's group has not committed on the input topics; -1 while unknown.
+
+    Raises :class:`JobError` with the log tail if the worker process has exited.
+    """
+    from streams.ops import LagUnavailableError, consumer_lag
+
     if worker.poll() is not None:
-        tail = (settings.data_dir / "worker.log").read_text(errors="replace")[-3000:]
+        tail = log_path.read_text(errors="replace")[-3000:]
         raise JobError(f"the worker exited with status {worker.returncode}:\n{tail}")
-    from streams.ops import LagUnavailableError
-
+    topics = (settings.topic_crossings, settings.topic_permits)
     try:
         return sum(p.lag for p in consumer_lag(settings, settings.app_id, topics))
     except LagUnavailableError as e:

@@ -12,8 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from streams.job import settings_env
-from streams.ops import LagUnavailableError, consumer_lag
+from streams.job import settings_env, worker_lag
 from streams.settings import PROJECT_ROOT, Settings
 
 
@@ -59,19 +58,10 @@ def wait_until_worker_consumed(
     settings: Settings, proc: subprocess.Popen[bytes], log_path: Path, timeout: float = 120.0
 ) -> None:
     """Poll the worker group's lag on the input topics until it is zero (or fail loudly)."""
-    topics = (settings.topic_crossings, settings.topic_permits)
     deadline = time.monotonic() + timeout
     lag = -1
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(
-                f"worker exited with {proc.returncode}:\n{log_path.read_text()[-4000:]}"
-            )
-        try:
-            lag = sum(p.lag for p in consumer_lag(settings, settings.app_id, topics))
-        except LagUnavailableError as e:
-            if not e.retriable:
-                raise
+        lag = worker_lag(settings, proc, log_path)
         if lag == 0:
             return
         time.sleep(0.5)
