@@ -7,6 +7,7 @@ decisions and ``RETRACTED`` (same ``decision_id``) for ones no longer true.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -95,3 +96,19 @@ class Emission:
             "observed_at": format_instant(d.observed_at),
             "detail": d.detail,
         }
+
+
+def fold_emissions(emissions: Iterable[Emission]) -> dict[str, Decision]:
+    """The decisions in force after ``emissions``, as a consumer that dedups on id sees them.
+
+    Each emission replaces what was known about its ``decision_id``: ``ISSUED`` puts the decision
+    in force (a repeated delivery changes nothing), ``RETRACTED`` takes it out. Emissions of one
+    traveller must come in the order they were published (one Kafka partition keeps it).
+    """
+    held: dict[str, Decision] = {}
+    for em in emissions:
+        if em.status is Status.ISSUED:
+            held[em.decision.decision_id] = em.decision
+        else:
+            held.pop(em.decision.decision_id, None)
+    return held

@@ -31,9 +31,11 @@ __all__ = [
     "StayView",
     "TravellerState",
     "advance_watermark",
+    "advances_watermark",
     "apply_event",
     "diff_decisions",
     "next_due",
+    "open_stays",
     "state_from_dict",
     "state_to_dict",
     "too_late",
@@ -159,6 +161,19 @@ def advance_watermark(
     return state, []
 
 
+def advances_watermark(event: Event) -> bool:
+    """Whether ``event`` moves event time: gate traffic (crossings and heartbeats) only.
+
+    Gates stamp their events with the crossing instant and send heartbeats to every partition,
+    so the gate stream is the ledger's clock. Authority events (permits, extensions, consent,
+    pre-registrations) travel on their own topic, which a stream processor reads independently
+    of the gate stream: letting them move the clock would make decisions depend on how the two
+    topics happen to interleave, and the offline and live engines would disagree. They are
+    judged by the clock, never drive it.
+    """
+    return isinstance(event, CrossingRecorded | GateHeartbeat)
+
+
 def next_due(state: TravellerState) -> datetime | None:
     """The deadline whose passing could change this traveller's decisions.
 
@@ -195,6 +210,35 @@ class Plan:
     deadline: datetime | None
 
 
+def open_stays(state: TravellerState, at: datetime, policy: Policy) -> list[StayView]:
+    """The traveller's landside stays open at instant ``at``, with deadline and remaining time.
+
+    The remaining-stay answer of the EES web service; the same function serves ``ledger stay``
+    (offline) and the worker's HTTP endpoint (live), so both report identical figures.
+    """
+    tid = state.traveller_id
+    derivation = derive(tid, state.events, at, policy)
+    views: list[StayView] = []
+    for stay in derivation.stays:
+        if stay.airside or not stay.open or stay.entry.occurred_at > at:
+            continue
+        deadline = derivation.deadlines.get(stay.entry.event_id)
+        remaining = None if deadline is None else int((deadline - at).total_seconds())
+        views.append(
+            StayView(
+                tid,
+                stay.jurisdiction,
+                stay.entry.event_id,
+                stay.entry.port,
+                stay.entry.basis.value if stay.entry.basis else None,
+                stay.entry.occurred_at,
+                deadline,
+                remaining,
+            )
+        )
+    return views
+
+
 class Engine:
     """Offline driver: event-time watermark, per-traveller states, and a deadline heap."""
 
@@ -215,7 +259,7 @@ class Engine:
     def process(self, event: Event) -> list[Emission]:
         """Apply one event in arrival order; return its emissions and those of due timers."""
         at = event.occurred_at
-        if self._max_seen is None or at > self._max_seen:
+        if advances_watermark(event) and (self._max_seen is None or at > self._max_seen):
             self._max_seen = at
             candidate = at - self.allowed_lateness
             if self._watermark is None or candidate > self._watermark:
@@ -287,28 +331,8 @@ class Engine:
         views: list[StayView] = []
         for tid in ids:
             state = self._states.get(tid)
-            if state is None:
-                continue
-            derivation = derive(tid, state.events, at, self.policy)
-            for stay in derivation.stays:
-                if stay.airside or not stay.open or stay.entry.occurred_at > at:
-                    continue
-                deadline = derivation.deadlines.get(stay.entry.event_id)
-                remaining = None
-                if deadline is not None:
-                    remaining = int((deadline - at).total_seconds())
-                views.append(
-                    StayView(
-                        tid,
-                        stay.jurisdiction,
-                        stay.entry.event_id,
-                        stay.entry.port,
-                        stay.entry.basis.value if stay.entry.basis else None,
-                        stay.entry.occurred_at,
-                        deadline,
-                        remaining,
-                    )
-                )
+            if state is not None:
+                views.extend(open_stays(state, at, self.policy))
         return views
 
     def plan(

@@ -1,33 +1,137 @@
 """Faust application factory for the enforcement worker.
 
-``create_app`` builds the app from :class:`Settings`; nothing is created at import time. The app
-reads the co-partitioned crossings and permits topics as raw bytes, hands each message to an
-:class:`~streams.worker.enforcer.Enforcer`, and awaits the sends it asks for (decisions and dead
-letters). The agent is deliberately thin: every decision lives in the domain.
+``create_app`` builds the app from :class:`Settings`; nothing is created at import time. The agent
+reads the co-partitioned crossings and permits topics as raw bytes and is deliberately thin: it
+hands each message to :class:`~streams.worker.processor.Processor`, publishes the decisions and
+dead letters it returns, awaits their acknowledgements, and only then writes the tables (see the
+processor's docstring for why this order makes outputs at-least-once and never lost).
+
+State lives in three Faust tables on RocksDB (the ``rocksdict`` driver), each with a compact-only
+changelog, so a worker killed at any point recovers on restart or on another worker:
+
+* ``travellers``: traveller id -> the engine's :class:`TravellerState` as JSON;
+* ``schedules``: traveller id -> ``partition|due|prune_at``, the durable form of the deadline
+  index (the in-memory heaps are rebuilt from it after a restart or rebalance);
+* ``clocks``: ``p<N>`` -> the event-time clock of input partition N.
+
+The web server (``settings.worker_web_port``) serves ``/stay/{traveller}/``, routed by Faust to
+the worker that owns the traveller's partition, and ``/health/``.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+from collections.abc import Iterable, Iterator
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import faust
 
+from schemas.codec import encode_emission
+from streams.domain.policy import Policy, load_policy
+from streams.domain.state import TravellerState, state_from_dict, state_to_dict
 from streams.settings import Settings
-from streams.worker.enforcer import Coordinates, Enforcer
+from streams.worker.processor import (
+    Coordinates,
+    PartitionClock,
+    Processor,
+    Schedule,
+    Step,
+)
+from streams.worker.web import register_views
+
+log = logging.getLogger(__name__)
+
+ROCKSDB_OPTIONS = {"driver": "rocksdict"}
 
 
-def create_app(settings: Settings) -> faust.App:
-    """A configured Faust app with the enforcement agent registered."""
+def worker_datadir(settings: Settings) -> Path:
+    """Each worker on a host needs its own RocksDB directory; the web port names it."""
+    return settings.data_dir / "faust" / f"worker-{settings.worker_web_port}"
+
+
+def encode_state(state: TravellerState) -> bytes:
+    """The table value of a traveller state (compact JSON)."""
+    return json.dumps(state_to_dict(state), separators=(",", ":")).encode()
+
+
+def decode_state(raw: bytes) -> TravellerState:
+    """Inverse of :func:`encode_state`."""
+    return state_from_dict(json.loads(raw))
+
+
+class _Tables:
+    """The :class:`~streams.worker.processor.StateReader` over the Faust tables."""
+
+    def __init__(self, travellers: Any, schedules: Any, clocks: Any) -> None:
+        self.travellers = travellers
+        self.schedules_table = schedules
+        self.clocks = clocks
+
+    def traveller(self, traveller_id: str) -> TravellerState | None:
+        raw = self.travellers.get(traveller_id.encode())
+        return None if raw is None else decode_state(raw)
+
+    def clock(self, partition: int) -> PartitionClock:
+        raw = self.clocks.get(_clock_key(partition))
+        return PartitionClock() if raw is None else PartitionClock.from_text(raw.decode())
+
+    def schedules(self, partition: int) -> Iterable[tuple[str, Schedule]]:
+        for key, raw in self.schedules_table.items():
+            yield key.decode(), Schedule.from_text(raw.decode())
+
+    def write(self, partition: int, step: Step) -> None:
+        """Apply a step's table writes (inside the agent, after its outputs were acked)."""
+        for tid, state in step.states.items():
+            key = tid.encode()
+            if state is None:
+                self.travellers.pop(key, None)
+            else:
+                self.travellers[key] = encode_state(state)
+        for tid, schedule in step.schedules.items():
+            key = tid.encode()
+            if schedule is None:
+                self.schedules_table.pop(key, None)
+            else:
+                self.schedules_table[key] = schedule.to_text().encode()
+        if step.clock is not None:
+            self.clocks[_clock_key(partition)] = step.clock.to_text().encode()
+
+    def clock_items(self) -> Iterator[tuple[int, PartitionClock]]:
+        """Clocks of the partitions this worker holds (for /health)."""
+        for key, raw in self.clocks.items():
+            yield int(key.decode()[1:]), PartitionClock.from_text(raw.decode())
+
+
+def _clock_key(partition: int) -> bytes:
+    return f"p{partition}".encode()
+
+
+def create_app(settings: Settings, policy: Policy | None = None) -> faust.App:
+    """A configured Faust app with the enforcement agent and web views registered."""
+    policy = policy or load_policy(settings.policy_file)
+    web_url = f"http://127.0.0.1:{settings.worker_web_port}"
+    datadir = worker_datadir(settings)
+    datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
-        store="memory://",
-        datadir=str(settings.data_dir / "faust"),
+        store="rocksdb://",
+        datadir=str(datadir),
         topic_partitions=settings.partitions,
         topic_replication_factor=1,
-        topic_allow_declare=False,
+        topic_allow_declare=True,  # table changelogs: Faust declares them cleanup.policy=compact
         consumer_auto_offset_reset="earliest",
-        web_enabled=False,
+        key_serializer="raw",  # every key and value is bytes: Avro messages, JSON table values
+        value_serializer="raw",
+        web_enabled=True,
+        web_bind="127.0.0.1",
+        web_host="127.0.0.1",
+        web_port=settings.worker_web_port,
+        canonical_url=web_url,
+        table_standby_replicas=1,
     )
     source = app.topic(
         settings.topic_crossings,
@@ -35,22 +139,60 @@ def create_app(settings: Settings) -> faust.App:
         key_serializer="raw",
         value_serializer="raw",
     )
+    decisions = app.topic(settings.topic_decisions, key_serializer="raw", value_serializer="raw")
     deadletters = app.topic(settings.topic_deadletter, key_serializer="raw", value_serializer="raw")
-    enforcer = Enforcer()
+
+    def table(name: str) -> Any:
+        return app.Table(
+            name,
+            default=None,
+            key_type=bytes,  # bytes in and out: Faust then uses the raw codec for the store
+            value_type=bytes,
+            partitions=settings.partitions,
+            options=ROCKSDB_OPTIONS,
+        )
+
+    tables = _Tables(table("travellers"), table("schedules"), table("clocks"))
+    processor = Processor(policy, timedelta(seconds=settings.allowed_lateness_seconds))
+
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # async receiver: mode awaits it
+    async def _forget_index(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+        # Revoked partitions may come back with state written elsewhere meanwhile: their heaps
+        # are rebuilt from the schedules table on next use. args[0] is the set of revoked TPs.
+        processor.index.forget({tp.partition for tp in args[0]})
 
     # concurrency=1: faust-streaming issue 606 commits offsets past in-flight messages otherwise.
     @app.agent(source, concurrency=1)
     async def enforce(stream: Any) -> None:
+        try:
+            await _enforce(stream)
+        except Exception as e:
+            # Bad input never gets here (the processor dead-letters it): this is a bug or a
+            # broken dependency. Stop the whole worker loudly rather than let Faust restart the
+            # agent past the message.
+            log.critical("enforcement failed; stopping the worker: %r", e)
+            await app.crash(e)
+            raise
+
+    async def _enforce(stream: Any) -> None:
         async for event in stream.events():
             message = event.message
-            coordinates = Coordinates(
+            where = Coordinates(
                 topic=message.topic,
                 partition=message.partition,
                 offset=message.offset,
                 timestamp_ms=message.timestamp and int(message.timestamp * 1000),
             )
-            outcome = enforcer.handle(event.value, coordinates)
-            for dead in outcome.dead_letters:
-                await deadletters.send(key=event.key, value=dead)
+            step = processor.step(event.value, where, tables)
+            pending = []
+            for emission in step.emissions:
+                key = emission.decision.traveller_id.encode()
+                pending.append(await decisions.send(key=key, value=encode_emission(emission)))
+            if step.dead_letter is not None:
+                pending.append(await deadletters.send(key=event.key, value=step.dead_letter))
+            for sent in pending:
+                await sent  # acknowledged by the broker before the state moves on
+            tables.write(message.partition, step)
 
+    register_views(app, tables=tables, processor=processor, policy=policy, settings=settings)
     return app

@@ -1,0 +1,338 @@
+"""One partition's enforcement step, free of Faust: decode, fold, fire due deadlines.
+
+The Faust agent (``streams.worker.app``) hands every input message to :meth:`Processor.step`
+together with its Kafka coordinates. The step runs exactly the domain code of ``ledger check``
+(:func:`~streams.domain.engine.apply_event` and :func:`~streams.domain.engine.advance_watermark`)
+and returns what must happen next, without doing any I/O itself:
+
+* the decision emissions and dead letters to publish;
+* the traveller states, schedule entries and the partition clock to write to the tables.
+
+The agent publishes first, awaits the broker's acknowledgements, and only then writes the
+tables. A crash between the two re-delivers the message to a state that has not seen it, so the
+same emissions (same ``decision_id``, same content) are published again: outputs are
+at-least-once and never lost, and consumers dedup on ``decision_id``.
+
+Time is per partition. Each partition has its own event-time clock (greatest ``occurred_at`` of
+the gate events seen on it, heartbeats included, minus the allowed lateness; see
+:func:`~streams.domain.engine.advances_watermark`); gates send heartbeats to every partition
+so every clock moves even without traveller traffic. Deadlines live in a per-partition
+:class:`DeadlineIndex` (a heap of ``(instant, traveller)``), scanned whenever that clock advances.
+The heap is memory only; it is rebuilt from the durable ``schedules`` table the first time a
+partition is touched after an assignment, so it survives restarts and rebalances.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from schemas.codec import DeadLetter, decode_event, encode_dead_letter
+from streams.domain.decisions import Emission
+from streams.domain.engine import advance_watermark, advances_watermark, apply_event
+from streams.domain.errors import LedgerError
+from streams.domain.events import Event, GateHeartbeat, format_instant, parse_instant
+from streams.domain.policy import Policy
+from streams.domain.state import TravellerState
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Coordinates:
+    """Where a message sits in Kafka."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionClock:
+    """Event time of one partition: greatest ``occurred_at`` seen and the watermark."""
+
+    max_seen: datetime | None = None
+    watermark: datetime | None = None
+
+    def observe(self, at: datetime, lateness: timedelta) -> PartitionClock:
+        """The clock after seeing an event at ``at`` (the watermark never moves back)."""
+        if self.max_seen is not None and at <= self.max_seen:
+            return self
+        candidate = at - lateness
+        watermark = self.watermark
+        if watermark is None or candidate > watermark:
+            watermark = candidate
+        return PartitionClock(at, watermark)
+
+    def to_text(self) -> str:
+        """``max_seen|watermark`` in ISO-8601 UTC (empty when unknown)."""
+        return "|".join(format_instant(v) if v else "" for v in (self.max_seen, self.watermark))
+
+    @classmethod
+    def from_text(cls, text: str) -> PartitionClock:
+        """Inverse of :meth:`to_text`."""
+        seen, mark = text.split("|")
+        return cls(
+            parse_instant(seen, "max_seen") if seen else None,
+            parse_instant(mark, "watermark") if mark else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """When a traveller next needs the clock: its due deadline and its pruning instant."""
+
+    partition: int
+    due: datetime | None
+    prune_at: datetime | None
+
+    @classmethod
+    def of(cls, partition: int, state: TravellerState) -> Schedule | None:
+        """The schedule of ``state``; ``None`` when nothing is ever due."""
+        if state.due is None and state.prune_at is None:
+            return None
+        return cls(partition, state.due, state.prune_at)
+
+    def to_text(self) -> str:
+        """``partition|due|prune_at``."""
+        due = format_instant(self.due) if self.due else ""
+        prune = format_instant(self.prune_at) if self.prune_at else ""
+        return f"{self.partition}|{due}|{prune}"
+
+    @classmethod
+    def from_text(cls, text: str) -> Schedule:
+        """Inverse of :meth:`to_text`."""
+        partition, due, prune = text.split("|")
+        return cls(
+            int(partition),
+            parse_instant(due, "due") if due else None,
+            parse_instant(prune, "prune_at") if prune else None,
+        )
+
+
+class StateReader(Protocol):
+    """Read access to the durable tables, as seen from the partition being processed."""
+
+    def traveller(self, traveller_id: str) -> TravellerState | None:
+        """The traveller's state, if any."""
+
+    def clock(self, partition: int) -> PartitionClock:
+        """The partition's event-time clock (empty if never seen)."""
+
+    def schedules(self, partition: int) -> Iterable[tuple[str, Schedule]]:
+        """Every traveller with a schedule on ``partition``."""
+
+
+@dataclass(slots=True)
+class Step:
+    """What one input message leads to; the agent publishes, then writes."""
+
+    emissions: list[Emission] = field(default_factory=list)
+    dead_letter: bytes | None = None
+    event: Event | None = None
+    states: dict[str, TravellerState | None] = field(default_factory=dict)  # None: delete
+    schedules: dict[str, Schedule | None] = field(default_factory=dict)  # None: delete
+    clock: PartitionClock | None = None  # set when the partition clock moved
+
+
+class DeadlineIndex:
+    """Per-partition heaps of due deadlines and pruning instants (entries validated on pop)."""
+
+    def __init__(self) -> None:
+        self._due: dict[int, list[tuple[datetime, str]]] = {}
+        self._prune: dict[int, list[tuple[datetime, str]]] = {}
+
+    def loaded(self, partition: int) -> bool:
+        """Whether the partition's heaps have been built since the last :meth:`forget`."""
+        return partition in self._due
+
+    def load(self, partition: int, entries: Iterable[tuple[str, Schedule]]) -> int:
+        """Build the partition's heaps from its durable schedules; returns the entry count."""
+        due: list[tuple[datetime, str]] = []
+        prune: list[tuple[datetime, str]] = []
+        for tid, schedule in entries:
+            if schedule.partition != partition:
+                continue
+            if schedule.due is not None:
+                due.append((schedule.due, tid))
+            if schedule.prune_at is not None:
+                prune.append((schedule.prune_at, tid))
+        heapq.heapify(due)
+        heapq.heapify(prune)
+        self._due[partition] = due
+        self._prune[partition] = prune
+        return len(due) + len(prune)
+
+    def forget(self, partitions: Iterable[int] | None = None) -> None:
+        """Drop heaps (all when ``partitions`` is None): they are rebuilt on next use."""
+        if partitions is None:
+            self._due.clear()
+            self._prune.clear()
+            return
+        for p in partitions:
+            self._due.pop(p, None)
+            self._prune.pop(p, None)
+
+    def push(self, partition: int, old: TravellerState | None, new: TravellerState) -> None:
+        """Index ``new``'s instants that differ from ``old``'s (stale entries are skipped later)."""
+        if new.due is not None and (old is None or old.due != new.due):
+            heapq.heappush(self._due.setdefault(partition, []), (new.due, new.traveller_id))
+        if new.prune_at is not None and (old is None or old.prune_at != new.prune_at):
+            heapq.heappush(self._prune.setdefault(partition, []), (new.prune_at, new.traveller_id))
+
+    def pop_due(self, partition: int, watermark: datetime) -> list[tuple[datetime, str]]:
+        """Deadline entries strictly before ``watermark`` (a deadline is within the limit)."""
+        return _pop_until(self._due.get(partition, []), lambda at: at < watermark)
+
+    def pop_prunable(self, partition: int, watermark: datetime) -> list[tuple[datetime, str]]:
+        """Pruning entries at or before ``watermark``."""
+        return _pop_until(self._prune.get(partition, []), lambda at: at <= watermark)
+
+    def size(self, partition: int) -> int:
+        """Entries (live or stale) held for ``partition``."""
+        return len(self._due.get(partition, ())) + len(self._prune.get(partition, ()))
+
+
+def _pop_until(
+    heap: list[tuple[datetime, str]], ready: Callable[[datetime], bool]
+) -> list[tuple[datetime, str]]:
+    out: list[tuple[datetime, str]] = []
+    while heap and ready(heap[0][0]):
+        out.append(heapq.heappop(heap))
+    return out
+
+
+@dataclass(slots=True)
+class Counters:
+    """What a worker has done since it started (for the health endpoint)."""
+
+    processed: int = 0
+    heartbeats: int = 0
+    dead_lettered: int = 0
+    emitted: int = 0
+    timer_firings: int = 0
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Processor:
+    """The enforcement step for any partition; keeps only the in-memory deadline index."""
+
+    def __init__(
+        self,
+        policy: Policy,
+        allowed_lateness: timedelta = timedelta(0),
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        self.policy = policy
+        self.allowed_lateness = allowed_lateness
+        self.index = DeadlineIndex()
+        self.counters = Counters()
+        self._wall_clock = clock  # only stamps dead letters' failed_at, never decisions
+
+    def step(self, raw: bytes | None, where: Coordinates, tables: StateReader) -> Step:
+        """Process one message from ``where.partition``; see the module docstring."""
+        try:
+            if raw is None:
+                raise _EmptyMessageError("message has no value (tombstone)")
+            event = decode_event(raw)
+        except LedgerError as e:
+            return self._dead_letter(raw, f"{type(e).__name__}: {e}", where)
+        partition = where.partition
+        if not self.index.loaded(partition):
+            count = self.index.load(partition, tables.schedules(partition))
+            log.info("partition %d: deadline index rebuilt with %d entries", partition, count)
+        step = Step(event=event)
+        before = tables.clock(partition)
+        clock = before
+        if advances_watermark(event):
+            clock = before.observe(event.occurred_at, self.allowed_lateness)
+        if clock != before:
+            step.clock = clock
+        watermark = clock.watermark
+        self.counters.processed += 1
+        if isinstance(event, GateHeartbeat):
+            self.counters.heartbeats += 1
+        else:
+            old = self._state(step, tables, event.traveller_id)
+            new, emissions = apply_event(old, event, watermark, self.policy)
+            step.emissions.extend(emissions)
+            self._keep(step, partition, old, new)
+        if watermark is not None:
+            self._fire(step, partition, watermark, tables)
+        self.counters.emitted += len(step.emissions)
+        return step
+
+    def _fire(self, step: Step, partition: int, watermark: datetime, tables: StateReader) -> None:
+        """Re-decide every traveller whose deadline or pruning instant the watermark passed."""
+        for due, tid in self.index.pop_due(partition, watermark):
+            state = self._state(step, tables, tid)
+            if state is None or state.due != due:
+                continue  # stale entry: the traveller's due instant has moved
+            self._advance(step, partition, state, watermark)
+        for prune_at, tid in self.index.pop_prunable(partition, watermark):
+            state = self._state(step, tables, tid)
+            if state is None or state.prune_at != prune_at:
+                continue
+            self._advance(step, partition, state, watermark)
+
+    def _advance(
+        self, step: Step, partition: int, state: TravellerState, watermark: datetime
+    ) -> None:
+        self.counters.timer_firings += 1
+        new, emissions = advance_watermark(state, watermark, self.policy)
+        step.emissions.extend(emissions)
+        self._keep(step, partition, state, new)
+
+    @staticmethod
+    def _state(step: Step, tables: StateReader, tid: str) -> TravellerState | None:
+        if tid in step.states:
+            return step.states[tid]
+        return tables.traveller(tid)
+
+    def _keep(
+        self, step: Step, partition: int, old: TravellerState | None, new: TravellerState
+    ) -> None:
+        if new is old:
+            return
+        tid = new.traveller_id
+        if not new.events:  # everything pruned: the engine forgets the traveller
+            step.states[tid] = None
+            step.schedules[tid] = None
+            return
+        step.states[tid] = new
+        if old is None or (old.due, old.prune_at) != (new.due, new.prune_at):
+            step.schedules[tid] = Schedule.of(partition, new)
+        self.index.push(partition, old, new)
+
+    def _dead_letter(self, raw: bytes | None, reason: str, where: Coordinates) -> Step:
+        self.counters.dead_lettered += 1
+        log.warning(
+            "dead-lettering %s[%d]@%d: %s", where.topic, where.partition, where.offset, reason
+        )
+        source_ts = (
+            datetime.fromtimestamp(where.timestamp_ms / 1000, UTC)
+            if where.timestamp_ms is not None
+            else None
+        )
+        letter = DeadLetter(
+            raw=raw or b"",
+            reason=reason,
+            source_topic=where.topic,
+            source_partition=where.partition,
+            source_offset=where.offset,
+            source_timestamp=source_ts,
+            failed_at=self._wall_clock(),
+        )
+        return Step(dead_letter=encode_dead_letter(letter))
+
+
+class _EmptyMessageError(LedgerError):
+    """A message with no value cannot carry an event."""

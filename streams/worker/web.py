@@ -1,0 +1,116 @@
+"""The worker's HTTP endpoints: remaining stay (EES-style) and health.
+
+``GET /stay/{traveller}/[?at=INSTANT]`` answers from the live table: the traveller's open stays,
+their deadlines and the remaining time at ``at`` (default: now, by the wall clock, as the EES
+service does). Faust's ``table_route`` forwards the request to the worker that owns the
+traveller's partition, so any worker can be asked. The answer also carries the partition's
+event-time watermark, because the live state only knows what has arrived so far.
+
+``GET /health/`` reports this worker's partitions, their watermarks and deadline-index sizes,
+and its counters.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import faust
+from faust.web import Request, Response, View
+
+from streams.domain.engine import StayView, open_stays
+from streams.domain.errors import LedgerError
+from streams.domain.events import format_instant, parse_instant
+from streams.domain.policy import Policy
+from streams.settings import Settings
+
+if TYPE_CHECKING:
+    from streams.worker.app import _Tables
+    from streams.worker.processor import Processor
+
+
+def stay_json(v: StayView) -> dict[str, Any]:
+    """One open stay as the ``stay`` endpoint and ``ledger stay`` report it."""
+    return {
+        "traveller_id": v.traveller_id,
+        "jurisdiction": v.jurisdiction,
+        "entry_event_id": v.entry_event_id,
+        "port": v.port,
+        "basis": v.basis,
+        "entered_at": format_instant(v.entered_at),
+        "deadline": format_instant(v.deadline) if v.deadline else None,
+        "remaining_seconds": v.remaining_seconds,
+        "overdue": v.remaining_seconds is not None and v.remaining_seconds < 0,
+    }
+
+
+def register_views(
+    app: faust.App,
+    *,
+    tables: _Tables,
+    processor: Processor,
+    policy: Policy,
+    settings: Settings,
+) -> None:
+    """Attach the ``/stay/{traveller}/`` and ``/health/`` views to ``app``."""
+
+    @app.page("/stay/{traveller}/")
+    class StayPage(View):
+        # faust types the routed handler as taking a plain View, not its subclass.
+        @app.table_route(table=tables.travellers, match_info="traveller")  # type: ignore[arg-type]
+        async def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+            traveller = request.match_info["traveller"]
+            try:
+                at_text = request.query.get("at")
+                at = parse_instant(at_text, "at") if at_text else datetime.now(UTC)
+            except LedgerError as e:
+                return self.json({"error": str(e)}, status=400)
+            state = tables.traveller(traveller)
+            views = [] if state is None else open_stays(state, at, policy)
+            return self.json(
+                {
+                    "traveller_id": traveller,
+                    "at": format_instant(at),
+                    "policy": policy.version,
+                    "known": state is not None,
+                    "served_by": settings.worker_web_port,
+                    "open_stays": [stay_json(v) for v in views],
+                }
+            )
+
+    @app.page("/health/")
+    class HealthPage(View):
+        async def get(self, request: Request) -> Response:
+            assigned = sorted(
+                {tp.partition for tp in app.assignor.assigned_actives()}
+                if app.assignor is not None
+                else set()
+            )
+            clocks = dict(tables.clock_items())
+            partitions = [
+                {
+                    "partition": p,
+                    "watermark": _instant(clocks[p].watermark) if p in clocks else None,
+                    "max_seen": _instant(clocks[p].max_seen) if p in clocks else None,
+                    "index_entries": processor.index.size(p),
+                }
+                for p in assigned
+            ]
+            c = processor.counters
+            return self.json(
+                {
+                    "status": "ok",
+                    "app_id": settings.app_id,
+                    "web_port": settings.worker_web_port,
+                    "partitions": partitions,
+                    "processed": c.processed,
+                    "heartbeats": c.heartbeats,
+                    "dead_lettered": c.dead_lettered,
+                    "emitted": c.emitted,
+                    "timer_firings": c.timer_firings,
+                }
+            )
+
+
+def _instant(value: datetime | None) -> str | None:
+    return format_instant(value) if value else None
