@@ -24,8 +24,11 @@ COMMANDS: dict[str, str] = {
     "simulate": "producers.commands.simulate",
     "publish": "producers.commands.publish",
     "worker": "streams.commands.worker",
+    "lag": "streams.commands.lag",
     "sink": "streams.commands.sink",
     "sql": "streams.commands.sql",
+    "asof": "streams.commands.asof",
+    "guide": "streams.commands.guide",
     "infra": "infra.commands",
 }
 

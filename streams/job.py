@@ -2,9 +2,10 @@
 
 It starts from a clean slate in ``settings.data_dir`` (a Kafka broker and an embedded chDB store
 owned by the job), publishes a seeded day of gate and authority traffic plus a few deliberately
-malformed messages, runs the Faust worker as a subprocess and the ClickHouse sink in this process
-(chDB allows one engine per process), waits until the worker has consumed every input and the store
-holds every message, and prints an audit summary computed by SQL.
+malformed messages, runs the Faust enforcement worker as a subprocess and the ClickHouse sink in
+this process (chDB allows one engine per process), waits until the worker has consumed every input
+(its decisions are acknowledged before its offsets are committed, so all are published by then)
+and the store holds every event and decision, and prints an audit summary computed by SQL.
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ def run_job(settings: Settings, options: JobOptions, out: TextIO = sys.stdout) -
             _sink_until_caught_up(settings, store, options.timeout_seconds, progress)
             progress(f"done in {progress.elapsed:.1f}s; {published} messages published")
             print_summary(store, out)
+            print_lag(settings, out)
     finally:
         if worker is not None:
             _stop_worker(worker, progress)
@@ -285,6 +287,15 @@ SUMMARY_QUERIES: tuple[tuple[str, str], ...] = (
         "FROM events GROUP BY type ORDER BY messages DESC, type",
     ),
     (
+        "Decisions by code (in force = latest emission per decision_id is ISSUED)",
+        "SELECT code, any(severity) AS severity, countIf(last = 'ISSUED') AS in_force, "
+        "sum(issued) AS issued, sum(retracted) AS retracted "
+        "FROM (SELECT decision_id, any(code) AS code, any(severity) AS severity, "
+        "argMax(status, kafka_offset) AS last, countIf(status = 'ISSUED') AS issued, "
+        "countIf(status = 'RETRACTED') AS retracted FROM decisions GROUP BY decision_id) "
+        "GROUP BY code ORDER BY in_force DESC, code",
+    ),
+    (
         "Dead letters",
         "SELECT source_topic, source_partition, source_offset, reason "
         "FROM dead_letters ORDER BY source_topic, source_partition, source_offset",
@@ -298,6 +309,18 @@ def print_summary(store: Any, out: TextIO) -> None:
         result = store.query(sql)
         print(f"\n== {title}", file=out)
         print(format_table(result.columns, result.rows), file=out)
+
+
+def print_lag(settings: Settings, out: TextIO) -> None:
+    """The worker group's lag per input partition (what ``ledger lag`` prints)."""
+    from streams.ops import consumer_lag
+
+    lags = consumer_lag(
+        settings, settings.app_id, (settings.topic_crossings, settings.topic_permits)
+    )
+    rows = [(p.topic, p.partition, p.committed, p.end, p.lag) for p in lags]
+    print("\n== Worker consumer lag per partition (ledger lag)", file=out)
+    print(format_table(("topic", "partition", "committed", "end", "lag"), rows), file=out)
 
 
 def format_table(columns: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

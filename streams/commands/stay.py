@@ -5,6 +5,10 @@ is one JSON document listing every open stay per (traveller, jurisdiction) at ``
 deadline and remaining seconds (negative when overdue). With ``--plan-entry DATE --jurisdiction J``
 it answers, for a rolling-window jurisdiction, how long a stay entered on that local date could
 last given the known stays.
+
+``--live TRAVELLER`` asks a running worker instead (``GET /stay/{traveller}/`` on
+``--worker URL``, default the local worker's web port): any worker answers, Faust forwards the
+request to the one that owns the traveller's partition. ``--at`` defaults to now there.
 """
 
 from __future__ import annotations
@@ -17,8 +21,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from streams.commands.check import ErrorReport
-from streams.domain.engine import Engine, Plan, StayView
-from streams.domain.errors import InvalidEventError
+from streams.domain.engine import Engine, Plan
+from streams.domain.errors import InvalidEventError, LedgerError
 from streams.domain.events import format_instant, parse_date, parse_instant
 from streams.domain.jsonlines import read_events
 from streams.domain.policy import load_policy
@@ -30,25 +34,17 @@ HELP = "open stays, deadlines and remaining time at an instant (EES 'remaining s
 def configure(parser: argparse.ArgumentParser) -> None:
     """Declare the command's arguments."""
     parser.add_argument("--policy", type=Path, help="policy JSON (default: packaged policy)")
-    parser.add_argument("--at", required=True, metavar="INSTANT", help="instant of the answer")
+    parser.add_argument(
+        "--at", metavar="INSTANT", help="instant of the answer (required offline; live: now)"
+    )
+    parser.add_argument("--live", metavar="TRAVELLER", help="ask the running worker instead")
+    parser.add_argument(
+        "--worker", metavar="URL", help="worker web URL (default http://127.0.0.1:<web port>)"
+    )
     parser.add_argument("--traveller", metavar="ID", help="only this traveller")
     parser.add_argument("--plan-entry", metavar="DATE", help="plan a stay entered on this date")
     parser.add_argument("--jurisdiction", help="jurisdiction of the planned stay (e.g. SCHENGEN)")
     parser.add_argument("file", nargs="?", default="-", help="JSON-lines events, or - for stdin")
-
-
-def _stay_json(v: StayView) -> dict[str, Any]:
-    return {
-        "traveller_id": v.traveller_id,
-        "jurisdiction": v.jurisdiction,
-        "entry_event_id": v.entry_event_id,
-        "port": v.port,
-        "basis": v.basis,
-        "entered_at": format_instant(v.entered_at),
-        "deadline": format_instant(v.deadline) if v.deadline else None,
-        "remaining_seconds": v.remaining_seconds,
-        "overdue": v.remaining_seconds is not None and v.remaining_seconds < 0,
-    }
 
 
 def _plan_json(p: Plan) -> dict[str, Any]:
@@ -65,6 +61,10 @@ def _plan_json(p: Plan) -> dict[str, Any]:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Execute ``ledger stay``."""
+    if args.live is not None:
+        return _live(args, settings)
+    if args.at is None:
+        raise InvalidEventError("--at", "required (except with --live)")
     policy = load_policy(args.policy or settings.policy_file)
     at = parse_instant(args.at, "--at")
     plan_day: date | None = None
@@ -87,7 +87,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     result: dict[str, Any] = {
         "at": format_instant(at),
         "policy": policy.version,
-        "open_stays": [_stay_json(v) for v in engine.open_stays(at, args.traveller)],
+        "open_stays": [v.to_json_dict() for v in engine.open_stays(at, args.traveller)],
     }
     if plan_day is not None:
         plan = engine.plan(args.traveller, args.jurisdiction, plan_day, at)
@@ -99,3 +99,31 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     json.dump(result, sys.stdout, indent=2, sort_keys=False)
     sys.stdout.write("\n")
     return 1 if errors.count else 0
+
+
+def _live(args: argparse.Namespace, settings: Settings) -> int:
+    """Fetch the remaining-stay answer from a running worker and print it."""
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    base = args.worker or f"http://127.0.0.1:{settings.worker_web_port}"
+    url = f"{base.rstrip('/')}/stay/{urllib.parse.quote(args.live, safe='')}/"
+    if args.at is not None:
+        parse_instant(args.at, "--at")  # reject a naive or malformed instant here, not remotely
+        url += "?" + urllib.parse.urlencode({"at": args.at})
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            body = json.load(response)
+    except urllib.error.HTTPError as e:
+        detail = e.read().decode(errors="replace")
+        raise WorkerUnreachableError(f"{url}: HTTP {e.code}: {detail}") from e
+    except (urllib.error.URLError, OSError) as e:
+        raise WorkerUnreachableError(f"{url}: {e} (is `ledger worker` running?)") from e
+    json.dump(body, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return 0
+
+
+class WorkerUnreachableError(LedgerError):
+    """The worker's web endpoint did not answer."""

@@ -15,10 +15,17 @@ import heapq
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from streams.domain.decisions import Decision, Emission, Status
 from streams.domain.derive import Derivation, derive, rolling_days
-from streams.domain.events import CrossingRecorded, Event, GateHeartbeat, TravellerEvent
+from streams.domain.events import (
+    CrossingRecorded,
+    Event,
+    GateHeartbeat,
+    TravellerEvent,
+    format_instant,
+)
 from streams.domain.history import insert_event
 from streams.domain.policy import Policy, RuleKind, local_midnight
 from streams.domain.prune import next_prune, prune, prune_due
@@ -195,6 +202,20 @@ class StayView:
     entered_at: datetime
     deadline: datetime | None
     remaining_seconds: int | None  # negative when overdue
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The JSON form shared by ``ledger stay`` and the worker's ``/stay`` endpoint."""
+        return {
+            "traveller_id": self.traveller_id,
+            "jurisdiction": self.jurisdiction,
+            "entry_event_id": self.entry_event_id,
+            "port": self.port,
+            "basis": self.basis,
+            "entered_at": format_instant(self.entered_at),
+            "deadline": format_instant(self.deadline) if self.deadline else None,
+            "remaining_seconds": self.remaining_seconds,
+            "overdue": self.remaining_seconds is not None and self.remaining_seconds < 0,
+        }
 
 
 @dataclass(frozen=True, slots=True)

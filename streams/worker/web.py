@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import faust
 from faust.web import Request, Response, View
 
-from streams.domain.engine import StayView, open_stays
+from streams.domain.engine import open_stays
 from streams.domain.errors import LedgerError
 from streams.domain.events import format_instant, parse_instant
 from streams.domain.policy import Policy
@@ -27,21 +27,6 @@ from streams.settings import Settings
 if TYPE_CHECKING:
     from streams.worker.app import _Tables
     from streams.worker.processor import Processor
-
-
-def stay_json(v: StayView) -> dict[str, Any]:
-    """One open stay as the ``stay`` endpoint and ``ledger stay`` report it."""
-    return {
-        "traveller_id": v.traveller_id,
-        "jurisdiction": v.jurisdiction,
-        "entry_event_id": v.entry_event_id,
-        "port": v.port,
-        "basis": v.basis,
-        "entered_at": format_instant(v.entered_at),
-        "deadline": format_instant(v.deadline) if v.deadline else None,
-        "remaining_seconds": v.remaining_seconds,
-        "overdue": v.remaining_seconds is not None and v.remaining_seconds < 0,
-    }
 
 
 def register_views(
@@ -74,7 +59,7 @@ def register_views(
                     "policy": policy.version,
                     "known": state is not None,
                     "served_by": settings.worker_web_port,
-                    "open_stays": [stay_json(v) for v in views],
+                    "open_stays": [v.to_json_dict() for v in views],
                 }
             )
 

@@ -1,0 +1,80 @@
+"""``ledger lag``: the enforcement worker group's consumer lag, per input partition.
+
+Read from the broker's own bookkeeping (committed group offsets against end offsets), so it works
+whether or not a worker is running. ``--health`` also prints the local worker's ``/health/``
+answer (its partitions, their event-time watermarks and deadline-index sizes, its counters).
+Exit status 0 when the group has caught up, 1 when it is behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from streams.domain.errors import LedgerError
+from streams.settings import Settings
+
+HELP = "consumer lag of the worker group per partition (and the worker's /health/)"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Declare the subcommand's options."""
+    parser.add_argument("--group", help="consumer group (default: settings.app_id)")
+    parser.add_argument("--json", action="store_true", help="one JSON document instead of a table")
+    parser.add_argument("--health", action="store_true", help="also query the worker's /health/")
+    parser.add_argument(
+        "--worker", metavar="URL", help="worker web URL (default http://127.0.0.1:<web port>)"
+    )
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    """Print the lag; 1 if any partition is behind."""
+    from streams.job import format_table
+    from streams.ops import consumer_lag
+
+    group = args.group or settings.app_id
+    lags = consumer_lag(settings, group, (settings.topic_crossings, settings.topic_permits))
+    total = sum(p.lag for p in lags)
+    health = _health(args, settings) if args.health else None
+    if args.json:
+        doc = {
+            "group": group,
+            "total_lag": total,
+            "partitions": [
+                {
+                    "topic": p.topic,
+                    "partition": p.partition,
+                    "committed": p.committed,
+                    "end": p.end,
+                    "lag": p.lag,
+                }
+                for p in lags
+            ],
+            "health": health,
+        }
+        json.dump(doc, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        rows = [
+            (p.topic, p.partition, "-" if p.committed is None else p.committed, p.end, p.lag)
+            for p in lags
+        ]
+        print(f"group {group}: {total} messages behind")
+        print(format_table(("topic", "partition", "committed", "end", "lag"), rows))
+        if health is not None:
+            print(json.dumps(health, indent=2))
+    return 0 if total == 0 else 1
+
+
+def _health(args: argparse.Namespace, settings: Settings) -> dict[str, object]:
+    import urllib.error
+    import urllib.request
+
+    url = f"{(args.worker or f'http://127.0.0.1:{settings.worker_web_port}').rstrip('/')}/health/"
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            body: dict[str, object] = json.load(response)
+    except (urllib.error.URLError, OSError) as e:
+        raise LedgerError(f"{url}: {e} (is `ledger worker` running?)") from e
+    return body
