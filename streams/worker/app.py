@@ -2,9 +2,11 @@
 
 ``create_app`` builds the app from :class:`Settings`; nothing is created at import time. The agent
 reads the co-partitioned crossings and permits topics as raw bytes and is deliberately thin: it
-hands each message to :class:`~streams.worker.processor.Processor`, publishes the decisions and
-dead letters it returns, awaits their acknowledgements, and only then writes the tables (see the
-processor's docstring for why this order makes outputs at-least-once and never lost).
+hands each message of a batch (``settings.worker_batch_size`` messages or
+``settings.worker_batch_seconds``) to :class:`~streams.worker.processor.Processor`, publishes the
+decisions and dead letters it returns, awaits their acknowledgements once per batch, and only then
+writes the tables; Faust acks the batch's offsets after that (see the processor's docstring for
+why this order makes outputs at-least-once and never lost).
 
 State lives in three Faust tables on RocksDB (the ``rocksdict`` driver), each with a compact-only
 changelog, so a worker killed at any point recovers on restart or on another worker:
@@ -22,18 +24,21 @@ from __future__ import annotations
 
 import json
 import logging
+import weakref
 from collections.abc import Iterable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import faust
+from faust.streams import _current_event
 
 from schemas.codec import encode_emission
 from streams.domain.policy import Policy, load_policy
 from streams.domain.state import TravellerState, state_from_dict, state_to_dict
 from streams.settings import Settings
 from streams.worker.processor import (
+    BatchOverlay,
     Coordinates,
     PartitionClock,
     Processor,
@@ -103,6 +108,15 @@ class _Tables:
         """Clocks of the partitions this worker holds (for /health)."""
         for key, raw in self.clocks.items():
             yield int(key.decode()[1:]), PartitionClock.from_text(raw.decode())
+
+
+def _set_current_event(event: Any) -> None:
+    """Set Faust's current event for this task only (what ``Stream`` does for each event).
+
+    ``take_events`` buffers in another task, so the batch consumer has no current event of its
+    own; table access needs one to pick the partition. The stream object itself is not touched.
+    """
+    _current_event.set(None if event is None else weakref.ref(event))
 
 
 def _clock_key(partition: int) -> bytes:
@@ -175,24 +189,37 @@ def create_app(settings: Settings, policy: Policy | None = None) -> faust.App:
             raise
 
     async def _enforce(stream: Any) -> None:
-        async for event in stream.events():
-            message = event.message
-            where = Coordinates(
-                topic=message.topic,
-                partition=message.partition,
-                offset=message.offset,
-                timestamp_ms=message.timestamp and int(message.timestamp * 1000),
-            )
-            step = processor.step(event.value, where, tables)
+        batches = stream.take_events(settings.worker_batch_size, settings.worker_batch_seconds)
+        async for events in batches:
+            overlay = BatchOverlay(tables)
             pending = []
-            for emission in step.emissions:
-                key = emission.decision.traveller_id.encode()
-                pending.append(await decisions.send(key=key, value=encode_emission(emission)))
-            if step.dead_letter is not None:
-                pending.append(await deadletters.send(key=event.key, value=step.dead_letter))
+            last_of: dict[int, Any] = {}  # partition -> its last event in the batch
+            # Faust reads and writes a table key in the store and changelog partition of the
+            # current event (a context variable of this task): make that the event being handled,
+            # then, for the writes, an event of the key's partition.
+            for event in events:
+                _set_current_event(event)
+                message = event.message
+                where = Coordinates(
+                    topic=message.topic,
+                    partition=message.partition,
+                    offset=message.offset,
+                    timestamp_ms=message.timestamp and int(message.timestamp * 1000),
+                )
+                step = processor.step(event.value, where, overlay)
+                overlay.absorb(message.partition, step)
+                last_of[message.partition] = event
+                for emission in step.emissions:
+                    key = emission.decision.traveller_id.encode()
+                    pending.append(await decisions.send(key=key, value=encode_emission(emission)))
+                if step.dead_letter is not None:
+                    pending.append(await deadletters.send(key=event.key, value=step.dead_letter))
             for sent in pending:
                 await sent  # acknowledged by the broker before the state moves on
-            tables.write(message.partition, step)
+            for partition, merged in overlay.pending.items():
+                _set_current_event(last_of[partition])
+                tables.write(partition, merged)
+            _set_current_event(None)
 
     register_views(app, tables=tables, processor=processor, policy=policy, settings=settings)
     return app

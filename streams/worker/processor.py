@@ -9,9 +9,10 @@ and returns what must happen next, without doing any I/O itself:
 * the traveller states, schedule entries and the partition clock to write to the tables.
 
 The agent publishes first, awaits the broker's acknowledgements, and only then writes the
-tables. A crash between the two re-delivers the message to a state that has not seen it, so the
-same emissions (same ``decision_id``, same content) are published again: outputs are
-at-least-once and never lost, and consumers dedup on ``decision_id``.
+tables (per batch of messages, through a :class:`BatchOverlay`). A crash between the two
+re-delivers the messages to a state that has not seen them, so the same emissions (same
+``decision_id``, same content) are published again: outputs are at-least-once and never lost,
+and consumers dedup on ``decision_id``.
 
 Time is per partition. Each partition has its own event-time clock (greatest ``occurred_at`` of
 the gate events seen on it, heartbeats included, minus the allowed lateness; see
@@ -138,6 +139,50 @@ class Step:
     states: dict[str, TravellerState | None] = field(default_factory=dict)  # None: delete
     schedules: dict[str, Schedule | None] = field(default_factory=dict)  # None: delete
     clock: PartitionClock | None = None  # set when the partition clock moved
+
+
+class BatchOverlay:
+    """A :class:`StateReader` that sees a batch's not-yet-written results over the tables.
+
+    The agent processes a batch of messages, publishes all their outputs, awaits the
+    acknowledgements once, and only then writes the tables; meanwhile later messages of the batch
+    must see what earlier ones decided. Per partition it keeps the latest value of every key
+    touched, which is also exactly what has to be written at the end.
+    """
+
+    def __init__(self, tables: StateReader) -> None:
+        self._tables = tables
+        self.pending: dict[int, Step] = {}  # partition -> merged writes of the batch
+
+    def traveller(self, traveller_id: str) -> TravellerState | None:
+        for merged in self.pending.values():
+            if traveller_id in merged.states:
+                return merged.states[traveller_id]
+        return self._tables.traveller(traveller_id)
+
+    def clock(self, partition: int) -> PartitionClock:
+        merged = self.pending.get(partition)
+        if merged is not None and merged.clock is not None:
+            return merged.clock
+        return self._tables.clock(partition)
+
+    def schedules(self, partition: int) -> Iterable[tuple[str, Schedule]]:
+        merged = self.pending.get(partition)
+        overlay = {} if merged is None else merged.schedules
+        for tid, schedule in self._tables.schedules(partition):
+            if tid not in overlay:
+                yield tid, schedule
+        for tid, maybe in overlay.items():
+            if maybe is not None:
+                yield tid, maybe
+
+    def absorb(self, partition: int, step: Step) -> None:
+        """Record ``step``'s writes (later values of a key replace earlier ones)."""
+        merged = self.pending.setdefault(partition, Step())
+        merged.states.update(step.states)
+        merged.schedules.update(step.schedules)
+        if step.clock is not None:
+            merged.clock = step.clock
 
 
 class DeadlineIndex:
