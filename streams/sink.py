@@ -26,6 +26,9 @@ batch's months stored. Exactness therefore never relies on atomicity:
   sink blocks rather than skipping data. Other store errors stop the sink loudly; a restart then
   resumes exactly as above.
 
+A decision row also keeps the Kafka timestamp of its message as ``emitted_at``: when the ledger
+published the emission, its knowledge time for as-of queries (``streams.audit``).
+
 Messages on any topic that do not decode are not the sink's to repair (the worker dead-letters
 bad input): they are counted per topic, logged with their coordinates, and passed over; their
 offsets still advance the committed point. The startup scan of ``S`` reads the coordinate columns
@@ -44,7 +47,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from schemas.codec import decode_dead_letter, decode_emission, decode_event
@@ -253,7 +256,7 @@ class Sink:
         table = self._tables[record.topic]
         at = Coordinates(record.topic, record.partition, offset)
         try:
-            row = self._row(table, record.value, at)
+            row = self._row(table, record.value, at, getattr(record, "timestamp", None))
         except LedgerError as e:
             self.stats.undecodable[record.topic] = self.stats.undecodable.get(record.topic, 0) + 1
             log.warning(
@@ -267,14 +270,16 @@ class Sink:
         self._pending[table].append(row)
         self._pending_rows += 1
 
-    def _row(self, table: Table, value: bytes | None, at: Coordinates) -> dict[str, Any]:
+    def _row(
+        self, table: Table, value: bytes | None, at: Coordinates, timestamp_ms: int | None
+    ) -> dict[str, Any]:
         if value is None:
             raise SinkError("empty message (tombstone)")
         now = datetime.now(UTC)
         if table is Table.EVENTS:
             return event_row(decode_event(value), at, now)
         if table is Table.DECISIONS:
-            return decision_row(decode_emission(value), at, now)
+            return decision_row(decode_emission(value), at, record_time(timestamp_ms, now), now)
         letter = decode_dead_letter(value)
         return dead_letter_row(
             raw=letter.raw,
@@ -380,6 +385,17 @@ class Sink:
         )
         if self._stop.wait(delay):
             raise _Stopped()
+
+
+def record_time(timestamp_ms: int | None, fallback: datetime) -> datetime:
+    """A Kafka record timestamp (epoch ms) as an aware instant; ``fallback`` when it has none.
+
+    kafka-python reports -1 (or None) when the record carries no timestamp (old message format).
+    """
+    if timestamp_ms is None or timestamp_ms < 0:
+        return fallback
+    seconds, ms = divmod(int(timestamp_ms), 1000)
+    return datetime.fromtimestamp(seconds, UTC) + timedelta(milliseconds=ms)
 
 
 def run_until_caught_up(settings: Settings, store: Store) -> SinkStats:

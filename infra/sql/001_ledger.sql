@@ -38,6 +38,9 @@ PARTITION BY toYYYYMM(occurred_at)
 ORDER BY (traveller_id, occurred_at, event_id);
 
 -- The full emission history of the decisions topic (ISSUED and RETRACTED, never updated).
+-- emitted_at is the Kafka record timestamp of the decision message: when the ledger published
+-- it, i.e. its knowledge time (as-of queries, streams/audit.py). The worker is at-least-once, so
+-- an emission may appear again at a later offset; readers dedup on decision_id (002_views.sql).
 CREATE TABLE IF NOT EXISTS {database}.decisions
 (
     decision_id       String,
@@ -54,6 +57,8 @@ CREATE TABLE IF NOT EXISTS {database}.decisions
     observed_at       DateTime('UTC'),
     observed_at_ms    UInt16,
     detail            String,
+    emitted_at        DateTime('UTC'),
+    emitted_at_ms     UInt16,
     kafka_topic       String,
     kafka_partition   Int32,
     kafka_offset      Int64,

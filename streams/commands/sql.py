@@ -41,22 +41,28 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         result = store.query(args.query)
     if not result.columns:
         return 0
-    cells = [[_cell(v) for v in row] for row in result.rows]
-    if args.tsv:
-        _print_tsv(result.columns, cells)
-    else:
-        _print_table(result.columns, cells)
-        print(f"({len(cells)} row{'s' if len(cells) != 1 else ''})", file=sys.stderr)
+    print_result(result.columns, result.rows, tsv=args.tsv)
     return 0
 
 
-def _cell(value: Any) -> str:
+def print_result(columns: Sequence[str], rows: Sequence[Sequence[Any]], *, tsv: bool) -> None:
+    """Rows to stdout as TSV with a header, or as an aligned table with a row count on stderr."""
+    cells = [[cell(v) for v in row] for row in rows]
+    if tsv:
+        _print_tsv(columns, cells)
+    else:
+        _print_table(columns, cells)
+        print(f"({len(cells)} row{'s' if len(cells) != 1 else ''})", file=sys.stderr)
+
+
+def cell(value: Any) -> str:
+    """One value as text: NULL, UTC instants to the second, arrays as ``[a,b]``."""
     if value is None:
         return "NULL"
     if isinstance(value, datetime):
         return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
     if isinstance(value, list | tuple):
-        return "[" + ",".join(_cell(v) for v in value) + "]"
+        return "[" + ",".join(cell(v) for v in value) + "]"
     return str(value)
 
 

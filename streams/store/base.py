@@ -92,6 +92,8 @@ COLUMNS: dict[Table, tuple[str, ...]] = {
         "observed_at",
         "observed_at_ms",
         "detail",
+        "emitted_at",
+        "emitted_at_ms",
         "kafka_topic",
         "kafka_partition",
         "kafka_offset",

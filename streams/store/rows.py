@@ -84,10 +84,17 @@ def event_row(event: Event, at: Coordinates, ingested_at: datetime) -> dict[str,
     }
 
 
-def decision_row(emission: Emission, at: Coordinates, ingested_at: datetime) -> dict[str, Any]:
-    """The ``decisions`` row for one emission (every DOMAIN.md section 5 field, plus status)."""
+def decision_row(
+    emission: Emission, at: Coordinates, emitted_at: datetime, ingested_at: datetime
+) -> dict[str, Any]:
+    """The ``decisions`` row for one emission (every DOMAIN.md section 5 field, plus status).
+
+    ``emitted_at`` is the knowledge time: the Kafka timestamp of the decision message, i.e. when
+    the ledger published the emission.
+    """
     d = emission.decision
     observed, observed_ms = split_instant(d.observed_at)
+    emitted, emitted_ms = split_instant(emitted_at)
     deadline, deadline_ms = split_instant(d.deadline) if d.deadline else (None, None)
     return {
         "decision_id": d.decision_id,
@@ -104,6 +111,8 @@ def decision_row(emission: Emission, at: Coordinates, ingested_at: datetime) -> 
         "observed_at": observed,
         "observed_at_ms": observed_ms,
         "detail": d.detail,
+        "emitted_at": emitted,
+        "emitted_at_ms": emitted_ms,
         **_coordinates(at, ingested_at),
     }
 

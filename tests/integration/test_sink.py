@@ -38,7 +38,7 @@ from streams.domain.events import (
 from streams.settings import PROJECT_ROOT, Settings
 from streams.sink import Sink
 from streams.store import open_store
-from streams.store.rows import Coordinates, event_row
+from streams.store.rows import Coordinates, event_row, join_instant
 
 pytestmark = pytest.mark.integration
 
@@ -309,7 +309,9 @@ def test_garbage_is_counted_and_skipped_and_decisions_and_dead_letters_land(
     messages += event_messages(s, events[100:])
     messages += [(s.topic_deadletter, None, encode_dead_letter(d)) for d in letters]
     messages += [(s.topic_decisions, b"t1", encode_emission(emission))] * 2
+    sent_from = datetime.now(UTC).replace(microsecond=0)
     produce(s, messages)
+    sent_until = datetime.now(UTC)
 
     store = open_store(s, "writer", "server")
     sink = Sink(s, store)
@@ -324,6 +326,11 @@ def test_garbage_is_counted_and_skipped_and_decisions_and_dead_letters_land(
         store.query("SELECT decision_id, status, evidence FROM decisions").rows
         == [("d-1", "ISSUED", ["mixed-1", "mixed-3"])] * 2
     )
+    # Each emission's knowledge time is its Kafka record timestamp (set when it was produced).
+    emitted = store.query("SELECT emitted_at, emitted_at_ms, ingested_at FROM decisions").rows
+    for second, ms, ingested in emitted:
+        assert sent_from <= join_instant(second, ms) <= sent_until
+        assert second <= ingested  # published before the sink stored it
     rows = store.query(
         "SELECT source_partition, raw_base64, source_timestamp, source_timestamp_ms "
         "FROM dead_letters ORDER BY source_partition"

@@ -2,7 +2,8 @@
 
 :class:`StoreContract` holds every test; the subclasses only say how to open a store. Each test
 gets a fresh database, so tests are independent on a shared engine or server. chDB allows one data
-directory per process, so every chDB test in this process shares one session-wide directory.
+directory per process, so every chDB test in this process shares one session-wide directory
+(``chdb_dir``, in the integration conftest).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from streams.store.rows import (
 pytestmark = pytest.mark.integration
 
 INGESTED = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+EMITTED = datetime(2026, 1, 2, 3, 4, 1, 987000, tzinfo=UTC)
 
 
 def _crossing() -> CrossingRecorded:
@@ -125,7 +127,8 @@ class StoreContract:
         writer.migrate()
         writer.migrate()
         tables = writer.query(
-            "SELECT name FROM system.tables WHERE database = {db:String} ORDER BY name",
+            "SELECT name FROM system.tables WHERE database = {db:String} AND engine != 'View' "
+            "ORDER BY name",
             {"db": writer.database},
         )
         assert [r[0] for r in tables.rows] == [
@@ -171,14 +174,19 @@ class StoreContract:
     def test_decisions_round_trip_with_and_without_deadline(self, writer: Store) -> None:
         deadline = datetime(2025, 12, 12, 16, 0, 0, 500000, tzinfo=UTC)
         rows = [
-            decision_row(_emission(deadline), Coordinates("border.decisions.v1", 0, 10), INGESTED),
-            decision_row(_emission(None), Coordinates("border.decisions.v1", 0, 11), INGESTED),
+            decision_row(
+                _emission(deadline), Coordinates("border.decisions.v1", 0, 10), EMITTED, INGESTED
+            ),
+            decision_row(
+                _emission(None), Coordinates("border.decisions.v1", 0, 11), EMITTED, INGESTED
+            ),
         ]
         writer.insert_decisions(rows)
         stored = self._select(writer, Table.DECISIONS)
         assert stored == rows
         assert join_instant(stored[0]["deadline"], stored[0]["deadline_ms"]) == deadline  # type: ignore[arg-type]
         assert stored[1]["deadline"] is None and stored[1]["overstay_seconds"] is None
+        assert join_instant(stored[0]["emitted_at"], stored[0]["emitted_at_ms"]) == EMITTED  # type: ignore[arg-type]
 
     def test_dead_letters_keep_raw_bytes_base64(self, writer: Store) -> None:
         raw = bytes(range(256))
@@ -200,7 +208,7 @@ class StoreContract:
 
     def test_parameters_are_bound_with_their_types(self, writer: Store) -> None:
         emission = _emission(datetime(2025, 12, 12, tzinfo=UTC))
-        writer.insert_decisions([decision_row(emission, Coordinates("t", 0, 1), INGESTED)])
+        writer.insert_decisions([decision_row(emission, Coordinates("t", 0, 1), EMITTED, INGESTED)])
         result = writer.query(
             "SELECT decision_id FROM decisions WHERE evidence = {ev:Array(String)} "
             "AND detail = {detail:String} AND observed_at >= {since:DateTime('UTC')} "
@@ -262,12 +270,6 @@ class StoreContract:
 
 def _fresh_database() -> str:
     return f"t_{uuid.uuid4().hex[:12]}"
-
-
-@pytest.fixture(scope="session")
-def chdb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The one chDB data directory this test process may use."""
-    return tmp_path_factory.mktemp("chdb-store")
 
 
 class TestChdbStore(StoreContract):

@@ -1,0 +1,81 @@
+"""As-of audit queries: what the ledger held true at a past knowledge time.
+
+The investigator views (``infra/sql/002_views.sql``) answer for *now*. Views cannot take
+parameters on ClickHouse 18.16, so questions about a past knowledge time are functions here that
+send the same SQL to either backend with ``{name:Type}`` parameters bound by the store.
+
+Knowledge time is ``decisions.emitted_at`` (+ ``emitted_at_ms``): the Kafka timestamp of the
+decision message, i.e. when the ledger published the emission. A decision was in force at
+knowledge time T when, among its emissions published at or before T, the latest (greatest
+``(kafka_partition, kafka_offset)``, as in the views) is ISSUED. Repeated emissions (the worker
+is at-least-once) therefore count once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from streams.store.base import QueryResult, Store, quote_identifier
+from streams.store.rows import split_instant
+
+# The columns of the decisions_in_force view, so that as-of answers read like "now" answers.
+IN_FORCE_COLUMNS: tuple[str, ...] = (
+    "decision_id",
+    "traveller_id",
+    "code",
+    "severity",
+    "jurisdiction",
+    "rule",
+    "evidence",
+    "deadline",
+    "deadline_ms",
+    "overstay_seconds",
+    "observed_at",
+    "observed_at_ms",
+    "detail",
+    "emitted_at",
+    "emitted_at_ms",
+    "kafka_topic",
+    "kafka_partition",
+    "kafka_offset",
+)
+
+_KNOWN = (
+    "(emitted_at < {known_at:DateTime('UTC')} OR (emitted_at = {known_at:DateTime('UTC')} "
+    "AND emitted_at_ms <= {known_at_ms:UInt16}))"
+)
+
+
+def decisions_in_force_sql(database: str, *, traveller: bool = False) -> str:
+    """The as-of query; parameters ``known_at``, ``known_at_ms`` (and ``traveller`` if asked)."""
+    table = f"{quote_identifier(database)}.decisions"
+    only = "\n          AND traveller_id = {traveller:String}" if traveller else ""
+    return f"""SELECT {", ".join(IN_FORCE_COLUMNS)}
+FROM {table}
+WHERE status = 'ISSUED'
+  AND (decision_id, kafka_partition, kafka_offset) IN (
+    SELECT decision_id, tupleElement(last, 1), tupleElement(last, 2)
+    FROM (
+        SELECT decision_id, max((kafka_partition, kafka_offset)) AS last
+        FROM {table}
+        WHERE {_KNOWN}{only}
+        GROUP BY decision_id
+    ) AS lasts
+  )
+ORDER BY traveller_id, observed_at, observed_at_ms, decision_id"""
+
+
+def decisions_in_force(
+    store: Store, known_at: datetime, traveller: str | None = None
+) -> QueryResult:
+    """The decisions in force at knowledge time ``known_at`` (aware, millisecond precision).
+
+    Rows have :data:`IN_FORCE_COLUMNS`, ordered by traveller, event time and decision id;
+    ``traveller`` restricts the answer to one traveller.
+    """
+    second, ms = split_instant(known_at)
+    params: dict[str, object] = {"known_at": second, "known_at_ms": ms}
+    if traveller is not None:
+        params["traveller"] = traveller
+    sql = decisions_in_force_sql(store.database, traveller=traveller is not None)
+    return store.query(sql, params)
