@@ -44,6 +44,7 @@ class Settings:
     app_id: str = "border-ledger"
     worker_web_port: int = 16066
     allowed_lateness_seconds: int = 0
+    processing_guarantee: str = "at_least_once"  # Faust's; "exactly_once" is not the default
     worker_batch_size: int = 500  # messages per batch: outputs are acked once per batch
     worker_batch_seconds: float = 0.05  # longest wait to fill a batch (adds to latency)
     policy_file: Path | None = None

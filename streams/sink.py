@@ -194,6 +194,9 @@ class Sink:
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
                 max_poll_records=self.settings.sink_batch_size,
+                # Never store what a transactional worker (processing_guarantee=exactly_once)
+                # aborted; non-transactional messages are visible at once either way.
+                isolation_level="read_committed",
             )
         except KafkaError as e:
             raise SinkError(f"cannot reach Kafka at {self.settings.kafka_bootstrap}: {e}") from e

@@ -146,6 +146,7 @@ def create_app(settings: Settings, policy: Policy | None = None) -> faust.App:
         web_port=settings.worker_web_port,
         canonical_url=web_url,
         table_standby_replicas=1,
+        processing_guarantee=settings.processing_guarantee,
     )
     source = app.topic(
         settings.topic_crossings,
