@@ -47,6 +47,7 @@ class Settings:
     processing_guarantee: str = "at_least_once"  # Faust's; "exactly_once" is not the default
     worker_batch_size: int = 500  # messages per batch: outputs are acked once per batch
     worker_batch_seconds: float = 0.05  # longest wait to fill a batch (adds to latency)
+    worker_producer_buffer: int = 5000  # table writes Faust may hold before stalling the stream
     policy_file: Path | None = None
     sink_batch_size: int = 5000
     sink_flush_seconds: float = 1.0

@@ -148,6 +148,10 @@ def create_app(settings: Settings, policy: Policy | None = None) -> faust.App:
         table_standby_replicas=1,
         processing_guarantee=settings.processing_guarantee,
     )
+    # Faust stalls the input stream whenever more than 100 table writes wait in its producer
+    # buffer, then drains them one by one; a batch writes hundreds at once. Let the buffer absorb a
+    # few batches (it still bounds memory) so the stream keeps flowing while it drains.
+    app.producer.buffer.max_messages = settings.worker_producer_buffer
     source = app.topic(
         settings.topic_crossings,
         settings.topic_permits,
@@ -189,6 +193,15 @@ def create_app(settings: Settings, policy: Policy | None = None) -> faust.App:
             await app.crash(e)
             raise
 
+    transactional = settings.processing_guarantee == "exactly_once"
+
+    async def publish(topic: Any, key: bytes | None, value: bytes) -> Any:
+        """Hand one output to the producer; returns the future of its acknowledgement."""
+        if transactional:  # Faust's channel path attaches the partition's transaction
+            return await topic.send(key=key, value=value)
+        # Straight to the transport producer: Faust's channel path costs ~15% of the throughput.
+        return await app.producer.send(topic.get_topic_name(), key, value, None, None, None)
+
     async def _enforce(stream: Any) -> None:
         batches = stream.take_events(settings.worker_batch_size, settings.worker_batch_seconds)
         async for events in batches:
@@ -212,9 +225,9 @@ def create_app(settings: Settings, policy: Policy | None = None) -> faust.App:
                 last_of[message.partition] = event
                 for emission in step.emissions:
                     key = emission.decision.traveller_id.encode()
-                    pending.append(await decisions.send(key=key, value=encode_emission(emission)))
+                    pending.append(await publish(decisions, key, encode_emission(emission)))
                 if step.dead_letter is not None:
-                    pending.append(await deadletters.send(key=event.key, value=step.dead_letter))
+                    pending.append(await publish(deadletters, event.key, step.dead_letter))
             for sent in pending:
                 await sent  # acknowledged by the broker before the state moves on
             for partition, merged in overlay.pending.items():
