@@ -1,23 +1,38 @@
 """Helpers shared by the worker integration and end-to-end tests: run the worker as a real
-subprocess against the session broker, with per-test topics and consumer group."""
+subprocess against the session broker, with per-test topics and consumer group, publish a stream
+as gates do, wait until the worker group has settled, and read its decisions back."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+from kafka import KafkaConsumer, TopicPartition
+
+from infra.process import free_port
+from producers.publisher import EventPublisher, publish_events
+from schemas.codec import decode_emission
+from streams.domain.decisions import Decision, Emission, fold_emissions
+from streams.domain.engine import Engine
+from streams.domain.events import Event
+from streams.domain.policy import Policy
 from streams.job import settings_env, worker_lag
+from streams.ops import LagUnavailableError, PartitionLag, consumer_lag
 from streams.settings import PROJECT_ROOT, Settings
 
 
 def isolated_settings(base: Settings, make_topic: Callable[..., str], data_dir: Path) -> Settings:
-    """Settings with four fresh topics, a fresh app id and its own data dir."""
+    """Settings with four fresh topics, a fresh app id, its own data dir and a free web port."""
     partitions = base.partitions
     return base.with_overrides(
         topic_crossings=make_topic("crossings", partitions),
@@ -27,14 +42,31 @@ def isolated_settings(base: Settings, make_topic: Callable[..., str], data_dir: 
         app_id=f"test-ledger-{uuid.uuid4().hex[:8]}",
         data_dir=data_dir,
         chdb_path=data_dir / "chdb",
+        worker_web_port=free_port("127.0.0.1"),
     )
 
 
+# A SIGKILLed member holds its partitions until its session times out (Faust's default: 60 s);
+# tests that kill workers shorten it so the group reassigns within seconds.
+FAST_FAILOVER = {"BROKER_SESSION_TIMEOUT": "10", "BROKER_HEARTBEAT_INTERVAL": "1"}
+
+
+def another_worker(settings: Settings) -> Settings:
+    """The same worker group on a new web port, hence its own (empty) RocksDB directory."""
+    return settings.with_overrides(worker_web_port=free_port("127.0.0.1"))
+
+
 @contextmanager
-def running_worker(settings: Settings, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """``ledger worker`` as a subprocess; terminated (then killed) on exit."""
+def running_worker(
+    settings: Settings, log_path: Path, faust_env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``ledger worker`` as a subprocess; terminated (then killed) on exit.
+
+    ``faust_env`` adds Faust's own environment settings (e.g. ``BROKER_SESSION_TIMEOUT``).
+    """
     env = dict(os.environ)
     env.update(settings_env(settings))
+    env.update(faust_env or {})
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "streams", "worker", "--loglevel", "info"],
@@ -67,4 +99,134 @@ def wait_until_worker_consumed(
         time.sleep(0.5)
     raise AssertionError(
         f"worker still {lag} behind after {timeout}s:\n{log_path.read_text()[-4000:]}"
+    )
+
+
+def log_tail(log_path: Path, chars: int = 4000) -> str:
+    """The end of a worker log, for assertion messages."""
+    try:
+        return log_path.read_text(errors="replace")[-chars:]
+    except OSError as e:
+        return f"(no log at {log_path}: {e})"
+
+
+def logs_tail(workers: Sequence[tuple[subprocess.Popen[bytes], Path]], chars: int = 3000) -> str:
+    """Log tails of several workers, each under its path."""
+    return "\n".join(f"--- {log} ---\n{log_tail(log, chars)}" for _, log in workers)
+
+
+def publish_stream(settings: Settings, events: Iterable[Event], client_id: str = "tests") -> None:
+    """Publish as gates and authorities do (heartbeats to every partition); all acknowledged."""
+    publisher = EventPublisher(settings, client_id=client_id)
+    publish_events(events, publisher)
+    publisher.close()
+
+
+def offline_decisions(
+    policy: Policy, events: Iterable[Event], as_of: datetime | None = None
+) -> tuple[Engine, dict[str, Decision]]:
+    """``ledger check --as-of``: the offline engine over ``events`` in order, folded."""
+    engine = Engine(policy)
+    emissions: list[Emission] = []
+    for event in events:
+        emissions.extend(engine.process(event))
+    if as_of is not None:
+        emissions.extend(engine.advance_to(as_of))
+    return engine, fold_emissions(emissions)
+
+
+def worker_health(settings: Settings, timeout: float = 5.0) -> dict[str, Any] | None:
+    """The worker's ``GET /health/`` JSON, or None while it does not answer."""
+    return http_json(settings, "/health/", timeout)
+
+
+def http_json(settings: Settings, path: str, timeout: float = 5.0) -> dict[str, Any] | None:
+    """GET ``path`` on the worker's web port as JSON; None if it does not answer (yet)."""
+    url = f"http://127.0.0.1:{settings.worker_web_port}{path}"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            body: dict[str, Any] = json.loads(response.read())
+            return body
+    except (OSError, ValueError):
+        return None
+
+
+def topic_end_offsets(settings: Settings, topic: str) -> dict[int, int]:
+    """End offset of every partition of ``topic``."""
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, client_id="tests-ends")
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        return {tp.partition: int(end) for tp, end in consumer.end_offsets(partitions).items()}
+    finally:
+        consumer.close()
+
+
+def read_emissions(settings: Settings, timeout: float = 60.0) -> list[Emission]:
+    """Every emission on the decisions topic, up to its end offsets now, in partition order."""
+    topic = settings.topic_decisions
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        client_id="tests-decisions",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        ends = consumer.end_offsets(partitions)
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        by_partition: dict[int, list[Emission]] = {tp.partition: [] for tp in partitions}
+        deadline = time.monotonic() + timeout
+        while any(consumer.position(tp) < ends[tp] for tp in partitions):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"could not read {topic} to {ends} within {timeout}s")
+            for tp, records in consumer.poll(timeout_ms=500).items():
+                by_partition[tp.partition].extend(
+                    decode_emission(r.value) for r in records if r.offset < ends[tp]
+                )
+        return [em for p in sorted(by_partition) for em in by_partition[p]]
+    finally:
+        consumer.close()
+
+
+def wait_until_settled(
+    settings: Settings,
+    workers: Sequence[tuple[subprocess.Popen[bytes], Path]],
+    timeout: float = 120.0,
+    quiet_for: float = 3.0,
+) -> None:
+    """Wait until the group has committed every input message and the decisions stopped growing.
+
+    Every worker in ``workers`` must stay alive meanwhile; failures carry the log tails.
+    """
+    deadline = time.monotonic() + timeout
+    topics = (settings.topic_crossings, settings.topic_permits)
+    lag = -1
+    lags: list[PartitionLag] = []
+    ends: dict[int, int] | None = None
+    stable_since = time.monotonic()
+    while time.monotonic() < deadline:
+        for proc, log in workers:
+            if proc.poll() is not None:
+                raise AssertionError(
+                    f"worker {log} exited with status {proc.returncode}:\n{logs_tail(workers)}"
+                )
+        try:
+            lags = consumer_lag(settings, settings.app_id, topics)
+            lag = sum(p.lag for p in lags)
+        except LagUnavailableError as e:
+            if not e.retriable:
+                raise
+            lag, lags = -1, []
+        now_ends = topic_end_offsets(settings, settings.topic_decisions)
+        if lag != 0 or now_ends != ends:
+            ends, stable_since = now_ends, time.monotonic()
+        elif time.monotonic() - stable_since >= quiet_for:
+            return
+        time.sleep(0.5)
+    behind = [(p.topic, p.partition, p.committed, p.end) for p in lags if p.lag]
+    raise AssertionError(
+        f"worker group still {lag} behind (or decisions still growing) after {timeout}s; "
+        f"(topic, partition, committed, end) behind: {behind}; "
+        f"/health/ on {settings.worker_web_port}: {worker_health(settings)}\n" + logs_tail(workers)
     )
