@@ -6,8 +6,9 @@ service does). Faust's ``table_route`` forwards the request to the worker that o
 traveller's partition, so any worker can be asked. The answer also carries the partition's
 event-time watermark, because the live state only knows what has arrived so far.
 
-``GET /health/`` reports this worker's partitions, their watermarks and deadline-index sizes,
-and its counters.
+``GET /health/`` reports this worker's input partitions, their watermarks and deadline-index sizes,
+its counters, and per input partition Faust's committed offset and how many acknowledged offsets
+wait to be committed (a number that keeps growing means commits are stuck).
 """
 
 from __future__ import annotations
@@ -66,11 +67,23 @@ def register_views(
     @app.page("/health/")
     class HealthPage(View):
         async def get(self, request: Request) -> Response:
-            assigned = sorted(
-                {tp.partition for tp in app.assignor.assigned_actives()}
-                if app.assignor is not None
-                else set()
-            )
+            inputs = (settings.topic_crossings, settings.topic_permits)
+            actives = app.assignor.assigned_actives() if app.assignor is not None else set()
+            assigned = sorted({tp.partition for tp in actives if tp.topic in inputs})
+            consumer = app.consumer
+            acked = getattr(consumer, "_acked", {})
+            committed = getattr(consumer, "_committed_offset", {})
+            offsets = [
+                {
+                    "topic": tp.topic,
+                    "partition": tp.partition,
+                    "committed": committed.get(tp),
+                    "acked_pending": len(acked.get(tp, ())),
+                    "lowest_acked": min(acked[tp]) if acked.get(tp) else None,
+                }
+                for tp in sorted(actives)
+                if tp.topic in inputs
+            ]
             clocks = dict(tables.clock_items())
             partitions = [
                 {
@@ -93,6 +106,7 @@ def register_views(
                     "dead_lettered": c.dead_lettered,
                     "emitted": c.emitted,
                     "timer_firings": c.timer_firings,
+                    "offsets": offsets,
                 }
             )
 

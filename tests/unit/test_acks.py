@@ -1,0 +1,48 @@
+"""The repair of Faust's acked-offset bookkeeping (streams.worker.acks)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from faust.types import TP
+
+from streams.worker.acks import drop_stale_acks
+
+
+@dataclass
+class FakeConsumer:
+    """The three attributes of faust's Consumer that the repair touches."""
+
+    _acked: dict[TP, list[int]] = field(default_factory=lambda: defaultdict(list))
+    _acked_index: dict[TP, set[int]] = field(default_factory=lambda: defaultdict(set))
+    _committed_offset: dict[TP, int | None] = field(default_factory=dict)
+
+
+def test_offsets_delivered_twice_after_a_recovery_are_acked_once() -> None:
+    tp = TP("border.crossings.v1", 1)
+    consumer = FakeConsumer()
+    consumer._committed_offset[tp] = 2616
+    consumer._acked[tp] = [2615, 2616, 2616, 2617, 2617, 2618]
+    consumer._acked_index[tp] = {2615, 2616, 2617, 2618}
+    assert drop_stale_acks(consumer) == 3
+    assert consumer._acked[tp] == [2616, 2617, 2618]
+    assert consumer._acked_index[tp] == {2616, 2617, 2618}
+
+
+def test_a_gap_is_never_filled() -> None:
+    tp = TP("border.crossings.v1", 0)
+    consumer = FakeConsumer()
+    consumer._committed_offset[tp] = 10
+    consumer._acked[tp] = [10, 12, 13]  # 11 not acknowledged: must stay uncommittable
+    consumer._acked_index[tp] = {10, 12, 13}
+    assert drop_stale_acks(consumer) == 0
+    assert consumer._acked[tp] == [10, 12, 13]
+
+
+def test_without_a_committed_offset_only_duplicates_go() -> None:
+    tp = TP("border.permits.v1", 2)
+    consumer = FakeConsumer()
+    consumer._acked[tp] = [0, 1, 1, 2]
+    assert drop_stale_acks(consumer) == 1
+    assert consumer._acked[tp] == [0, 1, 2]
