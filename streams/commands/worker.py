@@ -18,8 +18,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     import faust
 
-    from streams.worker.app import create_app
+    from infra.kafka_broker import ensure_topics
+    from streams.worker.app import changelog_topics, create_app
 
+    # Declare the changelogs before Faust starts: compact-only, and already in the cluster
+    # metadata when Faust checks their partitions (it raced a fresh topic's metadata once).
+    ensure_topics(settings, changelog_topics(settings), configs={"cleanup.policy": "compact"})
     app = create_app(settings)
     worker = faust.Worker(app, loglevel=args.loglevel, quiet=True)
     worker.execute_from_commandline()

@@ -51,6 +51,12 @@ from streams.worker.web import register_views
 log = logging.getLogger(__name__)
 
 ROCKSDB_OPTIONS = {"driver": "rocksdict"}
+TABLES = ("travellers", "schedules", "clocks")
+
+
+def changelog_topics(settings: Settings) -> list[str]:
+    """The tables' changelog topics, named as Faust names them."""
+    return [f"{settings.app_id}-{name}-changelog" for name in TABLES]
 
 
 def worker_datadir(settings: Settings) -> Path:
@@ -172,7 +178,7 @@ def create_app(settings: Settings, policy: Policy | None = None) -> faust.App:
             options=ROCKSDB_OPTIONS,
         )
 
-    tables = _Tables(table("travellers"), table("schedules"), table("clocks"))
+    tables = _Tables(*(table(name) for name in TABLES))
     processor = Processor(policy, timedelta(seconds=settings.allowed_lateness_seconds))
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # async receiver: mode awaits it
