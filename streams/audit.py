@@ -15,29 +15,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from streams.store.base import QueryResult, Store, quote_identifier
+from streams.store.base import COLUMNS, QueryResult, Store, Table, quote_identifier
 from streams.store.rows import split_instant
 
-# The columns of the decisions_in_force view, so that as-of answers read like "now" answers.
-IN_FORCE_COLUMNS: tuple[str, ...] = (
-    "decision_id",
-    "traveller_id",
-    "code",
-    "severity",
-    "jurisdiction",
-    "rule",
-    "evidence",
-    "deadline",
-    "deadline_ms",
-    "overstay_seconds",
-    "observed_at",
-    "observed_at_ms",
-    "detail",
-    "emitted_at",
-    "emitted_at_ms",
-    "kafka_topic",
-    "kafka_partition",
-    "kafka_offset",
+# The columns of the decisions_in_force view, so that as-of answers read like "now" answers: a
+# decision row without its emission status and the sink's ingestion time.
+IN_FORCE_COLUMNS: tuple[str, ...] = tuple(
+    c for c in COLUMNS[Table.DECISIONS] if c not in ("status", "ingested_at")
 )
 
 _KNOWN = (
