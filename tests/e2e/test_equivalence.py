@@ -13,8 +13,11 @@ topics alone), and when a second worker joins the group mid-stream and the first
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import subprocess
+import sys
 import threading
 import time
 import urllib.parse
@@ -34,6 +37,7 @@ from streams.domain.decisions import Code, Decision, Emission, Status, fold_emis
 from streams.domain.engine import open_stays
 from streams.domain.events import Event, GateHeartbeat, format_instant
 from streams.domain.policy import Policy, load_policy
+from streams.job import settings_env
 from streams.ops import LagUnavailableError, consumer_lag
 from streams.settings import Settings
 from tests.pipeline import (
@@ -223,6 +227,7 @@ def test_a_single_worker_decides_exactly_what_the_offline_engine_decides(
         assert health["processed"] == stream.input_messages, health
         emissions = read_emissions(settings)
         assert_equivalent(emissions, stream, workers)
+        check_stay_cli(settings, stream)
 
     kinds = Counter((em.status, em.decision.code) for em in emissions)
     assert kinds[Status.ISSUED, Code.OVERSTAY] > 0, kinds
@@ -378,3 +383,31 @@ def check_stay_routing(
         if min(checked.values()) >= 3:
             break
     assert min(checked.values()) >= 3, f"travellers with open stays served by port: {checked}"
+
+
+def check_stay_cli(settings: Settings, stream: Stream) -> None:
+    """``ledger stay --live`` prints the worker's remaining-stay answer, the offline engine's."""
+    engine, _ = offline_decisions(stream.policy, stream.events)
+    at = max(e.occurred_at for e in stream.events if not isinstance(e, GateHeartbeat))
+    for tid in engine.travellers():
+        state = engine.state(tid)
+        assert state is not None
+        expected = [v.to_json_dict() for v in open_stays(state, at, stream.policy)]
+        if expected:
+            break
+    else:
+        raise AssertionError("the simulated stream has no open stay to ask about")
+    env = dict(os.environ)
+    env.update(settings_env(settings))
+    done = subprocess.run(
+        [sys.executable, "-m", "streams", "stay", "--live", tid, "--at", format_instant(at)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert answer["traveller_id"] == tid
+    assert answer["open_stays"] == expected
