@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 
 from streams.domain.errors import LedgerError
 from streams.settings import Settings
@@ -24,6 +25,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="one JSON document instead of a table")
     parser.add_argument("--health", action="store_true", help="also query the worker's /health/")
     parser.add_argument(
+        "--timeout", type=float, default=30.0, help="seconds to retry while the broker cannot say"
+    )
+    parser.add_argument(
         "--worker", metavar="URL", help="worker web URL (default http://127.0.0.1:<web port>)"
     )
 
@@ -31,10 +35,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Print the lag; 1 if any partition is behind."""
     from streams.job import format_table
-    from streams.ops import consumer_lag
+    from streams.ops import LagUnavailableError, consumer_lag
 
     group = args.group or settings.app_id
-    lags = consumer_lag(settings, group, (settings.topic_crossings, settings.topic_permits))
+    topics = (settings.topic_crossings, settings.topic_permits)
+    deadline = time.monotonic() + args.timeout
+    while True:
+        try:
+            lags = consumer_lag(settings, group, topics)
+            break
+        except LagUnavailableError as e:
+            # e.g. the group coordinator is still being elected on a fresh broker
+            if not e.retriable or time.monotonic() > deadline:
+                raise
+            print(f"ledger lag: {e}; retrying", file=sys.stderr)
+            time.sleep(1.0)
     total = sum(p.lag for p in lags)
     health = _health(args, settings) if args.health else None
     if args.json:
