@@ -319,13 +319,14 @@ def test_two_workers_with_rebalances_mid_stream_decide_what_the_offline_engine_d
         wait_until_settled(a_settings, [(a, a_log)])
         with running_worker(b_settings, b_log) as b:
             both = [(a, a_log), (b, b_log)]
-            publish_stream(a_settings, second)
             wait_for(
                 lambda: bool(owned_partitions(a_settings)) and bool(owned_partitions(b_settings)),
                 "partitions on both workers",
                 both,
                 STARTUP_TIMEOUT,
             )
+            # Only now: published earlier, A could finish the second third before B joins.
+            publish_stream(a_settings, second)
             wait_until_settled(a_settings, both)
             shared = {
                 w.worker_web_port: (owned_partitions(w), processed(w))
