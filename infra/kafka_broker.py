@@ -218,7 +218,9 @@ class KafkaBroker(LocalService):
     def _format_storage(self, libs: Path) -> None:
         if (self.storage_dir / "meta.properties").exists():
             return
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = "-"
+        while cluster_id.startswith("-"):  # the storage tool would read "-..." as an option
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         cmd = [
             *self._java_cmd(libs),
             "kafka.tools.StorageTool",
