@@ -37,7 +37,7 @@ from schemas.codec import encode_emission
 from streams.domain.policy import Policy, load_policy
 from streams.domain.state import TravellerState, state_from_dict, state_to_dict
 from streams.settings import Settings
-from streams.worker.acks import drop_stale_acks
+from streams.worker.acks import CommitWatchdog, drop_stale_acks
 from streams.worker.processor import (
     BatchOverlay,
     Coordinates,
@@ -187,9 +187,20 @@ def create_app(settings: Settings, policy: Policy | None = None) -> faust.App:
         # are rebuilt from the schedules table on next use. args[0] is the set of revoked TPs.
         processor.index.forget({tp.partition for tp in args[0]})
 
+    watchdog = CommitWatchdog()
+
     @app.timer(1.0)  # type: ignore[untyped-decorator]  # faust leaves timer untyped
     async def _repair_acks() -> None:
         drop_stale_acks(app.consumer)
+        for tp, committed in watchdog.stuck(app.consumer):
+            log.warning(
+                "%s[%d]: commits blocked by unacknowledged offsets from %d on; re-reading from %d",
+                tp.topic,
+                tp.partition,
+                committed,
+                committed,
+            )
+            await app.consumer.seek(tp, committed)
 
     # concurrency=1: faust-streaming issue 606 commits offsets past in-flight messages otherwise.
     @app.agent(source, concurrency=1)

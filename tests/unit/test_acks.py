@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from faust.types import TP
 
-from streams.worker.acks import drop_stale_acks
+from streams.worker.acks import CommitWatchdog, drop_stale_acks
 
 
 @dataclass
@@ -46,3 +46,35 @@ def test_without_a_committed_offset_only_duplicates_go() -> None:
     consumer._acked[tp] = [0, 1, 1, 2]
     assert drop_stale_acks(consumer) == 1
     assert consumer._acked[tp] == [0, 1, 2]
+
+
+def test_a_gap_that_outlives_the_patience_is_reported_once() -> None:
+    tp = TP("border.crossings.v1", 0)
+    consumer = FakeConsumer()
+    consumer._committed_offset[tp] = 2975
+    consumer._acked[tp] = [2994, 2995]
+    now = [100.0]
+    watchdog = CommitWatchdog(patience_seconds=10.0, clock=lambda: now[0])
+    assert watchdog.stuck(consumer) == []
+    now[0] = 109.0
+    assert watchdog.stuck(consumer) == []
+    now[0] = 110.5
+    assert watchdog.stuck(consumer) == [(tp, 2975)]
+    assert watchdog.stuck(consumer) == [], "reported once, then watched afresh"
+
+
+def test_a_batch_in_flight_or_a_moving_commit_is_not_a_gap() -> None:
+    tp = TP("border.crossings.v1", 1)
+    consumer = FakeConsumer()
+    consumer._committed_offset[tp] = 10
+    consumer._acked[tp] = [10, 11]
+    now = [0.0]
+    watchdog = CommitWatchdog(patience_seconds=1.0, clock=lambda: now[0])
+    assert watchdog.stuck(consumer) == []
+    consumer._acked[tp] = [15]  # 10..14 in flight
+    watchdog.stuck(consumer)
+    now[0] = 0.5
+    consumer._committed_offset[tp] = 14  # the commit moved: the clock starts again
+    assert watchdog.stuck(consumer) == []
+    now[0] = 1.2
+    assert watchdog.stuck(consumer) == []
