@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from streams.domain.clock import EventClock
 from streams.domain.decisions import Decision, Emission, Status
 from streams.domain.derive import Derivation, derive, rolling_days
 from streams.domain.events import (
@@ -38,7 +39,6 @@ __all__ = [
     "StayView",
     "TravellerState",
     "advance_watermark",
-    "advances_watermark",
     "apply_event",
     "diff_decisions",
     "next_due",
@@ -168,19 +168,6 @@ def advance_watermark(
     return state, []
 
 
-def advances_watermark(event: Event) -> bool:
-    """Whether ``event`` moves event time: gate traffic (crossings and heartbeats) only.
-
-    Gates stamp their events with the crossing instant and send heartbeats to every partition,
-    so the gate stream is the ledger's clock. Authority events (permits, extensions, consent,
-    pre-registrations) travel on their own topic, which a stream processor reads independently
-    of the gate stream: letting them move the clock would make decisions depend on how the two
-    topics happen to interleave, and the offline and live engines would disagree. They are
-    judged by the clock, never drive it.
-    """
-    return isinstance(event, CrossingRecorded | GateHeartbeat)
-
-
 def next_due(state: TravellerState) -> datetime | None:
     """The deadline whose passing could change this traveller's decisions.
 
@@ -269,37 +256,32 @@ class Engine:
         self._states: dict[str, TravellerState] = {}
         self._due: list[tuple[datetime, str]] = []
         self._idle: list[tuple[datetime, str]] = []
-        self._max_seen: datetime | None = None
-        self._watermark: datetime | None = None
+        self._clock = EventClock()
 
     @property
     def watermark(self) -> datetime | None:
-        """Greatest ``occurred_at`` seen minus the allowed lateness (never moves back)."""
-        return self._watermark
+        """Greatest gate-event ``occurred_at`` seen minus the allowed lateness (see clock.py)."""
+        return self._clock.watermark
 
     def process(self, event: Event) -> list[Emission]:
         """Apply one event in arrival order; return its emissions and those of due timers."""
-        at = event.occurred_at
-        if advances_watermark(event) and (self._max_seen is None or at > self._max_seen):
-            self._max_seen = at
-            candidate = at - self.allowed_lateness
-            if self._watermark is None or candidate > self._watermark:
-                self._watermark = candidate
+        self._clock = self._clock.observe(event, self.allowed_lateness)
+        watermark = self._clock.watermark
         emissions: list[Emission] = []
         if not isinstance(event, GateHeartbeat):
             tid = event.traveller_id
             old = self._states.get(tid)
-            state, emissions = apply_event(old, event, self._watermark, self.policy)
+            state, emissions = apply_event(old, event, watermark, self.policy)
             self._store(state, old)
-        if self._watermark is not None:
-            emissions.extend(self._fire(self._watermark))
+        if watermark is not None:
+            emissions.extend(self._fire(watermark))
         return emissions
 
     def advance_to(self, instant: datetime) -> list[Emission]:
         """Move the watermark forward to ``instant`` (e.g. ``--as-of``) and fire due timers."""
-        if self._watermark is None or instant > self._watermark:
-            self._watermark = instant
-        return self._fire(self._watermark)
+        self._clock = self._clock.advance_to(instant)
+        assert self._clock.watermark is not None
+        return self._fire(self._clock.watermark)
 
     def state(self, traveller_id: str) -> TravellerState | None:
         """The current state of a traveller, if any."""

@@ -34,6 +34,7 @@ import faust
 from faust.streams import _current_event
 
 from schemas.codec import encode_emission
+from streams.domain.clock import EventClock
 from streams.domain.policy import Policy, load_policy
 from streams.domain.state import TravellerState, state_from_dict, state_to_dict
 from streams.settings import Settings
@@ -41,7 +42,6 @@ from streams.worker.acks import CommitWatchdog, drop_stale_acks
 from streams.worker.processor import (
     BatchOverlay,
     Coordinates,
-    PartitionClock,
     Processor,
     Schedule,
     Step,
@@ -86,9 +86,9 @@ class _Tables:
         raw = self.travellers.get(traveller_id.encode())
         return None if raw is None else decode_state(raw)
 
-    def clock(self, partition: int) -> PartitionClock:
+    def clock(self, partition: int) -> EventClock:
         raw = self.clocks.get(_clock_key(partition))
-        return PartitionClock() if raw is None else PartitionClock.from_text(raw.decode())
+        return EventClock() if raw is None else EventClock.from_text(raw.decode())
 
     def schedules(self, partition: int) -> Iterable[tuple[str, Schedule]]:
         for key, raw in self.schedules_table.items():
@@ -111,10 +111,10 @@ class _Tables:
         if step.clock is not None:
             self.clocks[_clock_key(partition)] = step.clock.to_text().encode()
 
-    def clock_items(self) -> Iterator[tuple[int, PartitionClock]]:
+    def clock_items(self) -> Iterator[tuple[int, EventClock]]:
         """Clocks of the partitions this worker holds (for /health)."""
         for key, raw in self.clocks.items():
-            yield int(key.decode()[1:]), PartitionClock.from_text(raw.decode())
+            yield int(key.decode()[1:]), EventClock.from_text(raw.decode())
 
 
 def _set_current_event(event: Any) -> None:

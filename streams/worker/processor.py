@@ -16,7 +16,7 @@ and consumers dedup on ``decision_id``.
 
 Time is per partition. Each partition has its own event-time clock (greatest ``occurred_at`` of
 the gate events seen on it, heartbeats included, minus the allowed lateness; see
-:func:`~streams.domain.engine.advances_watermark`); gates send heartbeats to every partition
+:class:`~streams.domain.clock.EventClock`); gates send heartbeats to every partition
 so every clock moves even without traveller traffic. Deadlines live in a per-partition
 :class:`DeadlineIndex` (a heap of ``(instant, traveller)``), scanned whenever that clock advances.
 The heap is memory only; it is rebuilt from the durable ``schedules`` table the first time a
@@ -33,8 +33,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from schemas.codec import DeadLetter, decode_event, encode_dead_letter
+from streams.domain.clock import EventClock
 from streams.domain.decisions import Emission
-from streams.domain.engine import advance_watermark, advances_watermark, apply_event
+from streams.domain.engine import advance_watermark, apply_event
 from streams.domain.errors import LedgerError
 from streams.domain.events import Event, GateHeartbeat, format_instant, parse_instant
 from streams.domain.policy import Policy
@@ -51,37 +52,6 @@ class Coordinates:
     partition: int
     offset: int
     timestamp_ms: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class PartitionClock:
-    """Event time of one partition: greatest ``occurred_at`` seen and the watermark."""
-
-    max_seen: datetime | None = None
-    watermark: datetime | None = None
-
-    def observe(self, at: datetime, lateness: timedelta) -> PartitionClock:
-        """The clock after seeing an event at ``at`` (the watermark never moves back)."""
-        if self.max_seen is not None and at <= self.max_seen:
-            return self
-        candidate = at - lateness
-        watermark = self.watermark
-        if watermark is None or candidate > watermark:
-            watermark = candidate
-        return PartitionClock(at, watermark)
-
-    def to_text(self) -> str:
-        """``max_seen|watermark`` in ISO-8601 UTC (empty when unknown)."""
-        return "|".join(format_instant(v) if v else "" for v in (self.max_seen, self.watermark))
-
-    @classmethod
-    def from_text(cls, text: str) -> PartitionClock:
-        """Inverse of :meth:`to_text`."""
-        seen, mark = text.split("|")
-        return cls(
-            parse_instant(seen, "max_seen") if seen else None,
-            parse_instant(mark, "watermark") if mark else None,
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +92,7 @@ class StateReader(Protocol):
     def traveller(self, traveller_id: str) -> TravellerState | None:
         """The traveller's state, if any."""
 
-    def clock(self, partition: int) -> PartitionClock:
+    def clock(self, partition: int) -> EventClock:
         """The partition's event-time clock (empty if never seen)."""
 
     def schedules(self, partition: int) -> Iterable[tuple[str, Schedule]]:
@@ -138,7 +108,7 @@ class Step:
     event: Event | None = None
     states: dict[str, TravellerState | None] = field(default_factory=dict)  # None: delete
     schedules: dict[str, Schedule | None] = field(default_factory=dict)  # None: delete
-    clock: PartitionClock | None = None  # set when the partition clock moved
+    clock: EventClock | None = None  # set when the partition clock moved
 
 
 class BatchOverlay:
@@ -160,7 +130,7 @@ class BatchOverlay:
                 return merged.states[traveller_id]
         return self._tables.traveller(traveller_id)
 
-    def clock(self, partition: int) -> PartitionClock:
+    def clock(self, partition: int) -> EventClock:
         merged = self.pending.get(partition)
         if merged is not None and merged.clock is not None:
             return merged.clock
@@ -296,9 +266,7 @@ class Processor:
             log.info("partition %d: deadline index rebuilt with %d entries", partition, count)
         step = Step(event=event)
         before = tables.clock(partition)
-        clock = before
-        if advances_watermark(event):
-            clock = before.observe(event.occurred_at, self.allowed_lateness)
+        clock = before.observe(event, self.allowed_lateness)
         if clock != before:
             step.clock = clock
         watermark = clock.watermark

@@ -19,6 +19,7 @@ from kafka.partitioner.default import murmur2
 
 from producers.simulator import SimulationConfig, simulate
 from schemas.codec import decode_dead_letter, encode_event
+from streams.domain.clock import EventClock
 from streams.domain.decisions import Code, Decision, fold_emissions
 from streams.domain.engine import Engine
 from streams.domain.events import CrossingRecorded, Event, GateHeartbeat, StayExtended
@@ -28,7 +29,6 @@ from streams.worker.app import decode_state, encode_state
 from streams.worker.processor import (
     BatchOverlay,
     Coordinates,
-    PartitionClock,
     Processor,
     Schedule,
     Step,
@@ -51,9 +51,9 @@ class FakeTables:
         raw = self.travellers.get(traveller_id)
         return None if raw is None else decode_state(raw)
 
-    def clock(self, partition: int) -> PartitionClock:
+    def clock(self, partition: int) -> EventClock:
         raw = self.clocks.get(partition)
-        return PartitionClock() if raw is None else PartitionClock.from_text(raw)
+        return EventClock() if raw is None else EventClock.from_text(raw)
 
     def schedules(self, partition: int) -> list[tuple[str, Schedule]]:
         return [(tid, Schedule.from_text(text)) for tid, text in self.schedule_rows.items()]
@@ -191,11 +191,12 @@ def test_authority_events_do_not_move_the_partition_clock() -> None:
 
 
 def test_allowed_lateness_holds_the_partition_watermark_back() -> None:
-    clock = PartitionClock().observe(datetime(2025, 12, 1, 12, tzinfo=UTC), timedelta(hours=1))
+    noon = to_event(heartbeat("2025-12-01T12:00:00+00:00"))
+    clock = EventClock().observe(noon, timedelta(hours=1))
     assert clock.watermark == datetime(2025, 12, 1, 11, tzinfo=UTC)
-    earlier = clock.observe(datetime(2025, 12, 1, 11, 30, tzinfo=UTC), timedelta(hours=1))
-    assert earlier == clock, "the clock never moves back"
-    assert PartitionClock.from_text(clock.to_text()) == clock
+    earlier = to_event(heartbeat("2025-12-01T11:30:00+00:00"))
+    assert clock.observe(earlier, timedelta(hours=1)) == clock, "the clock never moves back"
+    assert EventClock.from_text(clock.to_text()) == clock
 
 
 def test_undecodable_input_becomes_a_dead_letter_with_its_coordinates() -> None:
