@@ -318,9 +318,17 @@ def print_lag(settings: Settings, out: TextIO) -> None:
     lags = consumer_lag(
         settings, settings.app_id, (settings.topic_crossings, settings.topic_permits)
     )
-    rows = [(p.topic, p.partition, p.committed, p.end, p.lag) for p in lags]
     print("\n== Worker consumer lag per partition (ledger lag)", file=out)
-    print(format_table(("topic", "partition", "committed", "end", "lag"), rows), file=out)
+    print(lag_table(lags), file=out)
+
+
+def lag_table(lags: Sequence[Any]) -> str:
+    """Per-partition lag (:class:`streams.ops.PartitionLag`) as a text table."""
+    rows = [
+        (p.topic, p.partition, "-" if p.committed is None else p.committed, p.end, p.lag)
+        for p in lags
+    ]
+    return format_table(("topic", "partition", "committed", "end", "lag"), rows)
 
 
 def format_table(columns: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

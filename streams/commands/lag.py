@@ -13,7 +13,6 @@ import json
 import sys
 import time
 
-from streams.domain.errors import LedgerError
 from streams.settings import Settings
 
 HELP = "consumer lag of the worker group per partition (and the worker's /health/)"
@@ -34,7 +33,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Print the lag; 1 if any partition is behind."""
-    from streams.job import format_table
+    from streams.job import lag_table
     from streams.ops import LagUnavailableError, consumer_lag
 
     group = args.group or settings.app_id
@@ -71,25 +70,15 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         json.dump(doc, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        rows = [
-            (p.topic, p.partition, "-" if p.committed is None else p.committed, p.end, p.lag)
-            for p in lags
-        ]
         print(f"group {group}: {total} messages behind")
-        print(format_table(("topic", "partition", "committed", "end", "lag"), rows))
+        print(lag_table(lags))
         if health is not None:
             print(json.dumps(health, indent=2))
     return 0 if total == 0 else 1
 
 
 def _health(args: argparse.Namespace, settings: Settings) -> dict[str, object]:
-    import urllib.error
-    import urllib.request
+    from streams.worker.client import worker_json
 
-    url = f"{(args.worker or f'http://127.0.0.1:{settings.worker_web_port}').rstrip('/')}/health/"
-    try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            body: dict[str, object] = json.load(response)
-    except (urllib.error.URLError, OSError) as e:
-        raise LedgerError(f"{url}: {e} (is `ledger worker` running?)") from e
+    body: dict[str, object] = worker_json(settings, "/health/", worker=args.worker, timeout=10)
     return body

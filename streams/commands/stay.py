@@ -22,7 +22,7 @@ from typing import IO, Any
 
 from streams.commands.check import ErrorReport
 from streams.domain.engine import Engine, Plan
-from streams.domain.errors import InvalidEventError, LedgerError
+from streams.domain.errors import InvalidEventError
 from streams.domain.events import format_instant, parse_date, parse_instant
 from streams.domain.jsonlines import read_events
 from streams.domain.policy import load_policy
@@ -103,27 +103,17 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 def _live(args: argparse.Namespace, settings: Settings) -> int:
     """Fetch the remaining-stay answer from a running worker and print it."""
-    import urllib.error
-    import urllib.parse
-    import urllib.request
+    from urllib.parse import quote
 
-    base = args.worker or f"http://127.0.0.1:{settings.worker_web_port}"
-    url = f"{base.rstrip('/')}/stay/{urllib.parse.quote(args.live, safe='')}/"
+    from streams.worker.client import worker_json
+
+    query = None
     if args.at is not None:
         parse_instant(args.at, "--at")  # reject a naive or malformed instant here, not remotely
-        url += "?" + urllib.parse.urlencode({"at": args.at})
-    try:
-        with urllib.request.urlopen(url, timeout=30) as response:
-            body = json.load(response)
-    except urllib.error.HTTPError as e:
-        detail = e.read().decode(errors="replace")
-        raise WorkerUnreachableError(f"{url}: HTTP {e.code}: {detail}") from e
-    except (urllib.error.URLError, OSError) as e:
-        raise WorkerUnreachableError(f"{url}: {e} (is `ledger worker` running?)") from e
+        query = {"at": args.at}
+    body = worker_json(
+        settings, f"/stay/{quote(args.live, safe='')}/", worker=args.worker, query=query
+    )
     json.dump(body, sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0
-
-
-class WorkerUnreachableError(LedgerError):
-    """The worker's web endpoint did not answer."""
