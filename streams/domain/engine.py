@@ -12,7 +12,7 @@ lateness) and keeps a heap of due instants scanned whenever the watermark advanc
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -32,6 +32,7 @@ from streams.domain.policy import Policy, RuleKind, local_midnight
 from streams.domain.prune import next_prune, prune, prune_due
 from streams.domain.rules import rolling
 from streams.domain.state import TravellerState, state_from_dict, state_to_dict
+from streams.domain.timers import DeadlineIndex
 
 __all__ = [
     "Engine",
@@ -41,6 +42,7 @@ __all__ = [
     "advance_watermark",
     "apply_event",
     "diff_decisions",
+    "fire_due",
     "next_due",
     "open_stays",
     "state_from_dict",
@@ -177,6 +179,44 @@ def next_due(state: TravellerState) -> datetime | None:
     return state.due
 
 
+def fire_due(
+    index: DeadlineIndex,
+    shard: int,
+    watermark: datetime,
+    policy: Policy,
+    *,
+    load: Callable[[str], TravellerState | None],
+    keep: Callable[[TravellerState, TravellerState], None],
+) -> list[Emission]:
+    """Re-decide the travellers of ``shard`` whose deadline or pruning instant the watermark passed.
+
+    A deadline fires once the watermark is strictly past it (an exit at the deadline is in
+    time), a pruning instant once the watermark reaches it. ``load`` gives a traveller's current
+    state, ``keep(old, new)`` stores the new one (and must push its instants back into
+    ``index``); an entry whose instant no longer matches the state is stale and skipped.
+    """
+    emissions: list[Emission] = []
+    due = index.due.setdefault(shard, [])
+    while due and due[0][0] < watermark:
+        at, tid = heapq.heappop(due)
+        state = load(tid)
+        if state is None or state.due != at:
+            continue  # stale entry: the traveller's due instant has moved
+        new_state, out = advance_watermark(state, watermark, policy)
+        emissions.extend(out)
+        keep(state, new_state)
+    prune = index.prune.setdefault(shard, [])
+    while prune and prune[0][0] <= watermark:
+        at, tid = heapq.heappop(prune)
+        state = load(tid)
+        if state is None or state.prune_at != at:
+            continue  # stale entry
+        new_state, out = advance_watermark(state, watermark, policy)
+        emissions.extend(out)
+        keep(state, new_state)
+    return emissions
+
+
 @dataclass(frozen=True, slots=True)
 class StayView:
     """An open stay as ``ledger stay`` reports it (EES "remaining stay")."""
@@ -254,8 +294,7 @@ class Engine:
         self.policy = policy
         self.allowed_lateness = allowed_lateness
         self._states: dict[str, TravellerState] = {}
-        self._due: list[tuple[datetime, str]] = []
-        self._idle: list[tuple[datetime, str]] = []
+        self._index = DeadlineIndex()  # one shard: the whole stream
         self._clock = EventClock()
 
     @property
@@ -296,35 +335,21 @@ class Engine:
         return [d for tid in self.travellers() for d in self._states[tid].decisions]
 
     def _store(self, state: TravellerState, old: TravellerState | None) -> None:
-        tid = state.traveller_id
         if not state.events:
-            self._states.pop(tid, None)
+            self._states.pop(state.traveller_id, None)
             return
-        self._states[tid] = state
-        if state.due is not None and (old is None or old.due != state.due):
-            heapq.heappush(self._due, (state.due, tid))
-        if state.prune_at is not None and (old is None or old.prune_at != state.prune_at):
-            heapq.heappush(self._idle, (state.prune_at, tid))
+        self._states[state.traveller_id] = state
+        self._index.push(0, old, state)
 
     def _fire(self, watermark: datetime) -> list[Emission]:
-        emissions: list[Emission] = []
-        while self._due and self._due[0][0] < watermark:
-            due, tid = heapq.heappop(self._due)
-            state = self._states.get(tid)
-            if state is None or state.due != due:
-                continue  # stale entry: the traveller's due instant has moved
-            new_state, out = advance_watermark(state, watermark, self.policy)
-            emissions.extend(out)
-            self._store(new_state, state)
-        while self._idle and self._idle[0][0] <= watermark:
-            prune_at, tid = heapq.heappop(self._idle)
-            state = self._states.get(tid)
-            if state is None or state.prune_at != prune_at:
-                continue  # stale entry
-            new_state, out = advance_watermark(state, watermark, self.policy)
-            emissions.extend(out)
-            self._store(new_state, state)
-        return emissions
+        return fire_due(
+            self._index,
+            0,
+            watermark,
+            self.policy,
+            load=self._states.get,
+            keep=lambda old, new: self._store(new, old),
+        )
 
     # ---- queries for `ledger stay` ------------------------------------------------------
 

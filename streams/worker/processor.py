@@ -18,14 +18,14 @@ Time is per partition. Each partition has its own event-time clock (greatest ``o
 the gate events seen on it, heartbeats included, minus the allowed lateness; see
 :class:`~streams.domain.clock.EventClock`); gates send heartbeats to every partition
 so every clock moves even without traveller traffic. Deadlines live in a per-partition
-:class:`DeadlineIndex` (a heap of ``(instant, traveller)``), scanned whenever that clock advances.
-The heap is memory only; it is rebuilt from the durable ``schedules`` table the first time a
+:class:`~streams.domain.timers.DeadlineIndex` (heaps of ``(instant, traveller)``, the one
+``ledger check`` uses too), scanned whenever that clock advances. The heaps are memory only;
+they are rebuilt from the durable ``schedules`` table the first time a
 partition is touched after an assignment, so it survives restarts and rebalances.
 """
 
 from __future__ import annotations
 
-import heapq
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -35,11 +35,12 @@ from typing import Protocol
 from schemas.codec import DeadLetter, decode_event, encode_dead_letter
 from streams.domain.clock import EventClock
 from streams.domain.decisions import Emission
-from streams.domain.engine import advance_watermark, apply_event
+from streams.domain.engine import apply_event, fire_due
 from streams.domain.errors import LedgerError
 from streams.domain.events import Event, GateHeartbeat, format_instant, parse_instant
 from streams.domain.policy import Policy
 from streams.domain.state import TravellerState
+from streams.domain.timers import DeadlineIndex
 
 log = logging.getLogger(__name__)
 
@@ -155,73 +156,6 @@ class BatchOverlay:
             merged.clock = step.clock
 
 
-class DeadlineIndex:
-    """Per-partition heaps of due deadlines and pruning instants (entries validated on pop)."""
-
-    def __init__(self) -> None:
-        self._due: dict[int, list[tuple[datetime, str]]] = {}
-        self._prune: dict[int, list[tuple[datetime, str]]] = {}
-
-    def loaded(self, partition: int) -> bool:
-        """Whether the partition's heaps have been built since the last :meth:`forget`."""
-        return partition in self._due
-
-    def load(self, partition: int, entries: Iterable[tuple[str, Schedule]]) -> int:
-        """Build the partition's heaps from its durable schedules; returns the entry count."""
-        due: list[tuple[datetime, str]] = []
-        prune: list[tuple[datetime, str]] = []
-        for tid, schedule in entries:
-            if schedule.partition != partition:
-                continue
-            if schedule.due is not None:
-                due.append((schedule.due, tid))
-            if schedule.prune_at is not None:
-                prune.append((schedule.prune_at, tid))
-        heapq.heapify(due)
-        heapq.heapify(prune)
-        self._due[partition] = due
-        self._prune[partition] = prune
-        return len(due) + len(prune)
-
-    def forget(self, partitions: Iterable[int] | None = None) -> None:
-        """Drop heaps (all when ``partitions`` is None): they are rebuilt on next use."""
-        if partitions is None:
-            self._due.clear()
-            self._prune.clear()
-            return
-        for p in partitions:
-            self._due.pop(p, None)
-            self._prune.pop(p, None)
-
-    def push(self, partition: int, old: TravellerState | None, new: TravellerState) -> None:
-        """Index ``new``'s instants that differ from ``old``'s (stale entries are skipped later)."""
-        if new.due is not None and (old is None or old.due != new.due):
-            heapq.heappush(self._due.setdefault(partition, []), (new.due, new.traveller_id))
-        if new.prune_at is not None and (old is None or old.prune_at != new.prune_at):
-            heapq.heappush(self._prune.setdefault(partition, []), (new.prune_at, new.traveller_id))
-
-    def pop_due(self, partition: int, watermark: datetime) -> list[tuple[datetime, str]]:
-        """Deadline entries strictly before ``watermark`` (a deadline is within the limit)."""
-        return _pop_until(self._due.get(partition, []), lambda at: at < watermark)
-
-    def pop_prunable(self, partition: int, watermark: datetime) -> list[tuple[datetime, str]]:
-        """Pruning entries at or before ``watermark``."""
-        return _pop_until(self._prune.get(partition, []), lambda at: at <= watermark)
-
-    def size(self, partition: int) -> int:
-        """Entries (live or stale) held for ``partition``."""
-        return len(self._due.get(partition, ())) + len(self._prune.get(partition, ()))
-
-
-def _pop_until(
-    heap: list[tuple[datetime, str]], ready: Callable[[datetime], bool]
-) -> list[tuple[datetime, str]]:
-    out: list[tuple[datetime, str]] = []
-    while heap and ready(heap[0][0]):
-        out.append(heapq.heappop(heap))
-    return out
-
-
 @dataclass(slots=True)
 class Counters:
     """What a worker has done since it started (for the health endpoint)."""
@@ -262,7 +196,14 @@ class Processor:
             return self._dead_letter(raw, f"{type(e).__name__}: {e}", where)
         partition = where.partition
         if not self.index.loaded(partition):
-            count = self.index.load(partition, tables.schedules(partition))
+            count = self.index.load(
+                partition,
+                (
+                    (tid, schedule.due, schedule.prune_at)
+                    for tid, schedule in tables.schedules(partition)
+                    if schedule.partition == partition
+                ),
+            )
             log.info("partition %d: deadline index rebuilt with %d entries", partition, count)
         step = Step(event=event)
         before = tables.clock(partition)
@@ -285,24 +226,21 @@ class Processor:
 
     def _fire(self, step: Step, partition: int, watermark: datetime, tables: StateReader) -> None:
         """Re-decide every traveller whose deadline or pruning instant the watermark passed."""
-        for due, tid in self.index.pop_due(partition, watermark):
-            state = self._state(step, tables, tid)
-            if state is None or state.due != due:
-                continue  # stale entry: the traveller's due instant has moved
-            self._advance(step, partition, state, watermark)
-        for prune_at, tid in self.index.pop_prunable(partition, watermark):
-            state = self._state(step, tables, tid)
-            if state is None or state.prune_at != prune_at:
-                continue
-            self._advance(step, partition, state, watermark)
 
-    def _advance(
-        self, step: Step, partition: int, state: TravellerState, watermark: datetime
-    ) -> None:
-        self.counters.timer_firings += 1
-        new, emissions = advance_watermark(state, watermark, self.policy)
-        step.emissions.extend(emissions)
-        self._keep(step, partition, state, new)
+        def keep(old: TravellerState, new: TravellerState) -> None:
+            self.counters.timer_firings += 1
+            self._keep(step, partition, old, new)
+
+        step.emissions.extend(
+            fire_due(
+                self.index,
+                partition,
+                watermark,
+                self.policy,
+                load=lambda tid: self._state(step, tables, tid),
+                keep=keep,
+            )
+        )
 
     @staticmethod
     def _state(step: Step, tables: StateReader, tid: str) -> TravellerState | None:
