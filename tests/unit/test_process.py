@@ -27,9 +27,21 @@ def test_a_foreign_pid_counts_only_if_its_command_line_names_the_marker(tmp_path
 
     proc = subprocess.Popen(["sleep", "30"])
     try:
+        # Popen returns once exec has begun, but the kernel fills /proc/<pid>/cmdline a moment
+        # later (the new argument pages); until then the command line is empty for anyone.
+        _wait_for_command_line(proc.pid)
         assert process.pid_alive(proc.pid, "sleep")
         assert not process.pid_alive(proc.pid, "kafka.Kafka")
     finally:
         proc.kill()
         proc.wait()
     assert not process.pid_alive(proc.pid, "sleep")
+
+
+def _wait_for_command_line(pid: int, timeout: float = 5.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not Path(f"/proc/{pid}/cmdline").read_bytes():
+        assert time.monotonic() < deadline, f"pid {pid} never showed a command line"
+        time.sleep(0.01)
