@@ -24,6 +24,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timeout", type=float, default=120.0, help="seconds to wait for readiness (up)"
     )
+    parser.add_argument(
+        "--nodes", type=int, default=1, help="Kafka nodes: 3 runs a KRaft cluster (kafka only)"
+    )
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -36,6 +39,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     clickhouse = ClickHouseServer(settings)
     action: str = args.action
 
+    if args.nodes > 1:
+        from infra.kafka_cluster import cluster_command
+
+        if args.service != "kafka":
+            _say("--nodes applies to kafka only: ledger infra up kafka --nodes 3")
+            return 2
+        return cluster_command(action, settings, args.nodes, args.timeout, _say)
     if action == "fetch":
         _say(f"kafka jars: {ensure_kafka_jars(settings)}")
         return 0

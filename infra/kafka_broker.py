@@ -117,6 +117,7 @@ class KafkaBroker(LocalService):
     dirname: ClassVar[str] = "kafka"
     config_name: ClassVar[str] = "server.properties"
     log_names: ClassVar[tuple[str, ...]] = ("stdout.log", "server.log")
+    heap: ClassVar[str] = HEAP
 
     @property
     def storage_dir(self) -> Path:
@@ -196,7 +197,7 @@ class KafkaBroker(LocalService):
     def _java_cmd(self, libs: Path) -> list[str]:
         return [
             _java(),
-            HEAP,
+            self.heap,
             "-Xms128m",
             "-XX:+UseG1GC",
             "-XX:MaxGCPauseMillis=20",
@@ -294,8 +295,9 @@ def ensure_topics(
 ) -> list[str]:
     """Create ``topics`` (default: the project's four) if missing; return the names created.
 
-    Every topic gets ``partitions`` (default ``settings.partitions``) partitions and replication
-    factor 1. Existing topics are left as they are, so calling this twice is harmless.
+    Every topic gets ``partitions`` (default ``settings.partitions``) partitions, the settings'
+    replication factor and ``min.insync.replicas`` (3 and 2 on a cluster, 1 and 1 on one broker).
+    Existing topics are left as they are, so calling this twice is harmless.
     """
     from kafka.admin import KafkaAdminClient
     from kafka.errors import KafkaError
@@ -314,8 +316,13 @@ def ensure_topics(
         existing = set(admin.list_topics())
         missing = [t for t in wanted if t not in existing]
         if missing:
+            isr = {"min.insync.replicas": str(settings.min_insync_replicas)}
             spec = {
-                t: {"num_partitions": count, "replication_factor": 1, "configs": configs or {}}
+                t: {
+                    "num_partitions": count,
+                    "replication_factor": settings.replication_factor,
+                    "configs": {**isr, **(configs or {})},
+                }
                 for t in missing
             }
             response = admin.create_topics(spec, timeout_ms=30000, raise_errors=False)

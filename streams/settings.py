@@ -21,9 +21,14 @@ class Settings:
 
     data_dir: Path = PROJECT_ROOT / "var"
     cache_dir: Path = PROJECT_ROOT / ".cache"
-    # Kafka (infra starts a single KRaft broker on these loopback ports).
+    # Kafka (infra starts a single KRaft broker on these loopback ports; a cluster's bootstrap
+    # lists every broker, comma-separated, and ``ledger infra up kafka --nodes 3`` prints it).
     kafka_bootstrap: str = "127.0.0.1:19092"
     kafka_controller_port: int = 19093
+    # Topic replication; 0 means "by the size of kafka_bootstrap": 3 and 2 when it lists several
+    # brokers, 1 and 1 for a single broker (see the properties below).
+    kafka_replication_factor: int = 0
+    kafka_min_insync_replicas: int = 0
     partitions: int = 4
     topic_crossings: str = "border.crossings.v1"
     topic_permits: str = "border.permits.v1"
@@ -70,6 +75,25 @@ class Settings:
     @property
     def kafka_port(self) -> int:
         return int(self.kafka_bootstrap.rsplit(":", 1)[1])
+
+    @property
+    def kafka_brokers(self) -> list[str]:
+        """The ``host:port`` addresses listed in ``kafka_bootstrap``."""
+        return [a.strip() for a in self.kafka_bootstrap.split(",") if a.strip()]
+
+    @property
+    def replication_factor(self) -> int:
+        """Replication factor of every topic the ledger creates (changelogs included)."""
+        if self.kafka_replication_factor > 0:
+            return self.kafka_replication_factor
+        return 3 if len(self.kafka_brokers) > 1 else 1
+
+    @property
+    def min_insync_replicas(self) -> int:
+        """``min.insync.replicas`` of those topics: acks=all writes need this many replicas."""
+        if self.kafka_min_insync_replicas > 0:
+            return self.kafka_min_insync_replicas
+        return 2 if len(self.kafka_brokers) > 1 else 1
 
     def with_overrides(self, **changes: Any) -> Settings:
         return replace(self, **changes)

@@ -138,11 +138,11 @@ def create_app(settings: Settings, policy: Policy | None = None) -> faust.App:
     datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.app_id,
-        broker=f"kafka://{settings.kafka_bootstrap}",
+        broker=[f"kafka://{address}" for address in settings.kafka_brokers],
         store="rocksdb://",
         datadir=str(datadir),
         topic_partitions=settings.partitions,
-        topic_replication_factor=1,
+        topic_replication_factor=settings.replication_factor,  # changelogs and Faust's own
         topic_allow_declare=True,  # table changelogs: Faust declares them cleanup.policy=compact
         consumer_auto_offset_reset="earliest",
         key_serializer="raw",  # every key and value is bytes: Avro messages, JSON table values
@@ -176,6 +176,7 @@ def create_app(settings: Settings, policy: Policy | None = None) -> faust.App:
             value_type=bytes,
             partitions=settings.partitions,
             options=ROCKSDB_OPTIONS,
+            extra_topic_configs={"min.insync.replicas": str(settings.min_insync_replicas)},
         )
 
     tables = _Tables(*(table(name) for name in TABLES))
