@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from schemas.codec import decode_dead_letter, decode_emission, decode_event
+from schemas.codec import HEADER_SIZE, decode_dead_letter, decode_emission, decode_event
 from streams.domain.errors import LedgerError
 from streams.settings import Settings
 from streams.store.base import Store, StoreUnavailableError, Table, TopicPartition
@@ -280,7 +280,8 @@ class Sink:
             raise SinkError("empty message (tombstone)")
         now = datetime.now(UTC)
         if table is Table.EVENTS:
-            return event_row(decode_event(value), at, now)
+            # Decoding checked the framing: bytes 2..9 are the writer schema's fingerprint.
+            return event_row(decode_event(value), at, now, bytes(value[2:HEADER_SIZE]).hex())
         if table is Table.DECISIONS:
             return decision_row(decode_emission(value), at, record_time(timestamp_ms, now), now)
         letter = decode_dead_letter(value)

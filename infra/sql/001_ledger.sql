@@ -28,6 +28,7 @@ CREATE TABLE IF NOT EXISTS {database}.events
     permit_id        Nullable(String),
     jurisdiction     Nullable(String),    -- only when the event names it (StayExtended)
     payload          String,              -- the whole event as JSON (event_to_json_dict)
+    schema_fingerprint String,            -- hex CRC-64-AVRO fingerprint of the writer schema
     kafka_topic      String,
     kafka_partition  Int32,
     kafka_offset     Int64,

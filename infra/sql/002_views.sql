@@ -1,21 +1,30 @@
--- Investigator views over the audit tables of 001_ledger.sql (read-only; SELECT them as the
--- `investigator` user). docs/investigator-guide.md shows them in use.
+-- Investigator views over the audit tables of 001_ledger.sql and the maintained tables of
+-- 001_ledger_state.sql (read-only; SELECT them as the `investigator` user).
+-- docs/investigator-guide.md shows them in use.
 --
 -- Same conventions as 001: `{database}` is replaced before execution, one statement per block
--- ending in a line with ';', no ';' inside, every statement idempotent (IF NOT EXISTS).
--- Same SQL on both backends, so only syntax ClickHouse 18.16 already had: one JOIN per SELECT
--- (joins are nested through subqueries), `ANY LEFT JOIN (subquery) AS r USING col`, tuple IN
--- subqueries, no window functions, no base64Decode, no parameterised views (as-of queries with a
--- knowledge time are functions in streams/audit.py). A views' columns are spelled out, never `*`.
--- Unmatched right-hand columns of a LEFT JOIN are NULL only where the right side is Nullable, so
--- the right sides cast what may be missing to Nullable.
+-- ending in a line with ';', no ';' inside. Views are dropped and created again on every
+-- migration, so a store always has the current definitions (a query running during a migration
+-- may briefly miss a view). Same SQL on both backends, so only syntax ClickHouse 18.16 already
+-- had: one JOIN per SELECT (joins are nested through subqueries), `ANY LEFT JOIN (subquery) AS
+-- r USING (cols)`, tuple IN subqueries, no window functions, no base64Decode, no parameterised
+-- views (as-of queries with a knowledge time are functions in streams/audit.py). A view's
+-- columns are spelled out, never `*`. Unmatched right-hand columns of a LEFT JOIN are NULL only
+-- where the right side is Nullable, so the right sides cast what may be missing to Nullable.
 --
 -- Deduplication of decisions. The worker is at-least-once: an emission may be published again at
 -- a later offset. The decisions topic is keyed by traveller_id and a decision_id always belongs
 -- to one traveller, so all emissions of a decision_id are in one partition, in publication order.
 -- The latest emission of a decision_id is the one with the greatest (kafka_partition,
--- kafka_offset) (the partition only breaks ties should the topic ever be re-partitioned); the
--- decision is in force when that emission is ISSUED. Repeats of an emission change nothing.
+-- kafka_offset), i.e. the greatest `version` of the maintained tables; the decision is in force
+-- when that emission is ISSUED. Repeats of an emission change nothing.
+--
+-- Speed. Every join is USING (traveller_id, ...), so a filter on one traveller reaches both
+-- sides and each side reads that traveller's granules only. The latest emission is taken with
+-- argMax(tuple(...), version) over the maintained tables, which hold one row per decision once
+-- merged, instead of over the whole emission log.
+
+DROP TABLE IF EXISTS {database}.decision_log;
 
 -- Every emission with its knowledge time (emitted_at: when the ledger published it) and whether
 -- it is the latest emission of its decision_id. As-of questions filter on emitted_at.
@@ -23,26 +32,73 @@ CREATE VIEW IF NOT EXISTS {database}.decision_log AS
 SELECT
     decision_id, status, traveller_id, code, severity, jurisdiction, rule, evidence,
     deadline, deadline_ms, overstay_seconds, observed_at, observed_at_ms, detail,
-    emitted_at, emitted_at_ms,
-    (decision_id, kafka_partition, kafka_offset) IN (
-        SELECT decision_id, tupleElement(last, 1), tupleElement(last, 2)
-        FROM (
-            SELECT decision_id, max((kafka_partition, kafka_offset)) AS last
-            FROM {database}.decisions
-            GROUP BY decision_id
-        ) AS lasts
-    ) AS latest,
+    emitted_at, emitted_at_ms, version = last_version AS latest,
     kafka_topic, kafka_partition, kafka_offset, ingested_at
-FROM {database}.decisions;
+FROM (
+    SELECT
+        decision_id, status, traveller_id, code, severity, jurisdiction, rule, evidence,
+        deadline, deadline_ms, overstay_seconds, observed_at, observed_at_ms, detail,
+        emitted_at, emitted_at_ms, kafka_topic, kafka_partition, kafka_offset, ingested_at,
+        toUInt64(kafka_partition) * 1099511627776 + toUInt64(kafka_offset) AS version
+    FROM {database}.decisions
+) AS l
+ANY LEFT JOIN (
+    SELECT traveller_id, decision_id, max(version) AS last_version
+    FROM {database}.decision_current
+    GROUP BY traveller_id, decision_id
+) AS r USING (traveller_id, decision_id);
+
+DROP TABLE IF EXISTS {database}.decisions_in_force;
 
 -- The decisions in force now: per decision_id the latest emission, kept if ISSUED.
 CREATE VIEW IF NOT EXISTS {database}.decisions_in_force AS
 SELECT
-    decision_id, traveller_id, code, severity, jurisdiction, rule, evidence,
-    deadline, deadline_ms, overstay_seconds, observed_at, observed_at_ms, detail,
-    emitted_at, emitted_at_ms, kafka_topic, kafka_partition, kafka_offset
-FROM {database}.decision_log
-WHERE latest AND status = 'ISSUED';
+    decision_id, traveller_id,
+    tupleElement(last, 2) AS code, tupleElement(last, 3) AS severity,
+    tupleElement(last, 4) AS jurisdiction, tupleElement(last, 5) AS rule,
+    tupleElement(last, 6) AS evidence, tupleElement(last, 7) AS deadline,
+    tupleElement(last, 8) AS deadline_ms, tupleElement(last, 9) AS overstay_seconds,
+    tupleElement(last, 10) AS observed_at, tupleElement(last, 11) AS observed_at_ms,
+    tupleElement(last, 12) AS detail, tupleElement(last, 13) AS emitted_at,
+    tupleElement(last, 14) AS emitted_at_ms, tupleElement(last, 15) AS kafka_topic,
+    tupleElement(last, 16) AS kafka_partition, tupleElement(last, 17) AS kafka_offset
+FROM (
+    SELECT
+        traveller_id, decision_id,
+        argMax(tuple(status, code, severity, jurisdiction, rule, evidence, deadline,
+                      deadline_ms, overstay_seconds, observed_at, observed_at_ms, detail,
+                      emitted_at, emitted_at_ms, kafka_topic, kafka_partition, kafka_offset),
+               version) AS last
+    FROM {database}.decision_current
+    GROUP BY traveller_id, decision_id
+) AS latest
+WHERE tupleElement(last, 1) = 'ISSUED';
+
+DROP TABLE IF EXISTS {database}.stay_decisions_in_force;
+
+-- The decisions in force that end or judge a stay (STAY_CLOSED, OVERSTAY, SUSPECTED_OVERSTAY,
+-- ENTRY_WITHOUT_EXIT), by the entry they cite first; last_event_id is their last evidence (the
+-- exit, or the second entry). The building block of stays, suspected_overstayers and overstays.
+CREATE VIEW IF NOT EXISTS {database}.stay_decisions_in_force AS
+SELECT
+    code, traveller_id, entry_event_id, decision_id,
+    tupleElement(last, 2) AS jurisdiction, tupleElement(last, 3) AS rule,
+    tupleElement(last, 4) AS last_event_id, tupleElement(last, 5) AS deadline,
+    tupleElement(last, 6) AS deadline_ms, tupleElement(last, 7) AS overstay_seconds,
+    tupleElement(last, 8) AS observed_at, tupleElement(last, 9) AS observed_at_ms,
+    tupleElement(last, 10) AS emitted_at, tupleElement(last, 11) AS emitted_at_ms
+FROM (
+    SELECT
+        code, traveller_id, entry_event_id, decision_id,
+        argMax(tuple(status, jurisdiction, rule, last_event_id, deadline, deadline_ms,
+                     overstay_seconds, observed_at, observed_at_ms, emitted_at, emitted_at_ms),
+               version) AS last
+    FROM {database}.stay_decisions
+    GROUP BY code, traveller_id, entry_event_id, decision_id
+) AS latest
+WHERE tupleElement(last, 1) = 'ISSUED';
+
+DROP TABLE IF EXISTS {database}.timeline;
 
 -- A traveller's timeline: events and decision emissions interleaved, one row each. `at` is event
 -- time: occurred_at of an event, observed_at of the decision an emission carries (a RETRACTED
@@ -82,15 +138,19 @@ FROM (
     FROM {database}.decisions
 ) AS l
 ANY LEFT JOIN (
-    SELECT event_id AS first_event_id, port FROM {database}.events
-) AS r USING first_event_id;
+    SELECT traveller_id, event_id AS first_event_id, CAST(port AS Nullable(String)) AS port
+    FROM {database}.event_ports
+) AS r USING (traveller_id, first_event_id);
+
+DROP TABLE IF EXISTS {database}.stays;
 
 -- One row per STAY_OPENED decision in force: the entry (evidence[1]) with its port and instant,
 -- the deadline, and the outcome from the decisions in force citing the same entry first:
 -- 'overstay' (OVERSTAY, with overstay_seconds and the exit), 'closed within limit'
 -- (STAY_CLOSED), 'suspected overstay' (SUSPECTED_OVERSTAY), 'exit unknown' (closed by a second
--- entry, ENTRY_WITHOUT_EXIT, with no overstay suspected), else 'open'. closed_by_entry_id is that
--- second entry. Entry or exit details are NULL when the event is not (yet) in the store.
+-- entry, ENTRY_WITHOUT_EXIT, with no overstay suspected), else 'open'. exit_event_id is the exit
+-- of a STAY_CLOSED or OVERSTAY (NULL when no exit is known); closed_by_entry_id the second entry
+-- of an ENTRY_WITHOUT_EXIT. Entry or exit details are NULL when the event is not (yet) stored.
 CREATE VIEW IF NOT EXISTS {database}.stays AS
 SELECT
     traveller_id, jurisdiction, entry_event_id, entry_port, entered_at, entered_at_ms,
@@ -101,17 +161,17 @@ SELECT
             has(codes, 'ENTRY_WITHOUT_EXIT'), 'exit unknown',
             'open') AS outcome,
     if(has(codes, 'OVERSTAY'), CAST(overstay_max AS Nullable(Int64)), NULL) AS overstay_seconds,
-    exit_event_id, exit_port, exited_at, exited_at_ms, closed_by_entry_id,
-    decision_id
+    nullIf(exit_key, '') AS exit_event_id, exit_port, exited_at, exited_at_ms,
+    closed_by_entry_id, decision_id
 FROM (
     SELECT
         traveller_id, jurisdiction, entry_event_id, entry_port, entered_at, entered_at_ms,
-        deadline, deadline_ms, rule, codes, overstay_max, exit_event_id,
-        closed_by_entry_id, decision_id
+        deadline, deadline_ms, rule, codes, overstay_max, exit_key, closed_by_entry_id,
+        decision_id
     FROM (
         SELECT
             traveller_id, jurisdiction, entry_event_id, deadline, deadline_ms, rule, codes,
-            overstay_max, exit_event_id, closed_by_entry_id, decision_id
+            overstay_max, exit_key, closed_by_entry_id, decision_id
         FROM (
             SELECT
                 decision_id, traveller_id, jurisdiction, rule, deadline, deadline_ms,
@@ -121,111 +181,143 @@ FROM (
         ) AS l
         ANY LEFT JOIN (
             SELECT
-                evidence[1] AS entry_event_id,
+                traveller_id, entry_event_id,
                 groupArray(code) AS codes,
                 maxIf(assumeNotNull(overstay_seconds), code = 'OVERSTAY') AS overstay_max,
-                anyIf(evidence[-1], code IN ('STAY_CLOSED', 'OVERSTAY')) AS exit_event_id,
-                anyIf(evidence[-1], code = 'ENTRY_WITHOUT_EXIT') AS closed_by_entry_id
-            FROM {database}.decisions_in_force
-            WHERE code IN ('STAY_CLOSED', 'OVERSTAY', 'SUSPECTED_OVERSTAY', 'ENTRY_WITHOUT_EXIT')
-            GROUP BY entry_event_id
-        ) AS r USING entry_event_id
+                anyIf(last_event_id, code IN ('STAY_CLOSED', 'OVERSTAY')) AS exit_key,
+                anyIf(last_event_id, code = 'ENTRY_WITHOUT_EXIT') AS closed_by_entry_id
+            FROM {database}.stay_decisions_in_force
+            GROUP BY traveller_id, entry_event_id
+        ) AS r USING (traveller_id, entry_event_id)
     ) AS l
     ANY LEFT JOIN (
         SELECT
-            event_id AS entry_event_id, port AS entry_port,
+            traveller_id, event_id AS entry_event_id,
+            CAST(port AS Nullable(String)) AS entry_port,
             CAST(occurred_at AS Nullable(DateTime('UTC'))) AS entered_at,
             CAST(occurred_at_ms AS Nullable(UInt16)) AS entered_at_ms
-        FROM {database}.events
-    ) AS r USING entry_event_id
+        FROM {database}.event_ports
+    ) AS r USING (traveller_id, entry_event_id)
 ) AS l
 ANY LEFT JOIN (
     SELECT
-        event_id AS exit_event_id, port AS exit_port,
+        traveller_id, event_id AS exit_key, CAST(port AS Nullable(String)) AS exit_port,
         CAST(occurred_at AS Nullable(DateTime('UTC'))) AS exited_at,
         CAST(occurred_at_ms AS Nullable(UInt16)) AS exited_at_ms
-    FROM {database}.events
-) AS r USING exit_event_id;
+    FROM {database}.event_ports
+) AS r USING (traveller_id, exit_key);
+
+DROP TABLE IF EXISTS {database}.suspected_overstayers;
 
 -- Suspected in-country overstayers now: a SUSPECTED_OVERSTAY in force whose stay has no exit
--- known (no STAY_CLOSED or OVERSTAY for its entry) and was not closed by a later entry.
+-- known (no STAY_CLOSED or OVERSTAY for its entry) and was not closed by a later entry. The
+-- entries are looked up for the suspected stays only (the IN lists), never for every event.
 CREATE VIEW IF NOT EXISTS {database}.suspected_overstayers AS
 SELECT
     traveller_id, jurisdiction, entry_event_id, entry_port, entered_at, entered_at_ms,
-    deadline, deadline_ms, rule, decision_id, observed_at, emitted_at
+    deadline, deadline_ms, rule, decision_id, observed_at, observed_at_ms,
+    emitted_at, emitted_at_ms
 FROM (
     SELECT
-        traveller_id, jurisdiction, evidence[1] AS entry_event_id, deadline, deadline_ms, rule,
-        decision_id, observed_at, emitted_at
-    FROM {database}.decisions_in_force
+        traveller_id, jurisdiction, entry_event_id, deadline, deadline_ms, rule,
+        decision_id, observed_at, observed_at_ms, emitted_at, emitted_at_ms
+    FROM {database}.stay_decisions_in_force
     WHERE code = 'SUSPECTED_OVERSTAY'
-      AND evidence[1] NOT IN (
-          SELECT evidence[1] FROM {database}.decisions_in_force
+      AND (traveller_id, entry_event_id) NOT IN (
+          SELECT traveller_id, entry_event_id FROM {database}.stay_decisions_in_force
           WHERE code IN ('STAY_CLOSED', 'OVERSTAY', 'ENTRY_WITHOUT_EXIT')
+            AND (traveller_id, entry_event_id) IN (
+                SELECT traveller_id, entry_event_id FROM {database}.stay_decisions
+                WHERE code = 'SUSPECTED_OVERSTAY'
+            )
       )
 ) AS l
 ANY LEFT JOIN (
     SELECT
-        event_id AS entry_event_id, port AS entry_port,
+        traveller_id, event_id AS entry_event_id,
+        CAST(port AS Nullable(String)) AS entry_port,
         CAST(occurred_at AS Nullable(DateTime('UTC'))) AS entered_at,
         CAST(occurred_at_ms AS Nullable(UInt16)) AS entered_at_ms
-    FROM {database}.events
-) AS r USING entry_event_id;
+    FROM {database}.event_ports
+    WHERE (traveller_id, event_id) IN (
+        SELECT traveller_id, entry_event_id FROM {database}.stay_decisions
+        WHERE code = 'SUSPECTED_OVERSTAY'
+    )
+) AS r USING (traveller_id, entry_event_id);
+
+DROP TABLE IF EXISTS {database}.overstays;
 
 -- Out-of-country overstays: an OVERSTAY in force (the traveller left after the deadline).
 CREATE VIEW IF NOT EXISTS {database}.overstays AS
 SELECT
-    traveller_id, jurisdiction, entry_event_id, entry_port, entered_at, exit_event_id,
-    exit_port, exited_at, exited_at_ms, deadline, deadline_ms, overstay_seconds, rule,
-    decision_id, emitted_at
+    traveller_id, jurisdiction, entry_event_id, entry_port, entered_at, entered_at_ms,
+    exit_event_id, exit_port, exited_at, exited_at_ms, deadline, deadline_ms, overstay_seconds,
+    rule, decision_id, emitted_at, emitted_at_ms
 FROM (
     SELECT
-        traveller_id, jurisdiction, entry_event_id, entry_port, entered_at, exit_event_id,
-        deadline, deadline_ms, overstay_seconds, rule, decision_id, emitted_at
+        traveller_id, jurisdiction, entry_event_id, entry_port, entered_at, entered_at_ms,
+        exit_event_id, deadline, deadline_ms, overstay_seconds, rule, decision_id, emitted_at,
+        emitted_at_ms
     FROM (
         SELECT
-            traveller_id, jurisdiction, evidence[1] AS entry_event_id,
-            evidence[-1] AS exit_event_id, deadline, deadline_ms, overstay_seconds, rule,
-            decision_id, emitted_at
-        FROM {database}.decisions_in_force
+            traveller_id, jurisdiction, entry_event_id, last_event_id AS exit_event_id,
+            deadline, deadline_ms, overstay_seconds, rule, decision_id, emitted_at,
+            emitted_at_ms
+        FROM {database}.stay_decisions_in_force
         WHERE code = 'OVERSTAY'
     ) AS l
     ANY LEFT JOIN (
         SELECT
-            event_id AS entry_event_id, port AS entry_port,
-            CAST(occurred_at AS Nullable(DateTime('UTC'))) AS entered_at
-        FROM {database}.events
-    ) AS r USING entry_event_id
+            traveller_id, event_id AS entry_event_id,
+            CAST(port AS Nullable(String)) AS entry_port,
+            CAST(occurred_at AS Nullable(DateTime('UTC'))) AS entered_at,
+            CAST(occurred_at_ms AS Nullable(UInt16)) AS entered_at_ms
+        FROM {database}.event_ports
+    ) AS r USING (traveller_id, entry_event_id)
 ) AS l
 ANY LEFT JOIN (
     SELECT
-        event_id AS exit_event_id, port AS exit_port,
+        traveller_id, event_id AS exit_event_id, CAST(port AS Nullable(String)) AS exit_port,
         CAST(occurred_at AS Nullable(DateTime('UTC'))) AS exited_at,
         CAST(occurred_at_ms AS Nullable(UInt16)) AS exited_at_ms
-    FROM {database}.events
-) AS r USING exit_event_id;
+    FROM {database}.event_ports
+) AS r USING (traveller_id, exit_event_id);
+
+DROP TABLE IF EXISTS {database}.decisions_by_rule_port_day;
 
 -- Decisions in force per day (UTC date of observed_at), rule, code and port (the port of the
 -- decision's first evidence event; NULL when it has none or the event is not in the store).
 CREATE VIEW IF NOT EXISTS {database}.decisions_by_rule_port_day AS
-SELECT
-    toDate(observed_at) AS day, rule, code, severity, port,
-    count() AS decisions, uniqExact(traveller_id) AS travellers
+SELECT day, rule, code, severity, port, count() AS decisions, uniqExact(traveller_id) AS travellers
 FROM (
-    SELECT observed_at, rule, code, severity, traveller_id, evidence[1] AS first_event_id
-    FROM {database}.decisions_in_force
+    SELECT
+        day, tupleElement(last, 2) AS rule, tupleElement(last, 3) AS code,
+        tupleElement(last, 4) AS severity, tupleElement(last, 5) AS traveller_id,
+        tupleElement(last, 6) AS entry_event_id
+    FROM (
+        SELECT
+            day, decision_id,
+            argMax(tuple(status, rule, code, severity, traveller_id, entry_event_id),
+                   version) AS last
+        FROM {database}.decision_day
+        GROUP BY day, decision_id
+    ) AS latest
+    WHERE tupleElement(last, 1) = 'ISSUED'
 ) AS l
 ANY LEFT JOIN (
-    SELECT event_id AS first_event_id, port FROM {database}.events
-) AS r USING first_event_id
+    SELECT traveller_id, event_id AS entry_event_id, CAST(port AS Nullable(String)) AS port
+    FROM {database}.event_ports
+) AS r USING (traveller_id, entry_event_id)
 GROUP BY day, rule, code, severity, port;
+
+DROP TABLE IF EXISTS {database}.dead_letter_report;
 
 -- Dead letters, readable: where the message was read (source topic, partition, offset), why it
 -- failed, when, and the size of its raw value in bytes (decoded from base64 arithmetically).
 CREATE VIEW IF NOT EXISTS {database}.dead_letter_report AS
 SELECT
     source_topic, source_partition, source_offset, reason, failed_at, failed_at_ms,
-    source_timestamp,
+    source_timestamp, source_timestamp_ms,
     toInt64(intDiv(length(raw_base64), 4) * 3)
         - toInt64(endsWith(raw_base64, '=')) - toInt64(endsWith(raw_base64, '==')) AS raw_bytes,
     kafka_topic, kafka_partition, kafka_offset

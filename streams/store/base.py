@@ -72,6 +72,7 @@ COLUMNS: dict[Table, tuple[str, ...]] = {
         "permit_id",
         "jurisdiction",
         "payload",
+        "schema_fingerprint",
         "kafka_topic",
         "kafka_partition",
         "kafka_offset",

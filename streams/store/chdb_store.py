@@ -4,7 +4,8 @@ chDB runs one engine per process on one data directory, so this backend suits th
 main job and tests. Each store holds its own chDB session: the writer's, and the investigator's on
 which ``SET readonly = 1`` is issued (a readonly session cannot lift the setting again). Query
 parameters are bound by ClickHouse itself (``{name:Type}``) from values rendered in ClickHouse's
-escaped text format; rows are inserted as ``FORMAT JSONEachRow`` data, never spliced into SQL.
+escaped text format; rows are inserted as ``FORMAT ArrowStream`` data (``streams.store.arrow``),
+never spliced into SQL.
 Results are read as ``JSONCompact`` and converted to Python values by their declared types.
 """
 
@@ -19,6 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from streams.settings import Settings
+from streams.store.arrow import arrow_stream
 from streams.store.base import (
     PERMISSION_CODES,
     QueryResult,
@@ -50,6 +52,7 @@ class ChdbStore(Store):
             self._conn: Any = chdb.connect(str(path))
         except (OSError, *self._errors) as e:
             raise StoreError(f"cannot open chDB at {path}: {e}") from e
+        self._types: dict[str, dict[str, str]] = {}
         self._execute("SET session_timezone = 'UTC'", None)
         self._use_database_if_present()
         if role == "investigator":
@@ -61,9 +64,6 @@ class ChdbStore(Store):
         )
         if present.rows and int(present.rows[0][0]) > 0:
             self._execute(f"USE {quote_identifier(self.database)}", None)
-
-    def _after_migrate(self) -> None:
-        self._execute(f"USE {quote_identifier(self.database)}", None)
 
     def _execute(self, sql: str, params: Mapping[str, Any] | None) -> QueryResult:
         bound = {k: _param_text(v) for k, v in (params or {}).items()}
@@ -83,16 +83,35 @@ class ChdbStore(Store):
         return QueryResult(names, types, rows)
 
     def _insert(self, table: str, columns: Sequence[str], rows: Sequence[Row]) -> None:
-        lines = "\n".join(
-            json.dumps({c: _to_json(row[c]) for c in columns}, separators=(",", ":"))
-            for row in rows
-        )
+        data = arrow_stream(columns, self._column_types(table), rows)
         target = f"{quote_identifier(self.database)}.{quote_identifier(table)}"
-        sql = f"INSERT INTO {target} ({', '.join(columns)}) FORMAT JSONEachRow\n{lines}"
         try:
-            self._conn.query(sql, "JSONCompact")
+            with self._conn.send_insert(
+                f"INSERT INTO {target} ({', '.join(columns)})", "ArrowStream"
+            ) as inserter:
+                inserter.append(data)
+                inserter.finish()
         except self._errors as e:
             raise _translate(e) from e
+
+    def _column_types(self, table: str) -> dict[str, str]:
+        """ClickHouse type of each column of ``table`` (read once per table and session)."""
+        types = self._types.get(table)
+        if types is None:
+            result = self._execute(
+                "SELECT name, type FROM system.columns "
+                "WHERE database = {db:String} AND table = {table:String}",
+                {"db": self.database, "table": table},
+            )
+            types = {str(name): str(kind) for name, kind in result.rows}
+            if not types:
+                raise StoreError(f"table {self.database}.{table} does not exist (not migrated?)")
+            self._types[table] = types
+        return types
+
+    def _after_migrate(self) -> None:
+        self._types.clear()
+        self._execute(f"USE {quote_identifier(self.database)}", None)
 
     def _close(self) -> None:
         self._conn.close()
@@ -130,16 +149,6 @@ def _param_text(value: Any) -> str:
         items = ", ".join(_quote(v) if isinstance(v, str) else str(v) for v in value)
         return f"[{items}]"  # arrays are read in quoted form, without the escaped pass
     return _escape_text(str(value))
-
-
-def _to_json(value: Any) -> Any:
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise StoreError("naive datetime in a row: instants must be aware")
-        return int(value.timestamp())
-    if isinstance(value, tuple):
-        return list(value)
-    return value
 
 
 def _from_json(type_name: str, value: Any) -> Any:

@@ -8,11 +8,13 @@ came from. Instants are split into a ``DateTime('UTC')`` second and a ``*_ms`` m
 from __future__ import annotations
 
 import base64
+import functools
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from schemas.codec import current_schema, fingerprint
 from streams.domain.decisions import Emission
 from streams.domain.events import (
     CrossingRecorded,
@@ -57,8 +59,21 @@ def _coordinates(at: Coordinates, ingested_at: datetime) -> dict[str, Any]:
     }
 
 
-def event_row(event: Event, at: Coordinates, ingested_at: datetime) -> dict[str, Any]:
-    """The ``events`` row for ``event`` (jurisdiction only when the event itself names it)."""
+@functools.cache
+def current_fingerprint(record: str) -> str:
+    """Hex fingerprint of the current schema of ``record`` (what this process writes)."""
+    return fingerprint(current_schema(record)).hex()
+
+
+def event_row(
+    event: Event, at: Coordinates, ingested_at: datetime, schema_fingerprint: str | None = None
+) -> dict[str, Any]:
+    """The ``events`` row for ``event`` (jurisdiction only when the event itself names it).
+
+    ``schema_fingerprint`` is the hex fingerprint of the schema the message was written with
+    (the sink passes the message's own); by default the current schema of the event's type.
+    """
+    kind = event_type(event)
     occurred, occurred_ms = split_instant(event.occurred_at)
     crossing = event if isinstance(event, CrossingRecorded) else None
     permit_id: str | None = None
@@ -67,7 +82,7 @@ def event_row(event: Event, at: Coordinates, ingested_at: datetime) -> dict[str,
     port = event.port if isinstance(event, CrossingRecorded | GateHeartbeat) else None
     return {
         "event_id": event.event_id,
-        "type": event_type(event),
+        "type": kind,
         "traveller_id": "" if isinstance(event, GateHeartbeat) else event.traveller_id,
         "occurred_at": occurred,
         "occurred_at_ms": occurred_ms,
@@ -80,6 +95,7 @@ def event_row(event: Event, at: Coordinates, ingested_at: datetime) -> dict[str,
         "permit_id": permit_id,
         "jurisdiction": event.jurisdiction if isinstance(event, StayExtended) else None,
         "payload": json.dumps(event_to_json_dict(event), sort_keys=True, separators=(",", ":")),
+        "schema_fingerprint": schema_fingerprint or current_fingerprint(kind),
         **_coordinates(at, ingested_at),
     }
 

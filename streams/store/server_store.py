@@ -3,7 +3,8 @@
 Uses clickhouse-driver 0.2.11. The server predates query parameters, so a ``{name:Type}``
 placeholder is rewritten to ``CAST(%(name)s AS Type)`` and the value is escaped by the driver:
 the SQL text is the same as on chDB and the value keeps the declared type. Inserts go through the
-driver's typed ``INSERT ... VALUES`` path (columnar blocks, no SQL splicing). The investigator
+driver's typed ``INSERT ... VALUES`` path with the rows handed over column by column
+(``columnar=True``: native blocks, no per-row conversion, no SQL splicing). The investigator
 role connects as the server's readonly ``investigator`` user, so the server enforces it.
 """
 
@@ -93,9 +94,11 @@ class ServerStore(Store):
 
     def _insert(self, table: str, columns: Sequence[str], rows: Sequence[Row]) -> None:
         target = f"{quote_identifier(self.database)}.{quote_identifier(table)}"
-        data = [tuple(_insert_value(row[c]) for c in columns) for row in rows]
+        data = [[_insert_value(row[c]) for row in rows] for c in columns]
         try:
-            self._client.execute(f"INSERT INTO {target} ({', '.join(columns)}) VALUES", data)
+            self._client.execute(
+                f"INSERT INTO {target} ({', '.join(columns)}) VALUES", data, columnar=True
+            )
         except (self._driver_errors.Error, EOFError, OSError) as e:
             raise self._translate(e) from e
 

@@ -133,9 +133,17 @@ class StoreContract:
         )
         assert [r[0] for r in tables.rows] == [
             "dead_letters",
+            "decision_current",
+            "decision_current_mv",
+            "decision_day",
+            "decision_day_mv",
             "decisions",
+            "event_ports",
+            "event_ports_mv",
             "events",
             "sink_offsets",
+            "stay_decisions",
+            "stay_decisions_mv",
         ]
 
     def test_events_round_trip_every_column(self, writer: Store) -> None:

@@ -1,0 +1,177 @@
+-- Maintained tables: the current state of the decisions, kept up to date at insert time by
+-- materialized views over the append-only `decisions` table (001_ledger.sql), so the
+-- investigator views (002_views.sql) read the answer instead of recomputing it over the whole
+-- emission log on every query. The append-only tables stay the record; these are derived from
+-- them and can be rebuilt from them at any time (each is filled from `decisions` on creation).
+--
+-- Same portability rules as 001 (chDB 26.x and ClickHouse 18.16): `CREATE MATERIALIZED VIEW ..
+-- TO`, ReplacingMergeTree with a version column, no LowCardinality, no TTL.
+--
+-- Latest emission of a decision. The version of an emission is its Kafka position,
+-- kafka_partition * 2^40 + kafka_offset, so "greatest version" is the view's "greatest
+-- (kafka_partition, kafka_offset)". ReplacingMergeTree keeps the greatest version per sorting
+-- key only once parts have merged, so readers never rely on merges: they take
+-- argMax(..., version) per decision_id, which is exact at any merge state and only gets cheaper
+-- as merges drop superseded rows. A decision_id keeps its observed_at across emissions, so the
+-- monthly partitions never split a decision.
+--
+-- The fill statements copy existing emissions when a table is created on a store that already
+-- has data (guarded by the table being empty, so a re-run inserts nothing). Start the sink after
+-- the migration: an emission inserted between the CREATE and the fill would make the guard skip.
+
+-- Every emission of every decision, newest wins, ordered by traveller: the decisions in force,
+-- the stays and the latest flag of decision_log, read one traveller at a time.
+CREATE TABLE IF NOT EXISTS {database}.decision_current
+(
+    traveller_id      String,
+    decision_id       String,
+    status            String,
+    code              String,
+    severity          String,
+    jurisdiction      Nullable(String),
+    rule              String,
+    evidence          Array(String),
+    entry_event_id    String,               -- evidence[1] ('' when there is no evidence)
+    deadline          Nullable(DateTime('UTC')),
+    deadline_ms       Nullable(UInt16),
+    overstay_seconds  Nullable(Int64),
+    observed_at       DateTime('UTC'),
+    observed_at_ms    UInt16,
+    detail            String,
+    emitted_at        DateTime('UTC'),
+    emitted_at_ms     UInt16,
+    kafka_topic       String,
+    kafka_partition   Int32,
+    kafka_offset      Int64,
+    version           UInt64
+)
+ENGINE = ReplacingMergeTree(version)
+PARTITION BY toYYYYMM(observed_at)
+ORDER BY (traveller_id, decision_id);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS {database}.decision_current_mv
+TO {database}.decision_current
+AS SELECT
+    traveller_id, decision_id, status, code, severity, jurisdiction, rule, evidence,
+    evidence[1] AS entry_event_id, deadline, deadline_ms, overstay_seconds,
+    observed_at, observed_at_ms, detail, emitted_at, emitted_at_ms,
+    kafka_topic, kafka_partition, kafka_offset,
+    toUInt64(kafka_partition) * 1099511627776 + toUInt64(kafka_offset) AS version
+FROM {database}.decisions;
+
+INSERT INTO {database}.decision_current
+SELECT
+    traveller_id, decision_id, status, code, severity, jurisdiction, rule, evidence,
+    evidence[1] AS entry_event_id, deadline, deadline_ms, overstay_seconds,
+    observed_at, observed_at_ms, detail, emitted_at, emitted_at_ms,
+    kafka_topic, kafka_partition, kafka_offset,
+    toUInt64(kafka_partition) * 1099511627776 + toUInt64(kafka_offset) AS version
+FROM {database}.decisions
+WHERE (SELECT count() FROM {database}.decision_current) = 0;
+
+-- The same, narrow and ordered by day: decisions_by_rule_port_day reads one day's rows.
+CREATE TABLE IF NOT EXISTS {database}.decision_day
+(
+    day               Date,                 -- toDate(observed_at), UTC
+    decision_id       String,
+    status            String,
+    traveller_id      String,
+    code              String,
+    severity          String,
+    rule              String,
+    entry_event_id    String,               -- evidence[1]
+    version           UInt64
+)
+ENGINE = ReplacingMergeTree(version)
+PARTITION BY toYYYYMM(day)
+ORDER BY (day, decision_id);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS {database}.decision_day_mv
+TO {database}.decision_day
+AS SELECT
+    toDate(observed_at) AS day, decision_id, status, traveller_id, code, severity, rule,
+    evidence[1] AS entry_event_id,
+    toUInt64(kafka_partition) * 1099511627776 + toUInt64(kafka_offset) AS version
+FROM {database}.decisions;
+
+INSERT INTO {database}.decision_day
+SELECT
+    toDate(observed_at) AS day, decision_id, status, traveller_id, code, severity, rule,
+    evidence[1] AS entry_event_id,
+    toUInt64(kafka_partition) * 1099511627776 + toUInt64(kafka_offset) AS version
+FROM {database}.decisions
+WHERE (SELECT count() FROM {database}.decision_day) = 0;
+
+-- The decisions that end or judge a stay (everything but STAY_OPENED), ordered by code first:
+-- the suspected overstayers are one short key range, and the stays that may close them are
+-- looked up by (traveller, entry) in the closing codes' ranges.
+CREATE TABLE IF NOT EXISTS {database}.stay_decisions
+(
+    code              String,
+    traveller_id      String,
+    entry_event_id    String,               -- evidence[1]: the entry of the stay
+    decision_id       String,
+    status            String,
+    jurisdiction      Nullable(String),
+    rule              String,
+    last_event_id     String,               -- evidence[-1]: the exit, or the second entry
+    deadline          Nullable(DateTime('UTC')),
+    deadline_ms       Nullable(UInt16),
+    overstay_seconds  Nullable(Int64),
+    observed_at       DateTime('UTC'),
+    observed_at_ms    UInt16,
+    emitted_at        DateTime('UTC'),
+    emitted_at_ms     UInt16,
+    version           UInt64
+)
+ENGINE = ReplacingMergeTree(version)
+PARTITION BY toYYYYMM(observed_at)
+ORDER BY (code, traveller_id, entry_event_id, decision_id);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS {database}.stay_decisions_mv
+TO {database}.stay_decisions
+AS SELECT
+    code, traveller_id, evidence[1] AS entry_event_id, decision_id, status, jurisdiction, rule,
+    evidence[-1] AS last_event_id, deadline, deadline_ms, overstay_seconds,
+    observed_at, observed_at_ms, emitted_at, emitted_at_ms,
+    toUInt64(kafka_partition) * 1099511627776 + toUInt64(kafka_offset) AS version
+FROM {database}.decisions
+WHERE code IN ('STAY_CLOSED', 'OVERSTAY', 'SUSPECTED_OVERSTAY', 'ENTRY_WITHOUT_EXIT');
+
+INSERT INTO {database}.stay_decisions
+SELECT
+    code, traveller_id, evidence[1] AS entry_event_id, decision_id, status, jurisdiction, rule,
+    evidence[-1] AS last_event_id, deadline, deadline_ms, overstay_seconds,
+    observed_at, observed_at_ms, emitted_at, emitted_at_ms,
+    toUInt64(kafka_partition) * 1099511627776 + toUInt64(kafka_offset) AS version
+FROM {database}.decisions
+WHERE code IN ('STAY_CLOSED', 'OVERSTAY', 'SUSPECTED_OVERSTAY', 'ENTRY_WITHOUT_EXIT')
+  AND (SELECT count() FROM {database}.stay_decisions) = 0;
+
+-- Where and when each traveller's crossing happened, keyed by (traveller, event): the ports and
+-- instants the views attach to decisions (an entry, an exit, a decision's first evidence). Fine
+-- granules and no partitions, so looking up the entries of a few thousand stays (the suspected
+-- overstayers) reads a few thousand small granules instead of whole months of events.
+CREATE TABLE IF NOT EXISTS {database}.event_ports
+(
+    traveller_id      String,
+    event_id          String,
+    port              String,
+    occurred_at       DateTime('UTC'),
+    occurred_at_ms    UInt16
+)
+ENGINE = ReplacingMergeTree()
+ORDER BY (traveller_id, event_id)
+SETTINGS index_granularity = 256;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS {database}.event_ports_mv
+TO {database}.event_ports
+AS SELECT traveller_id, event_id, assumeNotNull(port) AS port, occurred_at, occurred_at_ms
+FROM {database}.events
+WHERE traveller_id != '' AND port IS NOT NULL;
+
+INSERT INTO {database}.event_ports
+SELECT traveller_id, event_id, assumeNotNull(port) AS port, occurred_at, occurred_at_ms
+FROM {database}.events
+WHERE traveller_id != '' AND port IS NOT NULL
+  AND (SELECT count() FROM {database}.event_ports) = 0;
