@@ -42,12 +42,16 @@ def derive(
     events: tuple[TravellerEvent, ...],
     watermark: datetime | None,
     policy: Policy,
+    forgotten: frozenset[str] = frozenset(),
 ) -> Derivation:
-    """Every decision that holds for this history at this watermark."""
+    """Every decision that holds for this history at this watermark.
+
+    ``forgotten`` names the jurisdictions whose older history was pruned (see the sequence fold).
+    """
     sink = DecisionSink(traveller_id, policy, watermark)
     history = effective_history(events)
     facts = Facts.of(history.events)
-    seq = fold_sequence(history.events, policy)
+    seq = fold_sequence(history.events, policy, forgotten)
     deadlines = _record_stays(seq, facts, sink, policy)
     for c in seq.exits_without_entry:
         port = policy.port(c.port)

@@ -5,8 +5,9 @@ they recompute the traveller's decision set from the known history and emit the 
 the set previously held (``ISSUED`` new, ``RETRACTED`` gone, same ``decision_id``). ``next_due``
 tells a stream processor when a watermark advance could change the traveller's decisions, so that
 deadlines can live in an external index. :class:`Engine` is the single-process driver used by
-``ledger check``: it tracks the watermark (greatest ``occurred_at`` seen minus the allowed
-lateness) and keeps a heap of due instants scanned whenever the watermark advances.
+``ledger check``: it tracks the watermark (greatest gate-event ``occurred_at`` seen minus the
+allowed lateness) and keeps a heap of due instants scanned whenever the watermark advances. How late
+an event is never decides whether it is judged: only what the traveller's state has forgotten does.
 """
 
 from __future__ import annotations
@@ -21,11 +22,16 @@ from streams.domain.clock import EventClock
 from streams.domain.decisions import Decision, Emission, Status
 from streams.domain.derive import Derivation, derive, rolling_days
 from streams.domain.events import (
-    CrossingRecorded,
     Event,
     GateHeartbeat,
     TravellerEvent,
     format_instant,
+)
+from streams.domain.forgetting import (
+    forgotten_jurisdictions,
+    late_event_unjudged,
+    remembers_unjudged,
+    unjudged_decisions,
 )
 from streams.domain.history import insert_event
 from streams.domain.policy import Policy, RuleKind, local_midnight
@@ -47,7 +53,6 @@ __all__ = [
     "open_stays",
     "state_from_dict",
     "state_to_dict",
-    "too_late",
 ]
 
 
@@ -87,11 +92,22 @@ def _refresh(
     events: tuple[TravellerEvent, ...],
     watermark: datetime | None,
     policy: Policy,
+    late: Decision | None = None,
 ) -> tuple[TravellerState, list[Emission]]:
-    derivation = derive(state.traveller_id, events, watermark, policy)
-    decisions, emissions = diff_decisions(state.decisions, derivation.decisions)
-    prune_at = next_prune(derivation, events, watermark, policy)
-    new_state = TravellerState(state.traveller_id, events, decisions, derivation.due, prune_at)
+    derivation = derive(
+        state.traveller_id, events, watermark, policy, forgotten_jurisdictions(state)
+    )
+    current = derivation.decisions
+    unjudged = unjudged_decisions(state)  # not derived from the history: carried over
+    if late is not None:
+        unjudged.append(late)
+    if unjudged:
+        current = {**current, **{d.decision_id: d for d in unjudged}}
+    decisions, emissions = diff_decisions(state.decisions, current)
+    prune_at = next_prune(derivation, events, watermark, policy, unjudged)
+    new_state = TravellerState(
+        state.traveller_id, events, decisions, derivation.due, prune_at, state.forgotten
+    )
     if watermark is not None and prune_due(new_state, watermark):
         new_state = _pruned(new_state, derivation, watermark, policy)
     return new_state, emissions
@@ -101,10 +117,16 @@ def _pruned(
     state: TravellerState, derivation: Derivation, watermark: datetime, policy: Policy
 ) -> TravellerState:
     pruned = prune(state, derivation, watermark, policy)
-    if len(pruned.events) != len(state.events):
-        derivation = derive(state.traveller_id, pruned.events, watermark, policy)
-    prune_at = next_prune(derivation, pruned.events, watermark, policy)
+    if len(pruned.events) != len(state.events) or pruned.forgotten != state.forgotten:
+        derivation = _derive(pruned, watermark, policy)
+    prune_at = next_prune(derivation, pruned.events, watermark, policy, unjudged_decisions(pruned))
     return replace(pruned, due=derivation.due, prune_at=prune_at)
+
+
+def _derive(state: TravellerState, watermark: datetime | None, policy: Policy) -> Derivation:
+    return derive(
+        state.traveller_id, state.events, watermark, policy, forgotten_jurisdictions(state)
+    )
 
 
 def apply_event(
@@ -115,47 +137,25 @@ def apply_event(
 ) -> tuple[TravellerState, list[Emission]]:
     """Fold one traveller event into the state; ``watermark`` is the one after this event.
 
-    A repeated ``event_id`` changes nothing (beyond what the watermark itself makes due), and
-    neither does a crossing too late to judge (see :func:`too_late`).
+    However late, an event is judged against the retained history as if it had arrived in order,
+    unless it falls at or before what pruning forgot (``LATE_EVENT_UNJUDGED``, forgetting.py). A
+    repeated ``event_id`` changes nothing (beyond what the watermark itself makes due).
     """
     if state is None:
         state = TravellerState(event.traveller_id)
-    late = too_late(event, watermark, policy) and not _within_open_stay(state, event, policy)
-    events = None if late else insert_event(state.events, event)
+    events: tuple[TravellerEvent, ...] | None
+    if state.forgotten and remembers_unjudged(state, event.event_id):
+        events = None
+    else:
+        late = late_event_unjudged(state, event, policy)
+        events = insert_event(state.events, event)
+        if late is not None and events is not None:
+            return _refresh(state, state.events, watermark, policy, late)
     if events is None:
         if watermark is None:
             return state, []
         return advance_watermark(state, watermark, policy)
     return _refresh(state, events, watermark, policy)
-
-
-def too_late(event: TravellerEvent, watermark: datetime | None, policy: Policy) -> bool:
-    """Whether a crossing is more than ``prune_horizon_days`` behind the watermark.
-
-    The history such a crossing would be judged against may already be forgotten (pruned), so
-    admitting it could pair it against a partial history (a redelivered entry whose exit was
-    pruned would look like an overstay). :func:`apply_event` ignores it unless it falls inside an
-    open stay the state still holds (open stays are kept whole, so e.g. a months-late exit still
-    closes its stay). Permits, consent and pre-registrations are validity-dated facts and are
-    always admitted.
-    """
-    if watermark is None or not isinstance(event, CrossingRecorded):
-        return False
-    return event.occurred_at < watermark - timedelta(days=policy.settings.prune_horizon_days)
-
-
-def _within_open_stay(state: TravellerState, event: TravellerEvent, policy: Policy) -> bool:
-    """Whether a late crossing falls inside a retained open stay (whose history is all kept)."""
-    if not isinstance(event, CrossingRecorded) or not state.events:
-        return False
-    port = policy.port(event.port)
-    if port is None:
-        return False
-    stays = derive(state.traveller_id, state.events, None, policy).stays
-    return any(
-        s.open and s.jurisdiction == port.jurisdiction and s.entry.occurred_at <= event.occurred_at
-        for s in stays
-    )
 
 
 def advance_watermark(
@@ -165,7 +165,7 @@ def advance_watermark(
     if state.due is not None and watermark > state.due:
         return _refresh(state, state.events, watermark, policy)
     if prune_due(state, watermark):
-        derivation = derive(state.traveller_id, state.events, watermark, policy)
+        derivation = _derive(state, watermark, policy)
         return _pruned(state, derivation, watermark, policy), []
     return state, []
 
@@ -265,7 +265,7 @@ def open_stays(state: TravellerState, at: datetime, policy: Policy) -> list[Stay
     (offline) and the worker's HTTP endpoint (live), so both report identical figures.
     """
     tid = state.traveller_id
-    derivation = derive(tid, state.events, at, policy)
+    derivation = _derive(state, at, policy)
     views: list[StayView] = []
     for stay in derivation.stays:
         if stay.airside or not stay.open or stay.entry.occurred_at > at:
@@ -335,7 +335,7 @@ class Engine:
         return [d for tid in self.travellers() for d in self._states[tid].decisions]
 
     def _store(self, state: TravellerState, old: TravellerState | None) -> None:
-        if not state.events:
+        if state.blank:
             self._states.pop(state.traveller_id, None)
             return
         self._states[state.traveller_id] = state
@@ -385,7 +385,7 @@ class Engine:
             (p.tz for p in self.policy.ports.values() if p.jurisdiction == jurisdiction), None
         )
         if state is not None:
-            derivation = derive(traveller_id, state.events, at, self.policy)
+            derivation = _derive(state, at, self.policy)
             days = rolling_days(derivation.stays, jurisdiction, rule.basis, self.policy, at)
         prior = rolling.prior_days(days, entry_day)
         last = rolling.last_allowed_day(prior, entry_day, rule.amount, rule.window_days)

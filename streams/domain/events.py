@@ -11,9 +11,10 @@ Instants are normalised to UTC with millisecond precision, the precision of Avro
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -225,6 +226,25 @@ def parse_instant(value: object, field: str) -> datetime:
     return utc.replace(microsecond=utc.microsecond // 1000 * 1000)
 
 
+# ISO 8601 end of day: "T24:00", "T24:00:00" or "T24:00:00.000", then the offset.
+_END_OF_DAY = re.compile(r"^(\d{4}-\d{2}-\d{2})T24:00(?::00(?:\.0+)?)?(Z|[+-]\d{2}:?\d{2})$")
+
+
+def parse_limit(value: object, field: str) -> datetime:
+    """An officer's limit: an instant, or the end-of-day form ``D T24:00`` = 00:00 of D+1.
+
+    Officers write limits as "until 24:00 on day D" (DOMAIN.md 4.5), which ISO 8601 allows and
+    Python's parser does not; it is the same instant as 00:00 of the next day at that offset.
+    """
+    if isinstance(value, str):
+        match = _END_OF_DAY.match(value)
+        if match is not None:
+            day, offset = match.groups()
+            midnight = parse_instant(f"{day}T00:00:00{offset}", field)
+            return midnight + timedelta(days=1)
+    return parse_instant(value, field)
+
+
 def parse_date(value: object, field: str) -> date:
     """A calendar date from ``YYYY-MM-DD`` or a ``date`` (but not a ``datetime``)."""
     if isinstance(value, datetime):
@@ -287,7 +307,7 @@ _ENUM_FIELDS: dict[str, type[StrEnum]] = {
     "category": PermitCategory,
     "zone": Zone,
 }
-_INSTANT_FIELDS = frozenset({"occurred_at", "onward_departure_at", "permitted_until"})
+_INSTANT_FIELDS = frozenset({"occurred_at", "onward_departure_at"})
 _DATE_FIELDS = frozenset({"birth_date", "valid_from", "valid_until"})
 
 _Parser = Callable[[object, str], object]
@@ -300,6 +320,8 @@ def _enum_parser(enum: type[StrEnum]) -> _Parser:
 def _parser_for(name: str) -> _Parser:
     if name in _INSTANT_FIELDS:
         return parse_instant
+    if name == "permitted_until":
+        return parse_limit
     if name in _DATE_FIELDS:
         return parse_date
     if name in _ENUM_FIELDS:

@@ -5,14 +5,16 @@ watermark (its longest rolling window plus ``prune_horizon_days`` for late event
 rolling window of a retained stay could still count them; open stays after
 ``open_stay_horizon_days``. Permits and pre-registrations go once their validity is behind the
 horizon and no retained crossing could consult them. Pruning never emits: decisions whose evidence
-is forgotten are dropped silently from the held set.
+is forgotten are dropped silently from the held set. It leaves a mark of what it forgot (see
+forgetting.py), and a ``LATE_EVENT_UNJUDGED`` is forgotten like the closed history it fell on.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
+from streams.domain.decisions import Decision
 from streams.domain.derive import Derivation
 from streams.domain.events import (
     BiometricConsentRecorded,
@@ -23,7 +25,13 @@ from streams.domain.events import (
     StayExtended,
     TravellerEvent,
 )
-from streams.domain.policy import Policy, local_midnight
+from streams.domain.forgetting import (
+    marks_after,
+    unjudged_decisions,
+    unjudged_expiry,
+    validity_end,
+)
+from streams.domain.policy import Policy
 from streams.domain.state import TravellerState
 
 RECHECK = timedelta(days=1)
@@ -39,17 +47,23 @@ def next_prune(
     events: tuple[TravellerEvent, ...],
     watermark: datetime | None,
     policy: Policy,
+    unjudged: list[Decision] | None = None,
 ) -> datetime | None:
     """The earliest watermark at which :func:`prune` could forget part of this history.
 
     A lower bound: an item held back by a retained stay's rolling window is re-checked a day later.
+    ``unjudged`` are the held ``LATE_EVENT_UNJUDGED`` decisions, forgotten in their turn.
     """
-    if not events:
+    earliest: datetime | None = None
+    for d in unjudged or ():
+        candidate = unjudged_expiry(d, policy)
+        if earliest is None or candidate < earliest:
+            earliest = candidate
+    if not events and earliest is None:
         return None
     settings = policy.settings
     open_after = timedelta(days=settings.open_stay_horizon_days)
     base = timedelta(days=settings.prune_horizon_days)
-    earliest: datetime | None = None
     attached: set[str] = set()
     for stay in derivation.stays:
         end = stay.end()
@@ -72,7 +86,7 @@ def next_prune(
         if isinstance(e, CrossingRecorded | StayExtended):
             candidate = e.occurred_at + base
         elif isinstance(e, PermitIssued | PreRegistrationRecorded):
-            expired = local_midnight(e.valid_until + timedelta(days=2), UTC)
+            expired = validity_end(e)
             candidate = max(e.occurred_at, expired) + base
         elif isinstance(e, BiometricConsentRecorded):
             # Each consent record but the latest can go once the next one is behind the horizon;
@@ -144,15 +158,21 @@ def prune(
         elif isinstance(e, StayExtended) and e.event_id not in attached:
             drop.add(e.event_id)
     drop.update(_expired_facts(state, fact_cutoff, drop))
-    if not drop:
+    expired = {
+        d.decision_id for d in unjudged_decisions(state) if unjudged_expiry(d, policy) <= watermark
+    }
+    if not drop and not expired:
         return state
     # A replaced event must not come back when its correction is forgotten.
     for e in state.events:
         if isinstance(e, CrossingRecorded) and e.corrects and e.event_id in drop:
             drop.add(e.corrects)
     events = tuple(e for e in state.events if e.event_id not in drop)
-    decisions = tuple(d for d in state.decisions if drop.isdisjoint(d.evidence))
-    return replace(state, events=events, decisions=decisions)
+    decisions = tuple(
+        d for d in state.decisions if drop.isdisjoint(d.evidence) and d.decision_id not in expired
+    )
+    forgotten = marks_after(state, derivation, drop, watermark, policy) if drop else state.forgotten
+    return replace(state, events=events, decisions=decisions, forgotten=forgotten)
 
 
 def _jurisdiction(c: CrossingRecorded, policy: Policy) -> str:
@@ -168,8 +188,7 @@ def _expired_facts(state: TravellerState, cutoff: datetime, drop: set[str]) -> s
         if e.occurred_at >= cutoff:
             break
         if isinstance(e, PermitIssued | PreRegistrationRecorded):
-            ends = local_midnight(e.valid_until + timedelta(days=2), UTC)
-            if ends < cutoff:
+            if validity_end(e) < cutoff:
                 out.add(e.event_id)
                 if isinstance(e, PermitIssued):
                     expired_permits.add(e.permit_id)

@@ -1,8 +1,9 @@
 """Per-traveller state of the fold and its JSON form (for a Faust table or a snapshot).
 
 :class:`TravellerState` holds the traveller's known history (sorted, bounded by pruning), the
-decision set currently held true, the next due instant, and the watermark at which pruning could
-next forget something.
+decision set currently held true, the next due instant, the watermark at which pruning could
+next forget something, and per jurisdiction the instant up to which pruning has forgotten history
+(a late crossing at or before it cannot be judged exactly, DOMAIN.md 4.9).
 ``state_to_dict`` / ``state_from_dict`` round-trip it exactly through JSON-serialisable values.
 """
 
@@ -35,6 +36,24 @@ class TravellerState:
     decisions: tuple[Decision, ...] = ()
     due: datetime | None = None
     prune_at: datetime | None = None
+    # (jurisdiction, instant) sorted by jurisdiction: history up to the instant was forgotten.
+    # ``FACTS`` stands for forgotten permits, consent and pre-registrations (any jurisdiction).
+    forgotten: tuple[tuple[str, datetime], ...] = ()
+
+    def forgotten_up_to(self, jurisdiction: str) -> datetime | None:
+        """The instant up to which this jurisdiction's history was forgotten, if any."""
+        for jur, at in self.forgotten:
+            if jur == jurisdiction:
+                return at
+        return None
+
+    @property
+    def blank(self) -> bool:
+        """Nothing is known or remembered: the traveller's state can be deleted."""
+        return not self.events and not self.forgotten and not self.decisions
+
+
+FACTS = "*"
 
 
 def _instant(value: datetime | None) -> str | None:
@@ -91,6 +110,7 @@ def state_to_dict(state: TravellerState) -> dict[str, Any]:
         "decisions": [decision_to_dict(d) for d in state.decisions],
         "due": _instant(state.due),
         "prune_at": _instant(state.prune_at),
+        "forgotten": {jur: format_instant(at) for jur, at in state.forgotten},
     }
 
 
@@ -98,6 +118,9 @@ def state_from_dict(d: dict[str, Any]) -> TravellerState:
     """Rebuild a state written by :func:`state_to_dict`; raises InvalidEventError if malformed."""
     if d.get("format") != STATE_FORMAT:
         raise InvalidEventError("format", f"unsupported state format {d.get('format')!r}")
+    forgotten = d.get("forgotten") or {}
+    if not isinstance(forgotten, dict):
+        raise InvalidEventError("forgotten", "expected a mapping of jurisdiction to instant")
     events: list[TravellerEvent] = []
     for raw in d.get("events", []):
         event = event_from_mapping(raw)
@@ -110,4 +133,8 @@ def state_from_dict(d: dict[str, Any]) -> TravellerState:
         decisions=tuple(decision_from_dict(x) for x in d.get("decisions", [])),
         due=_parse_opt_instant(d.get("due"), "due"),
         prune_at=_parse_opt_instant(d.get("prune_at"), "prune_at"),
+        # absent in states written before the mark existed: nothing was marked then
+        forgotten=tuple(
+            sorted((str(j), parse_instant(at, "forgotten")) for j, at in forgotten.items())
+        ),
     )

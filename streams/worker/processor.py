@@ -254,7 +254,7 @@ class Processor:
         if new is old:
             return
         tid = new.traveller_id
-        if not new.events:  # everything pruned: the engine forgets the traveller
+        if new.blank:  # everything pruned, nothing marked: the engine forgets the traveller
             step.states[tid] = None
             step.schedules[tid] = None
             return

@@ -4,7 +4,8 @@ Landside stays run from an ``ENTRY`` to an ``EXIT``; airside transits from an ``
 to an ``AIRSIDE_DEPARTURE``. The fold walks the effective history in event-time order and records
 the anomalies of DOMAIN.md 4.9: an exit with no open stay, a second entry while a stay is open
 (closing it with an unknown exit), and an exit timestamped shortly before an entry that never gets
-an exit of its own (``exit_before_entry_window_hours``, a policy setting).
+an exit of its own (``exit_before_entry_window_hours``, a policy setting). A resident leaving their
+home jurisdiction needs no recorded entry: that first exit is no anomaly.
 """
 
 from __future__ import annotations
@@ -12,11 +13,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from streams.domain.events import CrossingRecorded, Direction, StayExtended, TravellerEvent
+from streams.domain.events import (
+    CrossingRecorded,
+    Direction,
+    Document,
+    StayExtended,
+    TravellerEvent,
+)
 from streams.domain.policy import Policy, Port
 
 _ARRIVING = frozenset({Direction.ENTRY, Direction.AIRSIDE_ARRIVAL})
 _AIRSIDE = frozenset({Direction.AIRSIDE_ARRIVAL, Direction.AIRSIDE_DEPARTURE})
+# The residents' documents and their home jurisdiction (DOMAIN.md 4.9).
+HOME_OF = {Document.EEP: "CN", Document.HKID: "HK", Document.MOID: "MO"}
 
 
 @dataclass(slots=True)
@@ -66,10 +75,17 @@ class Sequence:
 class _Track:
     open: Stay | None = None
     pending_exit: CrossingRecorded | None = None
+    seen: bool = False  # a crossing of this track is known (or was forgotten)
 
 
-def fold_sequence(events: tuple[TravellerEvent, ...], policy: Policy) -> Sequence:
-    """Pair the effective crossings in ``events`` (sorted) into stays and anomalies."""
+def fold_sequence(
+    events: tuple[TravellerEvent, ...], policy: Policy, forgotten: frozenset[str] = frozenset()
+) -> Sequence:
+    """Pair the effective crossings in ``events`` (sorted) into stays and anomalies.
+
+    ``forgotten`` names the jurisdictions whose older history was pruned: a resident's exit there
+    is not their first one.
+    """
     out = Sequence()
     tracks: dict[tuple[str, bool], _Track] = {}
     window_hours = policy.settings.exit_before_entry_window_hours
@@ -93,7 +109,9 @@ def fold_sequence(events: tuple[TravellerEvent, ...], policy: Policy) -> Sequenc
         key = (port.jurisdiction, airside)
         track = tracks.get(key)
         if track is None:
-            track = tracks[key] = _Track()
+            track = tracks[key] = _Track(seen=port.jurisdiction in forgotten)
+        first = not track.seen
+        track.seen = True
         if e.direction in _ARRIVING:
             if not airside:
                 transit = tracks.get((port.jurisdiction, True))
@@ -124,7 +142,7 @@ def fold_sequence(events: tuple[TravellerEvent, ...], policy: Policy) -> Sequenc
                 stay_open.exit = e
                 out.stays.append(stay_open)
                 track.open = None
-            else:
+            elif not (first and _leaving_home(e, port.jurisdiction)):
                 if track.pending_exit is not None:
                     out.exits_without_entry.append(track.pending_exit)
                 track.pending_exit = e
@@ -138,6 +156,11 @@ def fold_sequence(events: tuple[TravellerEvent, ...], policy: Policy) -> Sequenc
     if len(out.exits_without_entry) > 1:
         out.exits_without_entry.sort(key=_crossing_order)
     return out
+
+
+def _leaving_home(c: CrossingRecorded, jurisdiction: str) -> bool:
+    """A resident's landside exit from their home jurisdiction, which needs no recorded entry."""
+    return c.direction is Direction.EXIT and HOME_OF.get(c.document) == jurisdiction
 
 
 def _stay_order(stay: Stay) -> tuple[datetime, str]:

@@ -9,7 +9,16 @@ from __future__ import annotations
 import pytest
 
 from streams.domain.decisions import Code
-from tests.unit.rules.helpers import code_set, crossing, entry, run
+from tests.unit.rules.helpers import (
+    code_set,
+    crossing,
+    entry,
+    heartbeat,
+    instant,
+    retracted,
+    run,
+    the,
+)
 
 AIRPORTS_FROM_2024_01_11 = ["PEK", "PKX", "PVG", "HGH", "XMN", "CAN", "SZX", "TFU", "XIY"]
 AIRPORTS_FROM_2025_11_05 = ["TSN", "DLC", "NKG", "FOC", "TAO", "WUH", "NNG", "HAK", "CKG", "KMG"]
@@ -176,3 +185,47 @@ def test_an_airside_transit_opens_no_stay_in_cn() -> None:
     assert Code.DIRECT_TRANSIT_LEFT_AIRSIDE not in code_set(result)
     assert Code.EXIT_WITHOUT_ENTRY not in code_set(result)
     assert Code.ENTRY_WITHOUT_EXIT not in code_set(result)
+
+
+# --- an airside arrival with no departure known (DOMAIN.md 4.2) ----------------------------------
+
+ARRIVED = "2025-12-02T10:00:00+08:00"
+LIMIT = "2025-12-03T10:00:00+08:00"  # 24 exact hours
+
+
+def test_an_airside_arrival_without_departure_is_suspected_once_the_watermark_passes_24h() -> None:
+    at_limit = run([arrival("T1", "PEK", ARRIVED)], as_of=LIMIT)
+    assert Code.SUSPECTED_OVERSTAY not in code_set(at_limit)
+    past = run([arrival("T1", "PEK", ARRIVED, event_id="arr")], as_of="2025-12-03T10:00:01+08:00")
+    suspected = the(past, Code.SUSPECTED_OVERSTAY)
+    assert suspected.evidence == ("arr",)
+    assert suspected.deadline == instant(LIMIT)
+    assert suspected.jurisdiction == "CN"
+
+
+def test_another_gates_heartbeat_past_24h_makes_the_airside_arrival_suspected() -> None:
+    result = run([arrival("T1", "PEK", ARRIVED), heartbeat("2025-12-03T10:00:01+08:00", "PVG")])
+    assert Code.SUSPECTED_OVERSTAY in code_set(result)
+
+
+def test_a_departure_within_24h_arriving_later_retracts_the_suspicion_as_direct_transit_ok() -> (
+    None
+):
+    late = departure("T1", "PEK", "2025-12-03T09:00:00+08:00")
+    result = run([arrival("T1", "PEK", ARRIVED), heartbeat("2025-12-05T00:00:00+08:00"), late])
+    assert len(retracted(result, Code.SUSPECTED_OVERSTAY)) == 1
+    assert code_set(result) == {Code.DIRECT_TRANSIT_OK}
+
+
+def test_a_departure_after_24h_arriving_later_retracts_the_suspicion_as_exceeded() -> None:
+    late = departure("T1", "PEK", "2025-12-03T12:00:00+08:00")
+    result = run([arrival("T1", "PEK", ARRIVED), heartbeat("2025-12-05T00:00:00+08:00"), late])
+    assert len(retracted(result, Code.SUSPECTED_OVERSTAY)) == 1
+    assert code_set(result) == {Code.DIRECT_TRANSIT_EXCEEDED}
+    assert the(result, Code.DIRECT_TRANSIT_EXCEEDED).overstay_seconds == 7200
+
+
+def test_a_departure_turning_up_40_days_late_still_retracts_the_suspicion() -> None:
+    late = departure("T1", "PEK", "2025-12-03T09:00:00+08:00")
+    result = run([arrival("T1", "PEK", ARRIVED), heartbeat("2026-01-12T00:00:00+08:00"), late])
+    assert code_set(result) == {Code.DIRECT_TRANSIT_OK}

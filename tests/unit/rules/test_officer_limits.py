@@ -6,7 +6,10 @@ A visitor entering HK on local date 2025-12-02 has the ledger's own deadline
 
 from __future__ import annotations
 
+import pytest
+
 from streams.domain.decisions import Code
+from streams.domain.errors import InvalidEventError
 from tests.unit.rules.helpers import (
     code_set,
     entry,
@@ -16,6 +19,7 @@ from tests.unit.rules.helpers import (
     leave,
     run,
     the,
+    to_event,
 )
 
 OWN_DEADLINE = "2025-12-10T00:00:00+08:00"
@@ -150,3 +154,60 @@ def test_an_extension_that_arrives_after_the_suspected_overstay_retracts_it() ->
     )
     assert ever_issued(late, Code.SUSPECTED_OVERSTAY)  # it had fired on the heartbeat
     assert Code.SUSPECTED_OVERSTAY not in code_set(late)
+
+
+# --- the ISO 8601 end-of-day form (DOMAIN.md 4.5) ------------------------------------------------
+
+
+def test_24_00_on_the_last_day_is_accepted_and_is_no_mismatch() -> None:
+    # The ledger's deadline is 00:00 on 12-10; the officer writes "until 24:00 on 12-09".
+    result = run([visitor(permitted_until="2025-12-09T24:00:00+08:00")])
+    assert Code.PERMIT_MISMATCH not in code_set(result)
+    assert the(result, Code.STAY_OPENED).deadline == instant(OWN_DEADLINE)
+
+
+def test_24_00_without_seconds_or_with_milliseconds_is_the_same_instant() -> None:
+    for text in ("2025-12-09T24:00+08:00", "2025-12-09T24:00:00.000+08:00"):
+        result = run([visitor(permitted_until=text)])
+        assert the(result, Code.STAY_OPENED).deadline == instant(OWN_DEADLINE), text
+
+
+def test_24_00_on_the_day_before_is_a_mismatch_a_day_early() -> None:
+    result = run([visitor(permitted_until="2025-12-08T24:00:00+08:00")])
+    assert the(result, Code.PERMIT_MISMATCH).deadline == instant("2025-12-09T00:00:00+08:00")
+
+
+def test_an_exit_exactly_at_24_00_is_within_the_limit_and_one_second_later_is_not() -> None:
+    limit = "2025-12-09T24:00:00+08:00"
+    in_time = run([visitor(permitted_until=limit), leave("T1", "HK-LO-WU", OWN_DEADLINE)])
+    assert Code.STAY_CLOSED in code_set(in_time)
+    late = run(
+        [visitor(permitted_until=limit), leave("T1", "HK-LO-WU", "2025-12-10T00:00:01+08:00")]
+    )
+    assert the(late, Code.OVERSTAY).overstay_seconds == 1
+
+
+def test_a_stay_extension_until_24_00_replaces_the_deadline() -> None:
+    result = run(
+        [
+            visitor(),
+            extended("T1", "HK", "2025-12-20T24:00:00+08:00", "2025-12-08T12:00:00+08:00"),
+        ]
+    )
+    assert the(result, Code.STAY_OPENED).deadline == instant("2025-12-21T00:00:00+08:00")
+    assert Code.PERMIT_MISMATCH not in code_set(result)
+
+
+@pytest.mark.parametrize(
+    "text", ["2025-12-09T24:00:01+08:00", "2025-12-09T24:30:00+08:00", "2025-12-09T24:00:00"]
+)
+def test_other_hour_24_forms_are_rejected_naming_the_field(text: str) -> None:
+    with pytest.raises(InvalidEventError) as caught:
+        to_event(visitor(permitted_until=text))
+    assert caught.value.field == "permitted_until"
+
+
+def test_24_00_is_only_the_form_of_an_officers_limit_not_of_event_time() -> None:
+    with pytest.raises(InvalidEventError) as caught:
+        to_event(visitor(at="2025-12-01T24:00:00+08:00"))
+    assert caught.value.field == "occurred_at"

@@ -231,13 +231,29 @@ def test_a_corrected_exit_port_closes_the_stay_through_the_correction() -> None:
     assert Code.DUPLICATE_SUSPECTED not in code_set(result)
 
 
-def test_a_repeated_event_id_changes_nothing_even_months_later() -> None:
-    # The stay closed on 2025-12-05; a heartbeat three months on moves the watermark far past it.
+def test_a_repeated_event_id_changes_nothing_while_the_state_remembers_it() -> None:
+    entry_ = twov_entry("T1", ENTRY_AT)
+    engine = new_engine()
+    engine.process(to_event(entry_))
+    engine.process(to_event(leave("T1", "PEK", "2025-12-05T10:00:00+08:00")))
+    engine.process(to_event(heartbeat("2025-12-30T00:00:00+08:00")))  # inside the 30-day horizon
+    assert engine.process(to_event(entry_)) == []
+    assert engine.advance_to(instant("2026-01-02T00:00:00+08:00")) == []
+
+
+def test_a_redelivery_of_forgotten_history_is_flagged_once_never_rejudged() -> None:
+    # The stay closed on 2025-12-05; a heartbeat three months on makes the engine forget it. The
+    # redelivered entry cannot be paired with its forgotten exit: no false SUSPECTED_OVERSTAY,
+    # but LATE_EVENT_UNJUDGED, and a second redelivery (the id is now remembered) is a no-op.
     entry_ = twov_entry("T1", ENTRY_AT)
     engine = new_engine()
     engine.process(to_event(entry_))
     engine.process(to_event(leave("T1", "PEK", "2025-12-05T10:00:00+08:00")))
     engine.process(to_event(heartbeat("2026-03-01T00:00:00+08:00")))
+    flagged = engine.process(to_event(entry_))
+    assert [(e.status, e.decision.code, e.decision.evidence) for e in flagged] == [
+        (Status.ISSUED, Code.LATE_EVENT_UNJUDGED, (entry_["event_id"],))
+    ]
     assert engine.process(to_event(entry_)) == []
     assert engine.advance_to(instant("2026-03-02T00:00:00+08:00")) == []
 

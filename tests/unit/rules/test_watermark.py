@@ -11,8 +11,10 @@ from datetime import timedelta
 from streams.domain.decisions import Code, Status
 from tests.unit.rules.helpers import (
     code_set,
+    consent,
     entry,
     ever_issued,
+    extended,
     heartbeat,
     instant,
     leave,
@@ -238,3 +240,39 @@ def test_an_overdue_exit_turning_up_months_later_becomes_an_overstay() -> None:
     result = run([twov_entry("T1", ENTRY_AT), heartbeat("2026-03-01T00:00:00+08:00"), exit_])
     assert Code.SUSPECTED_OVERSTAY not in code_set(result)
     assert the(result, Code.OVERSTAY).overstay_seconds == 604_800
+
+
+# --- only gate events move the watermark (DOMAIN.md 5) -------------------------------------------
+
+
+def test_authority_events_never_move_the_watermark() -> None:
+    # A permit, an extension and a consent stamped months after the deadline fire nothing.
+    later = "2026-03-01T00:00:00+08:00"
+    result = run(
+        [
+            twov_entry("T1", ENTRY_AT),
+            {
+                "type": "PermitIssued",
+                "event_id": "p-late",
+                "traveller_id": "T2",
+                "occurred_at": later,
+                "permit_id": "P2",
+                "kind": "VISITOR",
+                "issued_in": "CN-GD-SZ",
+                "destinations": ["HK"],
+                "valid_from": "2026-03-01",
+                "valid_until": "2026-12-31",
+                "entries": "SINGLE",
+            },
+            extended("T3", "HK", "2026-04-01T00:00:00+08:00", later),
+            consent("T4", later),
+        ]
+    )
+    assert Code.SUSPECTED_OVERSTAY not in code_set(result)
+
+
+def test_a_crossing_and_a_heartbeat_move_it_alike() -> None:
+    first = twov_entry("T1", ENTRY_AT, event_id="t1-in")
+    by_crossing = run([first, leave("T2", "PVG", JUST_AFTER)])
+    by_heartbeat = run([first, heartbeat(JUST_AFTER)])
+    assert the(by_crossing, Code.SUSPECTED_OVERSTAY) == the(by_heartbeat, Code.SUSPECTED_OVERSTAY)
