@@ -25,12 +25,22 @@ from infra import process
 from infra.errors import InfraError
 from infra.service import LocalService
 from streams.settings import Settings
+from streams.store.investigator_guard import investigator_limits
 
 CLICKHOUSE_DIR = Path(__file__).resolve().parent / "clickhouse"
 SERVER_BINARY = "/usr/sbin/clickhouse-server"
 # readonly=1 forbids every write and DDL and also forbids changing settings in a query, which
 # clickhouse-driver does not do unless asked; that is what the investigator gets.
 INVESTIGATOR_READONLY = 1
+# The investigator's hourly quota: this many queries, and as many rows and seconds as this many
+# queries at the per-query limits would use.
+QUOTA_QUERIES_PER_HOUR = 2000
+QUOTA_QUERIES_AT_LIMIT = 10
+# What the supervisor sees of each logged query (columns of 18.16's system.query_log).
+QUERY_LOG_COLUMNS = (
+    "event_time, user, address, query_id, type, query_duration_ms, read_rows, read_bytes, "
+    "result_rows, exception, query"
+)
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -118,10 +128,10 @@ class ClickHouseServer(LocalService):
         s = self.settings
         writer = _identifier("clickhouse_user", s.clickhouse_user)
         investigator = _identifier("investigator_user", s.investigator_user)
-        if writer in {"default", investigator}:
-            raise InfraError("clickhouse_user must differ from 'default' and investigator_user")
-        if investigator == "default":
-            raise InfraError("investigator_user must not be 'default'")
+        supervisor = _identifier("supervisor_user", s.supervisor_user)
+        if len({"default", writer, investigator, supervisor}) != 4:
+            raise InfraError("writer, investigator and supervisor users must differ, not 'default'")
+        limits = investigator_limits(s)
         return _render(
             "users.xml",
             writer_user=writer,
@@ -129,6 +139,14 @@ class ClickHouseServer(LocalService):
             investigator_user=investigator,
             investigator_password_sha256=_sha256(s.investigator_password),
             investigator_readonly=str(INVESTIGATOR_READONLY),
+            supervisor_user=supervisor,
+            supervisor_password_sha256=_sha256(s.supervisor_password),
+            quota_queries=str(QUOTA_QUERIES_PER_HOUR),
+            quota_read_rows=str(s.investigator_max_rows_to_read * QUOTA_QUERIES_AT_LIMIT),
+            quota_execution_seconds=str(
+                s.investigator_max_execution_seconds * QUOTA_QUERIES_AT_LIMIT
+            ),
+            **{name: str(value) for name, value in limits.items()},
         )
 
     def start(self, timeout: float = 60.0) -> bool:
@@ -143,7 +161,7 @@ class ClickHouseServer(LocalService):
             binary = server_binary()
             for directory in (self.data_path, self.logs_dir):
                 directory.mkdir(parents=True, exist_ok=True)
-            self.users_file.write_text(self.render_users())
+            process.write_private(self.users_file, self.render_users())
             self.config_file.write_text(self.render_config())
             process.spawn(
                 [binary, f"--config-file={self.config_file}"],
@@ -161,17 +179,31 @@ class ClickHouseServer(LocalService):
         wait_for_clickhouse(self.settings, timeout, alive=self.pid, log_tail=self.log_tail)
 
     def create_database(self) -> None:
-        """Create ``settings.clickhouse_database`` if it does not exist (as the writer)."""
+        """Create ``settings.clickhouse_database`` if it does not exist (as the writer), and in
+        it the supervisor's ``investigator_queries`` view of ``system.query_log``."""
         from clickhouse_driver.errors import Error
 
-        database = _identifier("clickhouse_database", self.settings.clickhouse_database)
-        client = connect(self.settings)
+        s = self.settings
+        database = _identifier("clickhouse_database", s.clickhouse_database)
+        readers = ", ".join(f"'{_identifier('user', u)}'" for u in _logged_users(s))
+        client = connect(s)
         try:
             client.execute(f"CREATE DATABASE IF NOT EXISTS `{database}`")
+            # The server creates query_log at its first flush of a logged query.
+            client.execute("SELECT 1", settings={"log_queries": 1})
+            client.execute("SYSTEM FLUSH LOGS")
+            client.execute(
+                f"CREATE VIEW IF NOT EXISTS `{database}`.investigator_queries AS "
+                f"SELECT {QUERY_LOG_COLUMNS} FROM system.query_log WHERE user IN ({readers})"
+            )
         except Error as e:
             raise InfraError(f"creating database {database}: {e}") from e
         finally:
             client.disconnect()
+
+
+def _logged_users(settings: Settings) -> tuple[str, str]:
+    return (settings.investigator_user, settings.supervisor_user)
 
 
 def _render(template_name: str, **values: str) -> str:

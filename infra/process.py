@@ -31,6 +31,20 @@ def split_host_port(address: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable and writable by its owner only (mode 0600).
+
+    The mode is set at creation and again on an existing file, so secrets (hashed passwords,
+    SCRAM credentials, keys) are never world-readable, not even for an instant.
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+
+
 def free_port(host: str) -> int:
     """Return a TCP port on ``host`` that is free right now (the OS picks it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:

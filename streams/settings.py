@@ -45,6 +45,13 @@ class Settings:
     clickhouse_password: str = "writer-local-only"
     investigator_user: str = "investigator"
     investigator_password: str = "investigator-local-only"
+    # Per-query limits of the investigator (chDB session and the server's profile alike).
+    investigator_max_execution_seconds: int = 120
+    investigator_max_rows_to_read: int = 2_000_000_000
+    investigator_max_bytes_to_read: int = 200_000_000_000
+    investigator_max_result_rows: int = 10_000_000
+    supervisor_user: str = "supervisor"  # reads the investigators' query log (server)
+    supervisor_password: str = "supervisor-local-only"
     # Streams.
     app_id: str = "border-ledger"
     worker_web_port: int = 16066

@@ -1,7 +1,9 @@
 """``ledger sql``: run one SQL statement against the audit store and print the result.
 
-Output is an aligned text table, or TSV with ``--tsv``. ``--as investigator`` uses the read-only
-role (the server's readonly user, or a readonly chDB session); writes are then refused.
+Output is an aligned text table, or TSV with ``--tsv``. It runs as the read-only investigator
+unless ``--as writer`` asks for the writer: the server's readonly user with per-query limits, or
+a readonly chDB session in which only one SELECT or DESCRIBE statement at a time may run (no
+``INTO OUTFILE``, ``FORMAT``, ``SETTINGS``, file or network table functions).
 """
 
 from __future__ import annotations
@@ -24,8 +26,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--as",
         dest="role",
         choices=("writer", "investigator"),
-        default="writer",
-        help="role to connect as (investigator is read-only)",
+        default="investigator",
+        help="role to connect as (default: the read-only investigator; writer must be asked for)",
     )
     parser.add_argument(
         "--store", choices=("chdb", "server"), help="backend (default: settings.store)"

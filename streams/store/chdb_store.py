@@ -31,6 +31,7 @@ from streams.store.base import (
     StoreError,
     quote_identifier,
 )
+from streams.store.investigator_guard import investigator_limits, refusal
 
 _CODE = re.compile(r"Code: (\d+)")
 _ZONE = re.compile(r"DateTime\('([^']+)'\)")
@@ -53,10 +54,16 @@ class ChdbStore(Store):
         except (OSError, *self._errors) as e:
             raise StoreError(f"cannot open chDB at {path}: {e}") from e
         self._types: dict[str, dict[str, str]] = {}
+        self._guarded = False  # the session's own setup statements are not the investigator's
         self._execute("SET session_timezone = 'UTC'", None)
         self._use_database_if_present()
         if role == "investigator":
+            # Limits first: once readonly, the session can change no setting, not even these.
+            for name, value in investigator_limits(settings).items():
+                literal = _quote(value) if isinstance(value, str) else str(value)
+                self._execute(f"SET {name} = {literal}", None)
             self._execute("SET readonly = 1", None)
+            self._guarded = True
 
     def _use_database_if_present(self) -> None:
         present = self._execute(
@@ -67,20 +74,43 @@ class ChdbStore(Store):
 
     def _execute(self, sql: str, params: Mapping[str, Any] | None) -> QueryResult:
         bound = {k: _param_text(v) for k, v in (params or {}).items()}
-        try:
-            result = self._conn.query(sql, "JSONCompact", params=bound)
-        except self._errors as e:
-            raise _translate(e) from e
-        raw = result.bytes() if result is not None else b""
+        if self._guarded:
+            self._guard(sql, bound)
+        raw = self._run(sql, bound)
         if not raw.strip():
             return QueryResult((), (), [])
-        doc = json.loads(raw)
+        try:
+            doc = json.loads(raw)
+        except json.JSONDecodeError as e:
+            raise StoreError(
+                "the result is not one JSON document: run one statement at a time"
+            ) from e
         names = tuple(str(m["name"]) for m in doc["meta"])
         types = tuple(str(m["type"]) for m in doc["meta"])
         rows = [
             tuple(_from_json(t, v) for t, v in zip(types, row, strict=True)) for row in doc["data"]
         ]
         return QueryResult(names, types, rows)
+
+    def _run(self, sql: str, bound: Mapping[str, str]) -> bytes:
+        try:
+            result = self._conn.query(sql, "JSONCompact", params=bound)
+        except self._errors as e:
+            raise _translate(e) from e
+        return bytes(result.bytes()) if result is not None else b""
+
+    def _guard(self, sql: str, bound: Mapping[str, str]) -> None:
+        """Refuse anything but one read-only statement (see ``investigator_guard``)."""
+        try:
+            self._run("SELECT formatQuerySingleLine({q:String})", {"q": _escape_text(sql)})
+        except StoreError as e:
+            if "Multi-statements" not in str(e):
+                raise  # a syntax error, reported as the parser words it
+            raise ReadOnlyError("readonly investigator session: one statement at a time") from e
+        tree = json.loads(self._run(f"EXPLAIN AST {sql}", bound))
+        reason = refusal([str(row[0]) for row in tree["data"]])
+        if reason is not None:
+            raise ReadOnlyError(f"readonly investigator session: {reason}")
 
     def _insert(self, table: str, columns: Sequence[str], rows: Sequence[Row]) -> None:
         data = arrow_stream(columns, self._column_types(table), rows)

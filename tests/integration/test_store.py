@@ -259,7 +259,8 @@ class StoreContract:
     def test_investigator_cannot_write(self, investigator: Store, writer: Store, sql: str) -> None:
         with pytest.raises(ReadOnlyError) as caught:
             investigator.query(sql)
-        assert caught.value.__cause__ is not None  # translated from the driver's error
+        if investigator.backend == "server":  # chDB's guard refuses before the engine runs it
+            assert caught.value.__cause__ is not None  # translated from the driver's error
         assert "readonly" in str(caught.value).lower().replace(" ", "")
         assert writer.query("SELECT count() FROM events").rows == [(0,)]
 
