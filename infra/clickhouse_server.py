@@ -24,6 +24,7 @@ from xml.sax.saxutils import escape
 from infra import process
 from infra.errors import InfraError
 from infra.service import LocalService
+from streams.credentials import CLICKHOUSE_SECRETS, require_configured_secrets
 from streams.settings import Settings
 from streams.store.investigator_guard import investigator_limits
 
@@ -155,6 +156,7 @@ class ClickHouseServer(LocalService):
         Returns True if this call started a process, False if a live server was reused.
         Raises :class:`InfraError`, with the tail of the server log, if it never answers.
         """
+        require_configured_secrets(self.settings, "the ClickHouse server", CLICKHOUSE_SECRETS)
         started = False
         if self.pid() is None:
             self._refuse_foreign_port()

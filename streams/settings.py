@@ -30,6 +30,18 @@ class Settings:
     kafka_replication_factor: int = 0
     kafka_min_insync_replicas: int = 0
     partitions: int = 4
+    # Kafka security: SASL/SCRAM per role (see streams/credentials.py); SASL_SSL off loopback.
+    kafka_security_protocol: str = "SASL_PLAINTEXT"
+    kafka_sasl_mechanism: str = "SCRAM-SHA-512"
+    kafka_ssl_cafile: Path | None = None
+    kafka_user_prefix: str = "ledger-"
+    kafka_gate_password: str = "gate-local-only"
+    kafka_authority_password: str = "authority-local-only"
+    kafka_worker_password: str = "worker-local-only"
+    kafka_sink_password: str = "sink-local-only"
+    kafka_enforcement_password: str = "enforcement-local-only"
+    kafka_operator_password: str = "operator-local-only"
+    kafka_broker_password: str = "broker-local-only"
     topic_crossings: str = "border.crossings.v1"
     topic_permits: str = "border.permits.v1"
     topic_decisions: str = "border.decisions.v1"

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from streams.credentials import require_configured_secrets
 from streams.settings import Settings
 from streams.store.base import (
     PERMISSION_CODES,
@@ -48,6 +49,8 @@ class ServerStore(Store):
             user, password = settings.investigator_user, settings.investigator_password
         else:
             user, password = settings.clickhouse_user, settings.clickhouse_password
+        secret = "investigator_password" if role == "investigator" else "clickhouse_password"
+        require_configured_secrets(settings, f"the ClickHouse {role} session", (secret,))
         common: dict[str, Any] = {
             "host": settings.clickhouse_host,
             "port": settings.clickhouse_port,
