@@ -29,6 +29,7 @@ from streams.domain.events import (
 )
 from streams.domain.forgetting import (
     forgotten_jurisdictions,
+    is_fact,
     late_event_unjudged,
     remembers_unjudged,
     unjudged_decisions,
@@ -138,7 +139,8 @@ def apply_event(
     """Fold one traveller event into the state; ``watermark`` is the one after this event.
 
     However late, an event is judged against the retained history as if it had arrived in order,
-    unless it falls at or before what pruning forgot (``LATE_EVENT_UNJUDGED``, forgetting.py). A
+    unless it falls at or before what pruning forgot (``LATE_EVENT_UNJUDGED``, forgetting.py; a
+    permit, revocation, consent or pre-registration is flagged so and still admitted). A
     repeated ``event_id`` changes nothing (beyond what the watermark itself makes due).
     """
     if state is None:
@@ -150,7 +152,9 @@ def apply_event(
         late = late_event_unjudged(state, event, policy)
         events = insert_event(state.events, event)
         if late is not None and events is not None:
-            return _refresh(state, state.events, watermark, policy, late)
+            # a fact is still admitted: the retained crossings it supports are judged with it
+            kept = events if is_fact(event) else state.events
+            return _refresh(state, kept, watermark, policy, late)
     if events is None:
         if watermark is None:
             return state, []

@@ -9,7 +9,9 @@ mark covers everything the forgotten history could still change: a closed stay u
 stray exit up to the exit-before-entry window after it (it could have paired with a later entry),
 a rolling-window jurisdiction up to one window further (its days count for later entries), an open
 stay up to the watermark that forgot it. Forgotten permits, consent and pre-registrations leave a
-mark under :data:`~streams.domain.state.FACTS` that only crossings consulting them look at.
+mark under :data:`~streams.domain.state.FACTS` that only crossings consulting them look at. A late
+fact reaching back to or before a mark is admitted and flagged: what it would have changed in the
+forgotten history is not re-judged.
 """
 
 from __future__ import annotations
@@ -89,11 +91,53 @@ def late_event_unjudged(
         what = f"extension of the {jur} stay"
         marks = [(state.forgotten_up_to(jur), f"{jur} history")]
     else:
-        return None  # validity-dated facts are admitted and consulted by retained crossings
+        return _late_fact(state, event, policy)
     hits = [(at, name) for at, name in marks if at is not None and event.occurred_at <= at]
     if not hits:
         return None
     at, name = max(hits)
+    return _decision(
+        state,
+        event,
+        jur,
+        policy,
+        f"{what} on {fmt(event.occurred_at)} arrived after the traveller's {name} up to "
+        f"{fmt(at)} was forgotten (pruned): it cannot be judged exactly",
+    )
+
+
+def is_fact(event: TravellerEvent) -> bool:
+    """A validity-dated fact (permit, revocation, consent, pre-registration): always admitted."""
+    return not isinstance(event, CrossingRecorded | StayExtended)
+
+
+def _late_fact(state: TravellerState, event: TravellerEvent, policy: Policy) -> Decision | None:
+    """A fact that could have changed forgotten crossings: admitted (retained crossings are
+    judged with it), and flagged, since what it would have changed before the mark is unknown."""
+    if isinstance(event, PermitIssued | PreRegistrationRecorded):
+        # the earliest instant whose local date, in any time zone, is the first valid day
+        reach = local_midnight(event.valid_from, UTC) - timedelta(days=1)
+    else:
+        reach = event.occurred_at  # a revocation or consent counts from its instant
+    crossings = [(at, jur) for jur, at in state.forgotten if jur != FACTS and reach <= at]
+    if not crossings:
+        return None
+    at, jur = max(crossings)
+    name = type(event).__name__
+    return _decision(
+        state,
+        event,
+        jur,
+        policy,
+        f"{name} {event.event_id} reaches back to {fmt(reach)}, before the traveller's {jur} "
+        f"history up to {fmt(at)} was forgotten (pruned): what it would have changed there "
+        "cannot be judged",
+    )
+
+
+def _decision(
+    state: TravellerState, event: TravellerEvent, jur: str, policy: Policy, detail: str
+) -> Decision:
     rule = f"{LATE_RULE}/policy:{policy.version}"
     evidence = (event.event_id,)
     return Decision(
@@ -107,8 +151,7 @@ def late_event_unjudged(
         None,
         None,
         event.occurred_at,
-        f"{what} on {fmt(event.occurred_at)} arrived after the traveller's {name} up to "
-        f"{fmt(at)} was forgotten (pruned): it cannot be judged exactly",
+        detail,
     )
 
 

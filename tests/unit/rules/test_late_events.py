@@ -24,6 +24,7 @@ from tests.unit.rules.helpers import (
     instant,
     leave,
     new_engine,
+    permit,
     run,
     the,
     to_event,
@@ -253,3 +254,24 @@ def test_the_lateness_of_an_event_alone_never_decides_whether_it_is_judged() -> 
     result = run([year_later, *backlog("N")])
     assert Code.LATE_EVENT_UNJUDGED not in code_set(result)
     assert the(result, Code.STAY_CLOSED, "N").observed_at == instant("2025-10-30T10:00:00+08:00")
+
+
+def test_a_late_permit_reaching_back_over_forgotten_history_is_flagged_and_still_admitted() -> None:
+    # Valid from 2025-09-01: it could have changed the forgotten October stay (not re-judged),
+    # and it supports the traveller's crossings from now on (admitted).
+    late_permit = permit("T1", "P9", valid_from="2025-09-01", at=FAR_AHEAD, event_id="p9")
+    engine = new_engine()
+    for e in [*pruned_history(), late_permit]:
+        engine.process(to_event(e))
+    flagged = [d for d in engine.decisions() if d.code is Code.LATE_EVENT_UNJUDGED]
+    assert [d.evidence for d in flagged] == [("p9",)]
+    state = engine.state("T1")
+    assert state is not None
+    assert [e.event_id for e in state.events] == ["p9"]
+    assert engine.process(to_event(late_permit)) == []  # redelivered: remembered
+
+
+def test_a_permit_valid_only_after_the_forgotten_history_is_not_flagged() -> None:
+    fresh = permit("T1", "P9", valid_from="2025-11-01", at=FAR_AHEAD, event_id="p9")
+    result = run([*pruned_history(), fresh])
+    assert Code.LATE_EVENT_UNJUDGED not in code_set(result)
