@@ -73,6 +73,13 @@ class Settings:
     worker_batch_seconds: float = 0.05  # longest wait to fill a batch (adds to latency)
     worker_producer_buffer: int = 5000  # table writes Faust may hold before stalling the stream
     policy_file: Path | None = None
+    # Edge validation (DOMAIN.md 2, streams.edge): instants outside [from, until) and gate events
+    # more than the skew ahead of their Kafka record timestamp are dead letters.
+    plausible_from: str = "2000-01-01T00:00:00Z"
+    plausible_until: str = "2100-01-01T00:00:00Z"
+    max_clock_skew_seconds: int = 300
+    max_message_bytes: int = 1_000_000  # largest output the worker hands the broker
+    worker_shutdown_seconds: float = 30.0  # a stopping worker exits within this, whatever hangs
     sink_batch_size: int = 5000
     sink_flush_seconds: float = 1.0
 

@@ -47,11 +47,12 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from schemas.codec import HEADER_SIZE, decode_dead_letter, decode_emission, decode_event
 from streams.domain.errors import LedgerError
+from streams.edge import EdgeLimits, EdgeViolation, check_record, check_storable, record_instant
 from streams.settings import Settings
 from streams.store.base import Store, StoreUnavailableError, Table, TopicPartition
 from streams.store.rows import Coordinates, dead_letter_row, decision_row, event_row
@@ -115,6 +116,7 @@ class Sink:
         self._pending_since: float | None = None
         self._skip: dict[TopicPartition, set[int]] = {}
         self._stop = threading.Event()
+        self._limits = EdgeLimits.from_settings(settings)
 
     # -- public API ---------------------------------------------------------------------------
 
@@ -259,7 +261,7 @@ class Sink:
         table = self._tables[record.topic]
         at = Coordinates(record.topic, record.partition, offset)
         try:
-            row = self._row(table, record.value, at, getattr(record, "timestamp", None))
+            row = self._row(table, record, at)
         except LedgerError as e:
             self.stats.undecodable[record.topic] = self.stats.undecodable.get(record.topic, 0) + 1
             log.warning(
@@ -273,15 +275,30 @@ class Sink:
         self._pending[table].append(row)
         self._pending_rows += 1
 
-    def _row(
-        self, table: Table, value: bytes | None, at: Coordinates, timestamp_ms: int | None
-    ) -> dict[str, Any]:
+    def _row(self, table: Table, record: Any, at: Coordinates) -> dict[str, Any]:
+        """The row of one record; a :class:`LedgerError` if it has none (see ``_take``)."""
+        row = self._unchecked_row(table, record, at)
+        for column, value in row.items():  # the server refuses a whole batch over one of these
+            if isinstance(value, datetime):
+                check_storable(value, column)
+        return row
+
+    def _unchecked_row(self, table: Table, record: Any, at: Coordinates) -> dict[str, Any]:
+        value: bytes | None = record.value
+        timestamp_ms: int | None = getattr(record, "timestamp", None)
         if value is None:
             raise SinkError("empty message (tombstone)")
         now = datetime.now(UTC)
         if table is Table.EVENTS:
+            # The events table holds the events that passed the worker's edge checks.
+            event = decode_event(value)
+            key = getattr(record, "key", None)
+            limits = self._limits
+            check_record(
+                event, limits, self.settings, topic=at.topic, key=key, timestamp_ms=timestamp_ms
+            )
             # Decoding checked the framing: bytes 2..9 are the writer schema's fingerprint.
-            return event_row(decode_event(value), at, now, bytes(value[2:HEADER_SIZE]).hex())
+            return event_row(event, at, now, bytes(value[2:HEADER_SIZE]).hex())
         if table is Table.DECISIONS:
             return decision_row(decode_emission(value), at, record_time(timestamp_ms, now), now)
         letter = decode_dead_letter(value)
@@ -398,8 +415,12 @@ def record_time(timestamp_ms: int | None, fallback: datetime) -> datetime:
     """
     if timestamp_ms is None or timestamp_ms < 0:
         return fallback
-    seconds, ms = divmod(int(timestamp_ms), 1000)
-    return datetime.fromtimestamp(seconds, UTC) + timedelta(milliseconds=ms)
+    instant = record_instant(int(timestamp_ms))
+    if instant is None:
+        raise EdgeViolation(
+            "timestamp", f"record timestamp {timestamp_ms} ms is beyond the calendar"
+        )
+    return instant
 
 
 def run_until_caught_up(settings: Settings, store: Store) -> SinkStats:

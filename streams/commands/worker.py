@@ -24,7 +24,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     # Declare the changelogs before Faust starts: compact-only, and already in the cluster
     # metadata when Faust checks their partitions (it raced a fresh topic's metadata once).
     ensure_topics(settings, changelog_topics(settings), configs={"cleanup.policy": "compact"})
+    from streams.worker.guard import exit_within
+
+    class _Worker(faust.Worker):
+        async def stop(self) -> None:
+            exit_within(settings.worker_shutdown_seconds)  # a hung shutdown must not linger
+            await super().stop()
+
     app = create_app(settings)
-    worker = faust.Worker(app, loglevel=args.loglevel, quiet=True)
+    worker = _Worker(app, loglevel=args.loglevel, quiet=True)
     worker.execute_from_commandline()
     return 0

@@ -35,10 +35,13 @@ from faust.streams import _current_event
 
 from schemas.codec import encode_emission
 from streams.domain.clock import EventClock
+from streams.domain.events import Event
 from streams.domain.policy import Policy, load_policy
 from streams.domain.state import TravellerState, state_from_dict, state_to_dict
+from streams.edge import EdgeLimits, check_record
 from streams.settings import Settings
 from streams.worker.acks import CommitWatchdog, drop_stale_acks
+from streams.worker.guard import OutputLimits, exit_within
 from streams.worker.processor import (
     BatchOverlay,
     Coordinates,
@@ -180,7 +183,18 @@ def create_app(settings: Settings, policy: Policy | None = None) -> faust.App:
         )
 
     tables = _Tables(*(table(name) for name in TABLES))
-    processor = Processor(policy, timedelta(seconds=settings.allowed_lateness_seconds))
+    limits = EdgeLimits.from_settings(settings)
+
+    def edge(event: Event, where: Coordinates) -> None:
+        topic, key, timestamp_ms = where.topic, where.key, where.timestamp_ms
+        check_record(event, limits, settings, topic=topic, key=key, timestamp_ms=timestamp_ms)
+
+    processor = Processor(
+        policy,
+        timedelta(seconds=settings.allowed_lateness_seconds),
+        edge=edge,
+        outputs=OutputLimits(settings.max_message_bytes),
+    )
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # async receiver: mode awaits it
     async def _forget_index(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
@@ -213,6 +227,7 @@ def create_app(settings: Settings, policy: Policy | None = None) -> faust.App:
             # broken dependency. Stop the whole worker loudly rather than let Faust restart the
             # agent past the message.
             log.critical("enforcement failed; stopping the worker: %r", e)
+            exit_within(settings.worker_shutdown_seconds)
             await app.crash(e)
             raise
 
@@ -242,6 +257,7 @@ def create_app(settings: Settings, policy: Policy | None = None) -> faust.App:
                     partition=message.partition,
                     offset=message.offset,
                     timestamp_ms=message.timestamp and int(message.timestamp * 1000),
+                    key=event.key,
                 )
                 step = processor.step(event.value, where, overlay)
                 overlay.absorb(message.partition, step)

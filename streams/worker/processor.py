@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from schemas.codec import DeadLetter, decode_event, encode_dead_letter
+from schemas.codec import DeadLetter, decode_event
 from streams.domain.clock import EventClock
 from streams.domain.decisions import Emission
 from streams.domain.engine import apply_event, fire_due
@@ -41,6 +41,7 @@ from streams.domain.events import Event, GateHeartbeat, format_instant, parse_in
 from streams.domain.policy import Policy
 from streams.domain.state import TravellerState
 from streams.domain.timers import DeadlineIndex
+from streams.worker.guard import OutputLimits, Quarantine, source_timestamp
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ class Coordinates:
     partition: int
     offset: int
     timestamp_ms: int | None = None
+    key: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,19 +181,38 @@ class Processor:
         policy: Policy,
         allowed_lateness: timedelta = timedelta(0),
         clock: Callable[[], datetime] = _utc_now,
+        edge: Callable[[Event, Coordinates], None] | None = None,
+        outputs: OutputLimits | None = None,
     ) -> None:
         self.policy = policy
         self.allowed_lateness = allowed_lateness
+        self.edge = edge  # raises EdgeViolation for events the ledger refuses (streams.edge)
+        self.outputs = outputs or OutputLimits()
+        self.quarantine = Quarantine()
         self.index = DeadlineIndex()
         self.counters = Counters()
         self._wall_clock = clock  # only stamps dead letters' failed_at, never decisions
 
     def step(self, raw: bytes | None, where: Coordinates, tables: StateReader) -> Step:
-        """Process one message from ``where.partition``; see the module docstring."""
+        """Process one message; a message that fails twice unexpectedly is quarantined.
+
+        Bad input is a :class:`LedgerError` and a dead letter at once. Any other exception is
+        a bug or a broken dependency: the message is tried once more, and if it fails again it
+        goes to the dead letters with the exception (see :class:`Quarantine`), so one poison
+        pill cannot stop every decision.
+        """
+        return self.quarantine.run(
+            lambda: self._step(raw, where, tables),
+            lambda reason: self._dead_letter(raw, reason, where),
+        )
+
+    def _step(self, raw: bytes | None, where: Coordinates, tables: StateReader) -> Step:
         try:
             if raw is None:
                 raise _EmptyMessageError("message has no value (tombstone)")
             event = decode_event(raw)
+            if self.edge is not None:
+                self.edge(event, where)
         except LedgerError as e:
             return self._dead_letter(raw, f"{type(e).__name__}: {e}", where)
         partition = where.partition
@@ -221,6 +242,9 @@ class Processor:
             self._keep(step, partition, old, new)
         if watermark is not None:
             self._fire(step, partition, watermark, tables)
+        refused = self.outputs.refusal(step.emissions)
+        if refused is not None:  # nothing of the step is kept: state and clock stay as they were
+            return self._dead_letter(raw, refused, where)
         self.counters.emitted += len(step.emissions)
         return step
 
@@ -268,11 +292,7 @@ class Processor:
         log.warning(
             "dead-lettering %s[%d]@%d: %s", where.topic, where.partition, where.offset, reason
         )
-        source_ts = (
-            datetime.fromtimestamp(where.timestamp_ms / 1000, UTC)
-            if where.timestamp_ms is not None
-            else None
-        )
+        source_ts, reason = source_timestamp(where.timestamp_ms, reason)
         letter = DeadLetter(
             raw=raw or b"",
             reason=reason,
@@ -282,7 +302,7 @@ class Processor:
             source_timestamp=source_ts,
             failed_at=self._wall_clock(),
         )
-        return Step(dead_letter=encode_dead_letter(letter))
+        return Step(dead_letter=self.outputs.fit_dead_letter(letter))
 
 
 class _EmptyMessageError(LedgerError):

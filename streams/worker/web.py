@@ -97,7 +97,7 @@ def register_views(
             c = processor.counters
             return self.json(
                 {
-                    "status": "ok",
+                    "status": "stopping" if app.should_stop else "ok",
                     "app_id": settings.app_id,
                     "web_port": settings.worker_web_port,
                     "partitions": partitions,
