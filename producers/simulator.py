@@ -609,7 +609,11 @@ class _World:
         if invalid and fault == "region":
             kind, region = PermitKind.TALENT, self.rng.choice(UNCOVERED_REGIONS)
         years = self.rng.randrange(1, 6)
-        valid_until = issued_on.replace(year=issued_on.year + years) - timedelta(days=1)
+        try:
+            anniversary = issued_on.replace(year=issued_on.year + years)
+        except ValueError:  # 29 February in a year that has none: the anniversary is 1 March
+            anniversary = date(issued_on.year + years, 3, 1)
+        valid_until = anniversary - timedelta(days=1)
         if invalid and fault == "expired":
             valid_until = entry_day - timedelta(days=self.rng.randrange(1, 30))
         destinations = ("HK", "MO") if self.rng.random() < 0.5 else (destination,)
