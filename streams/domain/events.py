@@ -222,7 +222,10 @@ def parse_instant(value: object, field: str) -> datetime:
         raise InvalidEventError(field, f"expected an instant, got {type(value).__name__}")
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise InvalidEventError(field, f"timestamp without a UTC offset: {value!r}")
-    utc = parsed.astimezone(UTC)
+    try:
+        utc = parsed.astimezone(UTC)
+    except OverflowError as e:  # e.g. 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        raise InvalidEventError(field, f"instant out of range: {value!r}") from e
     return utc.replace(microsecond=utc.microsecond // 1000 * 1000)
 
 

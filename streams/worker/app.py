@@ -151,6 +151,13 @@ def create_app(settings: Settings, policy: Policy | None = None) -> faust.App:
         key_serializer="raw",  # every key and value is bytes: Avro messages, JSON table values
         value_serializer="raw",
         web_enabled=True,
+        # Only the project's /stay/ and /health/: Faust's /table/ views would hand out a
+        # traveller's whole stored record, /router/, /graph/ and the stats its internals.
+        web_router_enabled=False,
+        web_tables_enabled=False,
+        web_graph_enabled=False,
+        web_stats_enabled=False,
+        web_metrics_enabled=False,
         web_bind="127.0.0.1",
         web_host="127.0.0.1",
         web_port=settings.worker_web_port,

@@ -6,6 +6,11 @@ service does). Faust's ``table_route`` forwards the request to the worker that o
 traveller's partition, so any worker can be asked. The answer also carries the partition's
 event-time watermark, because the live state only knows what has arrived so far.
 
+Faust's own views (``/table/``, which would hand out a traveller's stored record, ``/router/``,
+``/graph/``, statistics) are switched off in ``create_app``; malformed input (a traveller id with
+control characters or over 256 characters, an ``at`` that is not an instant in 1970..2105) is a
+400 with a JSON reason, checked before Faust routes the request.
+
 ``GET /health/`` reports this worker's input partitions, their watermarks and deadline-index sizes,
 its counters, and per input partition Faust's committed offset and how many acknowledged offsets
 wait to be committed (a number that keeps growing means commits are stuck).
@@ -13,6 +18,7 @@ wait to be committed (a number that keeps growing means commits are stuck).
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -20,10 +26,15 @@ import faust
 from faust.web import Request, Response, View
 
 from streams.domain.engine import open_stays
-from streams.domain.errors import LedgerError
+from streams.domain.errors import InvalidEventError, LedgerError
 from streams.domain.events import format_instant, parse_instant
 from streams.domain.policy import Policy
 from streams.settings import Settings
+
+MAX_TRAVELLER_ID = 256
+# Instants a stay question can be about: the ledger's records live in 1970..2105 (DateTime).
+_EARLIEST_AT = datetime(1970, 1, 1, tzinfo=UTC)
+_LATEST_AT = datetime(2106, 1, 1, tzinfo=UTC)
 
 if TYPE_CHECKING:
     from streams.worker.app import _Tables
@@ -42,15 +53,23 @@ def register_views(
 
     @app.page("/stay/{traveller}/")
     class StayPage(View):
+        async def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+            # Checked before Faust routes the request: routing itself encodes the key.
+            problem = _traveller_problem(request.match_info["traveller"])
+            if problem is None:
+                try:
+                    _parse_at(request.query.get("at"))
+                except LedgerError as e:
+                    problem = str(e)
+            if problem is not None:
+                return self.json({"error": problem}, status=400)
+            return await self.routed(request, *args, **kwargs)
+
         # faust types the routed handler as taking a plain View, not its subclass.
         @app.table_route(table=tables.travellers, match_info="traveller")  # type: ignore[arg-type]
-        async def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        async def routed(self, request: Request, *args: Any, **kwargs: Any) -> Response:
             traveller = request.match_info["traveller"]
-            try:
-                at_text = request.query.get("at")
-                at = parse_instant(at_text, "at") if at_text else datetime.now(UTC)
-            except LedgerError as e:
-                return self.json({"error": str(e)}, status=400)
+            at = _parse_at(request.query.get("at"))
             state = tables.traveller(traveller)
             views = [] if state is None else open_stays(state, at, policy)
             return self.json(
@@ -109,6 +128,25 @@ def register_views(
                     "offsets": offsets,
                 }
             )
+
+
+def _parse_at(text: str | None) -> datetime:
+    """The ``at`` query parameter (default: now); :class:`LedgerError` if it is not usable."""
+    if not text:
+        return datetime.now(UTC)
+    at = parse_instant(text, "at")
+    if not _EARLIEST_AT <= at < _LATEST_AT:
+        raise InvalidEventError("at", f"outside {_EARLIEST_AT.year}..{_LATEST_AT.year - 1}")
+    return at
+
+
+def _traveller_problem(traveller: str) -> str | None:
+    """Why ``traveller`` cannot be a traveller id (None if it can)."""
+    if not 0 < len(traveller) <= MAX_TRAVELLER_ID:
+        return f"traveller: expected 1 to {MAX_TRAVELLER_ID} characters"
+    if any(unicodedata.category(ch) in ("Cc", "Cs", "Cn") for ch in traveller):
+        return "traveller: control, surrogate or unassigned characters are not allowed"
+    return None
 
 
 def _instant(value: datetime | None) -> str | None:
