@@ -1,9 +1,11 @@
 """``ledger sql``: run one SQL statement against the audit store and print the result.
 
-Output is an aligned text table, or TSV with ``--tsv``. It runs as the read-only investigator
-unless ``--as writer`` asks for the writer: the server's readonly user with per-query limits, or
-a readonly chDB session in which only one SELECT or DESCRIBE statement at a time may run (no
-``INTO OUTFILE``, ``FORMAT``, ``SETTINGS``, file or network table functions).
+Output is an aligned text table, or TSV with ``--tsv``: ClickHouse's own TabSeparatedWithNames
+text (NULL as ``\\N``, strings escaped, arrays in quoted form such as ``['a','b\\'c']``), so the
+output reads back into ClickHouse unchanged. It runs as the read-only investigator unless ``--as
+writer`` asks for the writer: the server's readonly user with per-query limits, or a readonly
+chDB session in which only one SELECT or DESCRIBE statement at a time may run (no ``INTO
+OUTFILE``, ``FORMAT``, ``SETTINGS``, file or network table functions).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from streams.settings import Settings
@@ -49,12 +51,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 def print_result(columns: Sequence[str], rows: Sequence[Sequence[Any]], *, tsv: bool) -> None:
     """Rows to stdout as TSV with a header, or as an aligned table with a row count on stderr."""
-    cells = [[cell(v) for v in row] for row in rows]
     if tsv:
-        _print_tsv(columns, cells)
-    else:
-        _print_table(columns, cells)
-        print(f"({len(cells)} row{'s' if len(cells) != 1 else ''})", file=sys.stderr)
+        _print_tsv(columns, rows)
+        return
+    cells = [[cell(v) for v in row] for row in rows]
+    _print_table(columns, cells)
+    print(f"({len(cells)} row{'s' if len(cells) != 1 else ''})", file=sys.stderr)
 
 
 def cell(value: Any) -> str:
@@ -68,13 +70,57 @@ def cell(value: Any) -> str:
     return str(value)
 
 
-def _print_tsv(columns: Sequence[str], rows: list[list[str]]) -> None:
-    def esc(s: str) -> str:
-        return s.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+# ClickHouse's escapes in TSV text and in quoted strings (WriteHelpers: writeAnyEscapedString).
+_ESCAPES = str.maketrans(
+    {
+        "\\": "\\\\",
+        "\t": "\\t",
+        "\n": "\\n",
+        "\r": "\\r",
+        "\b": "\\b",
+        "\f": "\\f",
+        "\0": "\\0",
+        "'": "\\'",
+    }
+)
 
-    print("\t".join(esc(c) for c in columns))
+
+def tsv_cell(value: Any) -> str:
+    """One value as ClickHouse writes it in TabSeparated output (``\\N`` for NULL)."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, str):
+        return value.translate(_ESCAPES)
+    return _text(value)
+
+
+def _quoted(value: Any) -> str:
+    """A value inside an array, as ClickHouse quotes it (NULL bare, strings and instants quoted)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, str):
+        return "'" + value.translate(_ESCAPES) + "'"
+    if isinstance(value, datetime | date):
+        return "'" + _text(value) + "'"
+    return _text(value)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(_quoted(v) for v in value) + "]"
+    return str(value)
+
+
+def _print_tsv(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    print("\t".join(tsv_cell(c) for c in columns))
     for row in rows:
-        print("\t".join(esc(c) for c in row))
+        print("\t".join(tsv_cell(v) for v in row))
 
 
 def _print_table(columns: Sequence[str], rows: list[list[str]]) -> None:

@@ -9,6 +9,7 @@ directory per process, so every chDB test in this process shares one session-wid
 from __future__ import annotations
 
 import base64
+import subprocess
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from streams.commands.sql import print_result
 from streams.domain.decisions import Code, Decision, Emission, Severity, Status
 from streams.domain.events import (
     Basis,
@@ -270,6 +272,49 @@ class StoreContract:
         with pytest.raises(ReadOnlyError):
             investigator.commit_offsets({("t", 0): 1}, INGESTED)
 
+    @pytest.mark.parametrize(
+        "sql",
+        [
+            "INSERT INTO decision_current (traveller_id, decision_id, status) "
+            "VALUES ('t', 'd', 'ISSUED')",
+            "INSERT INTO stay_decisions SELECT * FROM stay_decisions",
+            "INSERT INTO event_ports (traveller_id, event_id, port) VALUES ('t', 'e', 'p')",
+            "TRUNCATE TABLE decision_day",
+            "DROP TABLE decision_current_mv",
+        ],
+    )
+    def test_investigator_cannot_write_maintained_tables(
+        self, investigator: Store, writer: Store, sql: str
+    ) -> None:
+        with pytest.raises(ReadOnlyError):
+            investigator.query(sql)
+        names = writer.query(
+            "SELECT count() FROM system.tables WHERE database = {db:String} "
+            "AND name IN ('decision_current_mv', 'decision_day')",
+            {"db": writer.database},
+        )
+        assert names.rows == [(2,)]
+        assert writer.query("SELECT count() FROM decision_current").rows == [(0,)]
+
+    def clickhouse_tsv(self, store: Store, sql: str) -> str:
+        """``sql``'s output as the backend's ClickHouse itself writes TabSeparatedWithNames."""
+        raise NotImplementedError
+
+    def test_tsv_output_is_clickhouse_tsv(
+        self, writer: Store, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        sql = (
+            "SELECT 'it''s\\ta\\\\b\\nc' AS s, NULL AS n, 'NULL' AS t, "
+            "['x', 'y''z', NULL] AS a, [toDateTime('2025-01-01 10:00:00', 'UTC')] AS d, "
+            "toDate('2025-01-02') AS dd, [1, 2] AS i, CAST([] AS Array(String)) AS e, "
+            "CAST(NULL AS Nullable(String)) AS ns, toUInt16(7) AS u"
+        )
+        result = writer.query(sql)
+        print_result(result.columns, result.rows, tsv=True)
+        printed = capsys.readouterr().out
+        assert "\\N" in printed and "['x','y\\'z',NULL]" in printed
+        assert printed == self.clickhouse_tsv(writer, sql)
+
     def test_bad_sql_is_a_store_error_not_a_permission_error(self, writer: Store) -> None:
         with pytest.raises(StoreError) as caught:
             writer.query("SELEC 1")
@@ -288,6 +333,10 @@ class TestChdbStore(StoreContract):
             store="chdb", chdb_path=chdb_dir, clickhouse_database=_fresh_database()
         )
 
+    def clickhouse_tsv(self, store: Store, sql: str) -> str:
+        conn = store._conn  # type: ignore[attr-defined]  # the embedded engine itself
+        return str(conn.query(sql, "TabSeparatedWithNames").bytes().decode("utf-8"))
+
 
 class TestServerStore(StoreContract):
     @pytest.fixture
@@ -295,6 +344,25 @@ class TestServerStore(StoreContract):
         return clickhouse_settings.with_overrides(
             store="server", clickhouse_database=_fresh_database()
         )
+
+    def clickhouse_tsv(self, store: Store, sql: str) -> str:
+        s = store.settings
+        done = subprocess.run(
+            [
+                "clickhouse-client",
+                f"--host={s.clickhouse_host}",
+                f"--port={s.clickhouse_port}",
+                f"--user={s.clickhouse_user}",
+                f"--password={s.clickhouse_password}",
+                "--format=TabSeparatedWithNames",
+                f"--query={sql}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        return done.stdout
 
     def test_unreachable_server_is_a_retryable_error(self, settings: Settings) -> None:
         from infra.process import free_port
