@@ -1,7 +1,15 @@
-"""Operational read-outs: consumer-group lag per partition, from the broker's own bookkeeping."""
+"""Operational read-outs: consumer-group lag per partition, from the broker's own bookkeeping.
+
+Offsets are not all messages: transaction markers and aborted records take offsets that no
+``read_committed`` consumer ever receives, so a group that has processed everything can commit
+short of the end offset forever. When a partition trails by a little (at most
+:data:`MARKER_CHECK_LIMIT` offsets), the remaining offsets are read ``read_committed`` and only
+those holding a record count as lag.
+"""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -28,16 +36,27 @@ class PartitionLag:
     partition: int
     committed: int | None
     end: int
+    unreadable: int = 0  # offsets past the committed one that hold no record (markers, aborted)
 
     @property
     def lag(self) -> int:
-        return self.end - (self.committed or 0)
+        return self.end - (self.committed or 0) - self.unreadable
+
+
+MARKER_CHECK_LIMIT = 1000
+_MARKER_CHECK_SECONDS = 5.0
 
 
 def consumer_lag(settings: Settings, group: str, topics: Iterable[str]) -> list[PartitionLag]:
     """Lag of ``group`` on every partition of ``topics`` (uncommitted partitions count from 0)."""
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="ledger-ops")
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, client_id="ledger-ops")
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        client_id="ledger-ops",
+        enable_auto_commit=False,
+        isolation_level="read_committed",  # end offsets stop at the last stable offset
+        auto_offset_reset="earliest",
+    )
     try:
         try:
             committed = admin.list_group_offsets(group).get(group, {})
@@ -51,15 +70,29 @@ def consumer_lag(settings: Settings, group: str, topics: Iterable[str]) -> list[
             for p in sorted(consumer.partitions_for_topic(topic) or ())
         ]
         ends = consumer.end_offsets(partitions)
-        return [
-            PartitionLag(
-                topic=tp.topic,
-                partition=tp.partition,
-                committed=committed[tp].offset if tp in committed else None,
-                end=int(ends[tp]),
-            )
-            for tp in partitions
-        ]
+        lags = []
+        for tp in partitions:
+            start = committed[tp].offset if tp in committed else None
+            lag = PartitionLag(tp.topic, tp.partition, start, int(ends[tp]))
+            if 0 < lag.lag <= MARKER_CHECK_LIMIT:
+                unreadable = _unreadable(consumer, tp, start or 0, lag.end)
+                lag = PartitionLag(tp.topic, tp.partition, start, lag.end, unreadable)
+            lags.append(lag)
+        return lags
     finally:
         consumer.close()
         admin.close()
+
+
+def _unreadable(consumer: KafkaConsumer, tp: TopicPartition, start: int, end: int) -> int:
+    """Offsets in ``[start, end)`` with no record for a ``read_committed`` reader (0 if unsure)."""
+    consumer.assign([tp])
+    consumer.seek(tp, start)
+    readable = 0
+    deadline = time.monotonic() + _MARKER_CHECK_SECONDS
+    while consumer.position(tp) < end:
+        if time.monotonic() > deadline:
+            return 0  # could not read to the end: count every offset as lag
+        for records in consumer.poll(timeout_ms=200).values():
+            readable += sum(1 for r in records if r.offset < end)
+    return end - start - readable

@@ -168,6 +168,7 @@ class Sink:
                 for records in batch.values():
                     for record in records:
                         self._take(record)
+                self._step_over_markers(consumer)
                 if self._due(until):
                     self._flush()
                 if time.monotonic() - last_report >= _REPORT_SECONDS:
@@ -245,6 +246,22 @@ class Sink:
                     start,
                     len(present),
                 )
+
+    def _step_over_markers(self, consumer: Any) -> None:
+        """Advance the pending point to the consumer's position where it moved past no record.
+
+        Transaction markers and aborted records take offsets but are never returned; without
+        this, a partition whose last offset is a marker would never count as caught up.
+        """
+        for tp in consumer.assignment():
+            key: TopicPartition = (tp.topic, tp.partition)
+            position = consumer.position(tp)
+            if position is not None and position > self._pending_next.get(
+                key, self._committed.get(key, 0)
+            ):
+                self._pending_next[key] = position
+                if self._pending_since is None:
+                    self._pending_since = time.monotonic()
 
     def _take(self, record: Any) -> None:
         key: TopicPartition = (record.topic, record.partition)

@@ -49,6 +49,7 @@ from streams.worker.processor import (
     Schedule,
     Step,
 )
+from streams.worker.transport import SCHEME as READ_COMMITTED_SCHEME
 from streams.worker.web import register_views
 
 log = logging.getLogger(__name__)
@@ -141,7 +142,7 @@ def create_app(settings: Settings, policy: Policy | None = None) -> faust.App:
     datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.app_id,
-        broker=[f"kafka://{address}" for address in settings.kafka_brokers],
+        broker=[f"{READ_COMMITTED_SCHEME}://{address}" for address in settings.kafka_brokers],
         store="rocksdb://",
         datadir=str(datadir),
         topic_partitions=settings.partitions,
