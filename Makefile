@@ -32,7 +32,7 @@ test: setup lint ## everything CI runs: lint, type checks, unit, integration and
 test-unit: setup ## unit tests only (no services)
 	@.venv/bin/pytest -q tests/unit
 
-bench: bench-engine bench-producers bench-sink bench-stream ## all benchmarks (figures as ratios against same-run baselines)
+bench: bench-engine bench-producers bench-sink bench-stream bench-audit ## all benchmarks (figures as ratios against same-run baselines)
 
 bench-engine: setup ## pure rules engine: events/s per core, memory per 100k travellers
 	@$(PY) -m benchmarks.bench_engine
@@ -42,6 +42,9 @@ bench-producers: setup ## simulator and publisher events/s against a raw kafka-p
 
 bench-sink: setup ## sink rows/s into chDB and the server against bare INSERT baselines
 	@$(PY) -m benchmarks.bench_sink
+
+bench-audit: setup ## audit store: load rows/s and question latency, maintained tables vs plain (EVENTS=1000000)
+	@$(PY) -m benchmarks.bench_audit --events $(or $(EVENTS),1000000)
 
 bench-stream: setup ## worker events/s against a raw consumer, decision latency at 2,000 events/s
 	@$(PY) -m benchmarks.bench_stream
@@ -55,4 +58,4 @@ down: ## stop the services started by `make up` or `ledger run`
 clean: ## remove local data (var/) but keep caches
 	rm -rf var
 
-.PHONY: help setup run lint test test-unit bench bench-engine bench-producers bench-sink bench-stream up down clean
+.PHONY: help setup run lint test test-unit bench bench-engine bench-producers bench-sink bench-stream bench-audit up down clean

@@ -1,0 +1,202 @@
+"""Benchmark: the audit store at volume, maintained tables against the plain tables (chDB).
+
+Two databases in one chDB store, loaded in the same run with the same rows through the real
+insert path (``Store.insert``: ArrowStream, batches of ``sink_batch_size``), chunk by chunk in
+alternation so machine noise hits both alike:
+
+* ``maintained``: the project's DDL (append-only tables, the maintained tables their
+  materialized views fill at insert time, the investigator views);
+* ``plain``: the append-only tables alone (the maintained tables and views dropped), where the
+  baseline recomputes every view from the record (``streams.store.recompute``) at query time.
+
+Then each investigator-guide question and a set of view probes (one traveller, one port-day,
+one day, the full suspected list) run once to warm and three times timed on each database. It
+reports load rows/s of each database, disk bytes per table, per-query latency (median of the
+three runs) and the plain/maintained ratio, and writes everything to a JSON file.
+
+    .venv/bin/python -m benchmarks.bench_audit [--events 1000000] [--out var/bench/audit.json]
+
+The issue's report scale is ``--events 100000000`` (about 30 M emissions); a small default keeps
+an ordinary run to a few minutes. ``--skip-baseline-over S`` stops timing a baseline query after
+its warm-up run took more than S seconds (it is reported with that one run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from benchmarks.audit_data import Generator
+from streams.guide import QUESTIONS
+from streams.settings import PROJECT_ROOT, Settings
+from streams.store import Store, Table, open_store
+from streams.store.recompute import on_plain_tables
+
+MAINTAINED = ("decision_current", "decision_day", "stay_decisions", "event_ports")
+
+
+def plain_store(store: Store) -> None:
+    """Turn a migrated database into the append-only tables alone (no MVs, views, state)."""
+    views = store.query(
+        "SELECT name FROM system.tables WHERE database = {db:String} AND engine = 'View'",
+        {"db": store.database},
+    )
+    for (name,) in views.rows:
+        store.query(f"DROP TABLE {name}")
+    for name in MAINTAINED:
+        store.query(f"DROP TABLE {name}_mv")
+        store.query(f"DROP TABLE {name}")
+
+
+def load(stores: dict[str, Store], generator: Generator, batch: int) -> dict[str, float]:
+    """Insert every chunk into each store in turn; seconds spent inserting, per store."""
+    spent = dict.fromkeys(stores, 0.0)
+    for n, (events, decisions) in enumerate(generator.chunks(max(batch * 20, 100_000))):
+        order = list(stores.items()) if n % 2 == 0 else list(reversed(stores.items()))
+        for name, store in order:
+            t0 = time.perf_counter()
+            for table, rows in ((Table.EVENTS, events), (Table.DECISIONS, decisions)):
+                for i in range(0, len(rows), batch):
+                    store.insert(table, rows[i : i + batch])
+            spent[name] += time.perf_counter() - t0
+        print(
+            f"  loaded {generator.crossings:,} crossings, {generator.emissions:,} emissions",
+            file=sys.stderr,
+        )
+    return spent
+
+
+def timed(run: Callable[[], Any], runs: int, give_up: float | None) -> dict[str, Any]:
+    """One warm-up run, then ``runs`` timed ones (unless the warm-up exceeded ``give_up`` s)."""
+    t0 = time.perf_counter()
+    rows = len(run().rows)
+    warm = time.perf_counter() - t0
+    if give_up is not None and warm > give_up:
+        return {"seconds": warm, "runs": [warm], "rows": rows, "warm_only": True}
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - t0)
+    return {"seconds": statistics.median(times), "runs": times, "rows": rows}
+
+
+def probes(store: Store, generator: Generator) -> dict[str, str]:
+    """Questions beyond the guide's ten: one traveller, one port-day, one day, full lists."""
+    traveller = generator.travellers[len(generator.travellers) // 2]
+    busiest = store.query(
+        "SELECT day, count() AS n FROM (SELECT toDate(observed_at) AS day FROM decisions) "
+        "GROUP BY day ORDER BY n DESC, day LIMIT 1"
+    ).rows[0][0]
+    one = f"WHERE traveller_id = '{traveller}'"
+    port_day = f"WHERE entry_port = 'PORT-07' AND toDate(entered_at) = toDate('{busiest}')"
+    return {
+        "timeline, one traveller": f"SELECT * FROM timeline {one} ORDER BY at, at_ms, kind",
+        "stays, one traveller": f"SELECT * FROM stays {one}",
+        "overstays, one traveller": f"SELECT * FROM overstays {one}",
+        "suspected_overstayers, one traveller": f"SELECT * FROM suspected_overstayers {one}",
+        "decisions_in_force, one traveller": f"SELECT * FROM decisions_in_force {one}",
+        "decision_log, one traveller": f"SELECT * FROM decision_log {one}",
+        "stays, one port-day": f"SELECT * FROM stays {port_day}",
+        "suspected_overstayers, full list": "SELECT * FROM suspected_overstayers",
+        "decisions_by_rule_port_day, one day": (
+            f"SELECT * FROM decisions_by_rule_port_day WHERE day = toDate('{busiest}')"
+        ),
+        "crossings per port, one month": (
+            "SELECT port, count() FROM events WHERE type = 'CrossingRecorded' "
+            "AND occurred_at >= toDateTime('2025-06-01 00:00:00', 'UTC') "
+            "AND occurred_at < toDateTime('2025-07-01 00:00:00', 'UTC') GROUP BY port"
+        ),
+    }
+
+
+def disk(store: Store) -> dict[str, int]:
+    """Bytes on disk of each table of the store's database (active parts)."""
+    result = store.query(
+        "SELECT table, sum(bytes_on_disk) FROM system.parts "
+        "WHERE database = {db:String} AND active GROUP BY table ORDER BY table",
+        {"db": store.database},
+    )
+    return {str(t): int(b) for t, b in result.rows}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Load both databases, time every question on each, print a table, write the JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--skip-baseline-over", type=float, default=None)
+    parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "var/bench/audit.json")
+    parser.add_argument("--dir", type=Path, default=None, help="chDB directory (default: temp)")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="bench-audit-", dir=args.dir) as tmp:
+        report = run(Settings.from_env().with_overrides(chdb_path=Path(tmp)), args)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+    print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+def run(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
+    """The whole benchmark on one chDB directory; returns the report."""
+    stores = {
+        name: open_store(settings.with_overrides(clickhouse_database=name), "writer", "chdb")
+        for name in ("maintained", "plain")
+    }
+    for store in stores.values():
+        store.migrate()
+    plain_store(stores["plain"])
+    generator = Generator(events=args.events)
+    print(f"audit benchmark: {args.events:,} events into chDB", file=sys.stderr)
+    spent = load(stores, generator, settings.sink_batch_size)
+    rows = args.events + generator.emissions
+    loads = {name: rows / seconds for name, seconds in spent.items()}
+    print(
+        f"load rows/s: maintained {loads['maintained']:,.0f}, plain {loads['plain']:,.0f}, "
+        f"ratio {loads['maintained'] / loads['plain']:.2f}"
+    )
+    maintained, plain = stores["maintained"], stores["plain"]
+    questions = {f"Q{n}. {q.question}": q.sql for n, q in enumerate(QUESTIONS, 1)}
+    questions.update(probes(maintained, generator))
+    results: dict[str, Any] = {}
+    print(f"{'query':62} {'maintained s':>12} {'plain s':>9} {'ratio':>7}")
+    for label, sql in questions.items():
+        new = timed(functools.partial(maintained.query, sql), args.runs, None)
+        old_sql = on_plain_tables(sql, "plain")
+        old = timed(functools.partial(plain.query, old_sql), args.runs, args.skip_baseline_over)
+        results[label] = {"sql": sql, "maintained": new, "plain": old}
+        ratio = old["seconds"] / new["seconds"] if new["seconds"] else float("inf")
+        print(
+            f"{label[:62]:62} {new['seconds']:12.3f} {old['seconds']:9.3f} {ratio:7.1f}", flush=True
+        )
+    sizes = {name: disk(store) for name, store in stores.items()}
+    for store in stores.values():
+        store.close()
+    return {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "note": "2 cores shared with other work",
+        },
+        "events": args.events,
+        "emissions": generator.emissions,
+        "crossings": generator.crossings,
+        "load_rows_per_second": loads,
+        "load_ratio_maintained_to_plain": loads["maintained"] / loads["plain"],
+        "disk_bytes": sizes,
+        "queries": results,
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())
