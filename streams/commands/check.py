@@ -13,13 +13,15 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import IO, TextIO
+from typing import TextIO
 
+from streams.commands.events_input import open_input, read_input_events
 from streams.domain.decisions import Emission
 from streams.domain.engine import Engine
 from streams.domain.events import parse_instant
-from streams.domain.jsonlines import LineError, read_events
+from streams.domain.jsonlines import LineError
 from streams.domain.policy import load_policy
+from streams.edge import EdgeLimits
 from streams.settings import Settings
 
 HELP = "run the rules engine over JSON-lines events and print decision emissions"
@@ -54,21 +56,19 @@ def emission_line(emission: Emission) -> str:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Execute ``ledger check``."""
     policy = load_policy(args.policy or settings.policy_file)
+    limits = EdgeLimits.from_settings(settings)
     as_of = parse_instant(args.as_of, "--as-of") if args.as_of else None
+    if as_of is not None:
+        limits.check_instant(as_of, "--as-of")
     engine = Engine(policy)
     errors = ErrorReport(sys.stderr)
     out = sys.stdout
-    source: IO[str]
-    source = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")  # noqa: SIM115
-    try:
-        for event in read_events(source, errors):
+    with open_input(args.file) as source:
+        for event in read_input_events(source, errors, limits):
             for emission in engine.process(event):
                 out.write(emission_line(emission) + "\n")
         if as_of is not None:
             for emission in engine.advance_to(as_of):
                 out.write(emission_line(emission) + "\n")
-    finally:
-        if source is not sys.stdin:
-            source.close()
     out.flush()
     return 1 if errors.count else 0

@@ -18,14 +18,15 @@ import json
 import sys
 from datetime import date
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from streams.commands.check import ErrorReport
+from streams.commands.events_input import open_input, read_input_events
 from streams.domain.engine import Engine, Plan
 from streams.domain.errors import InvalidEventError
 from streams.domain.events import format_instant, parse_date, parse_instant
-from streams.domain.jsonlines import read_events
 from streams.domain.policy import load_policy
+from streams.edge import EdgeLimits
 from streams.settings import Settings
 
 HELP = "open stays, deadlines and remaining time at an instant (EES 'remaining stay')"
@@ -66,23 +67,21 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.at is None:
         raise InvalidEventError("--at", "required (except with --live)")
     policy = load_policy(args.policy or settings.policy_file)
+    limits = EdgeLimits.from_settings(settings)
     at = parse_instant(args.at, "--at")
+    limits.check_instant(at, "--at")
     plan_day: date | None = None
     if args.plan_entry is not None:
         plan_day = parse_date(args.plan_entry, "--plan-entry")
+        limits.check_date(plan_day, "--plan-entry")
         if not args.jurisdiction or not args.traveller:
             raise InvalidEventError("--plan-entry", "needs --jurisdiction and --traveller")
     engine = Engine(policy)
     errors = ErrorReport(sys.stderr)
-    source: IO[str]
-    source = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")  # noqa: SIM115
-    try:
-        for event in read_events(source, errors):
+    with open_input(args.file) as source:
+        for event in read_input_events(source, errors, limits):
             if event.occurred_at <= at:  # the answer is as known at --at
                 engine.process(event)
-    finally:
-        if source is not sys.stdin:
-            source.close()
     engine.advance_to(at)
     result: dict[str, Any] = {
         "at": format_instant(at),
