@@ -116,6 +116,8 @@ COLUMNS: dict[Table, tuple[str, ...]] = {
         "ingested_at",
     ),
 }
+# (table, column, the column it follows): String columns added to the DDL after release.
+_ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (("events", "schema_fingerprint", "payload"),)
 OFFSET_COLUMNS: tuple[str, ...] = ("kafka_topic", "kafka_partition", "next_offset", "committed_at")
 
 
@@ -199,7 +201,24 @@ class Store(ABC):
         with self._lock:
             for statement in ddl_statements(self.database):
                 self._execute(statement, None)
+                if statement.startswith("CREATE DATABASE"):
+                    self._add_missing_columns()
             self._after_migrate()
+
+    def _add_missing_columns(self) -> None:
+        """Columns added to an append-only table after a store was created (``IF NOT EXISTS``
+        keeps the old table; 18.16 has no ``ADD COLUMN IF NOT EXISTS``, so look first)."""
+        db = quote_identifier(self.database)
+        for table, column, after in _ADDED_COLUMNS:
+            found = self._execute(
+                "SELECT count() FROM system.columns WHERE database = {db:String} "
+                "AND table = {table:String} AND name IN ({column:String}, {after:String})",
+                {"db": self.database, "table": table, "column": column, "after": after},
+            )
+            if int(found.rows[0][0]) == 1:  # the table exists (it has `after`) without `column`
+                self._execute(
+                    f"ALTER TABLE {db}.{table} ADD COLUMN {column} String AFTER {after}", None
+                )
 
     def insert_events(self, rows: Sequence[Row]) -> None:
         """Append rows to ``events`` in one INSERT (see :data:`COLUMNS`)."""

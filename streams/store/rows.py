@@ -8,10 +8,12 @@ came from. Instants are split into a ``DateTime('UTC')`` second and a ``*_ms`` m
 from __future__ import annotations
 
 import base64
+import dataclasses
 import functools
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from enum import StrEnum
 from typing import Any
 
 from schemas.codec import current_schema, fingerprint
@@ -23,8 +25,8 @@ from streams.domain.events import (
     PermitIssued,
     PermitRevoked,
     StayExtended,
-    event_to_json_dict,
     event_type,
+    format_instant,
 )
 
 
@@ -57,6 +59,39 @@ def _coordinates(at: Coordinates, ingested_at: datetime) -> dict[str, Any]:
         "kafka_offset": at.offset,
         "ingested_at": split_instant(ingested_at)[0],
     }
+
+
+_FIELD_NAMES: dict[str, tuple[str, ...]] = {}
+
+
+def _field_names(event: Event) -> tuple[str, ...]:
+    kind = event_type(event)
+    names = _FIELD_NAMES.get(kind)
+    if names is None:
+        names = _FIELD_NAMES[kind] = tuple(f.name for f in dataclasses.fields(event))
+    return names
+
+
+def payload_json(event: Event) -> str:
+    """``event_to_json_dict(event)`` as compact JSON with sorted keys, built in one pass.
+
+    The same text as ``json.dumps(event_to_json_dict(event), sort_keys=True, separators=...)``
+    (a unit test holds them equal) without its per-event field introspection and copies: the
+    sink builds one per stored event.
+    """
+    out: dict[str, Any] = {"type": event_type(event)}
+    for name in _field_names(event):
+        value = getattr(event, name)
+        if isinstance(value, StrEnum):
+            value = value.value
+        elif isinstance(value, datetime):
+            value = format_instant(value)
+        elif isinstance(value, date):
+            value = value.isoformat()
+        elif isinstance(value, tuple):
+            value = list(value)
+        out[name] = value
+    return json.dumps(out, sort_keys=True, separators=(",", ":"))
 
 
 @functools.cache
@@ -94,7 +129,7 @@ def event_row(
         "channel": crossing.channel.value if crossing else None,
         "permit_id": permit_id,
         "jurisdiction": event.jurisdiction if isinstance(event, StayExtended) else None,
-        "payload": json.dumps(event_to_json_dict(event), sort_keys=True, separators=(",", ":")),
+        "payload": payload_json(event),
         "schema_fingerprint": schema_fingerprint or current_fingerprint(kind),
         **_coordinates(at, ingested_at),
     }

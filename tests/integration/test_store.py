@@ -41,6 +41,7 @@ from streams.store import (
 )
 from streams.store.rows import (
     Coordinates,
+    current_fingerprint,
     dead_letter_row,
     decision_row,
     event_row,
@@ -295,6 +296,15 @@ class StoreContract:
         )
         assert names.rows == [(2,)]
         assert writer.query("SELECT count() FROM decision_current").rows == [(0,)]
+
+    def test_migrate_adds_the_fingerprint_column_to_an_older_store(self, writer: Store) -> None:
+        writer.query("ALTER TABLE events DROP COLUMN schema_fingerprint")  # as created before
+        writer.migrate()
+        columns = [r[0] for r in writer.query("DESCRIBE TABLE events").rows]
+        assert columns[columns.index("payload") + 1] == "schema_fingerprint"
+        writer.insert_events([event_row(_crossing(), Coordinates("t", 0, 0), INGESTED)])
+        stored = writer.query("SELECT schema_fingerprint FROM events").rows
+        assert stored == [(current_fingerprint("CrossingRecorded"),)]
 
     def clickhouse_tsv(self, store: Store, sql: str) -> str:
         """``sql``'s output as the backend's ClickHouse itself writes TabSeparatedWithNames."""
