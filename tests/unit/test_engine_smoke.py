@@ -136,3 +136,17 @@ def _default_policy_document() -> dict[str, Any]:
     text = resources.files("streams").joinpath("policy/default.json").read_text("utf-8")
     data: dict[str, Any] = json.loads(text)
     return data
+
+
+def test_travellers_held_decisions_share_their_rule_and_detail_texts() -> None:
+    # Two travellers entering the same port on the same day: their STAY_OPENED decisions differ
+    # (ids, evidence) but hold one rule string and one detail string between them (issue 11).
+    from tests.unit.rules.helpers import new_engine, to_event, twov_entry
+
+    engine = new_engine()
+    for traveller in ("S1", "S2"):
+        engine.process(to_event(twov_entry(traveller, "2025-12-02T10:00:00+08:00")))
+    first, second = (d for d in engine.decisions() if d.code is Code.STAY_OPENED)
+    assert first.decision_id != second.decision_id
+    assert first.detail == second.detail and first.detail is second.detail
+    assert first.rule is second.rule

@@ -8,6 +8,7 @@ revocations, consent and pre-registration records for the rules that consult the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from hashlib import blake2b
@@ -25,6 +26,19 @@ from streams.domain.events import (
 from streams.domain.policy import Policy
 
 _SEP = "\x1f"
+_MEMO_LIMIT = 65_536  # distinct texts kept; cleared beyond (officers' limits are unbounded)
+_TEXTS: dict[tuple[object, ...], str] = {}
+
+
+def shared_text(key: tuple[object, ...], build: Callable[[], str]) -> str:
+    """One string object per distinct ``key`` (built once): rule labels and decision details
+    repeat across travellers and across re-derivations, and held decisions then share them."""
+    text = _TEXTS.get(key)
+    if text is None:
+        if len(_TEXTS) >= _MEMO_LIMIT:
+            _TEXTS.clear()
+        text = _TEXTS[key] = build()
+    return text
 
 
 def fmt(instant: datetime) -> str:
@@ -107,7 +121,10 @@ class DecisionSink:
         """Record one decision."""
         policy = self.policy
         traveller_id = self.traveller_id
-        rule = f"{rule_label}/policy:{policy.version}"
+        version = policy.version
+        rule = _TEXTS.get((rule_label, version))
+        if rule is None:
+            rule = shared_text((rule_label, version), lambda: f"{rule_label}/policy:{version}")
         did = decision_id(traveller_id, code, jurisdiction, rule, evidence, deadline=deadline)
         decision = Decision(  # positional, in field order (the hottest constructor of the engine)
             did,

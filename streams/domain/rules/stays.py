@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from streams.domain.decisions import Code
 from streams.domain.events import Basis
 from streams.domain.policy import Designation, Policy
-from streams.domain.rules.common import DecisionSink, fmt
+from streams.domain.rules.common import DecisionSink, fmt, shared_text
 from streams.domain.rules.entry import Terms, check_twov_exit
 from streams.domain.rules.sequence import Stay
 
@@ -43,9 +43,14 @@ def record_opened(stay: Stay, terms: Terms, sink: DecisionSink) -> None:
         terms.rule_label,
         evidence,
         entry.occurred_at,
-        f"{basis} stay entered at {entry.port} on {stay.entry_day.isoformat()}, "
-        + (f"deadline {fmt(deadline)}" if deadline else "no deadline")
-        + (" (extended)" if stay.extensions else ""),
+        shared_text(
+            (Code.STAY_OPENED, basis, entry.port, stay.entry_day, deadline, bool(stay.extensions)),
+            lambda: (
+                f"{basis} stay entered at {entry.port} on {stay.entry_day.isoformat()}, "
+                + (f"deadline {fmt(deadline)}" if deadline else "no deadline")
+                + (" (extended)" if stay.extensions else "")
+            ),
+        ),
         deadline=deadline,
     )
 
@@ -149,7 +154,9 @@ def _record_outcome(
                 label,
                 (*evidence, exit_.event_id),
                 exit_.occurred_at,
-                f"exit at {exit_.port} within the limit",
+                shared_text(
+                    (Code.STAY_CLOSED, exit_.port), lambda: f"exit at {exit_.port} within the limit"
+                ),
                 deadline=deadline,
             )
         else:
