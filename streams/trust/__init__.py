@@ -1,0 +1,1 @@
+"""Trust: tamper evidence for the audit store (Merkle logs, checkpoints, proofs, retention)."""
