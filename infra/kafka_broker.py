@@ -43,7 +43,22 @@ def project_topics(settings: Settings) -> list[str]:
         settings.topic_permits,
         settings.topic_decisions,
         settings.topic_deadletter,
+        settings.topic_checkpoints,
+        settings.topic_erasures,
     ]
+
+
+def long_term_topics(settings: Settings) -> set[str]:
+    """Topics kept forever (``retention.ms=-1``): the raw input log and the trust records.
+
+    The store decides what is deleted (``ledger retention``), never Kafka's 7-day default.
+    """
+    return {
+        settings.topic_crossings,
+        settings.topic_permits,
+        settings.topic_checkpoints,
+        settings.topic_erasures,
+    }
 
 
 def kafka_libs(settings: Settings) -> Path:
@@ -293,7 +308,7 @@ def ensure_topics(
     partitions: int | None = None,
     configs: dict[str, str] | None = None,
 ) -> list[str]:
-    """Create ``topics`` (default: the project's four) if missing; return the names created.
+    """Create ``topics`` (default: the project's) if missing; return the names created.
 
     Every topic gets ``partitions`` (default ``settings.partitions``) partitions, the settings'
     replication factor and ``min.insync.replicas`` (3 and 2 on a cluster, 1 and 1 on one broker).
@@ -321,7 +336,11 @@ def ensure_topics(
                 t: {
                     "num_partitions": count,
                     "replication_factor": settings.replication_factor,
-                    "configs": {**isr, **(configs or {})},
+                    "configs": {
+                        **isr,
+                        **({"retention.ms": "-1"} if t in long_term_topics(settings) else {}),
+                        **(configs or {}),
+                    },
                 }
                 for t in missing
             }

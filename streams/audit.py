@@ -15,13 +15,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from streams.store.base import COLUMNS, QueryResult, Store, Table, quote_identifier
+from streams.store.base import COLUMNS, LEAF_COLUMNS, QueryResult, Store, Table, quote_identifier
 from streams.store.rows import split_instant
 
 # The columns of the decisions_in_force view, so that as-of answers read like "now" answers: a
-# decision row without its emission status and the sink's ingestion time.
+# decision row without its emission status, the sink's ingestion time and its Merkle leaf.
 IN_FORCE_COLUMNS: tuple[str, ...] = tuple(
-    c for c in COLUMNS[Table.DECISIONS] if c not in ("status", "ingested_at")
+    c for c in COLUMNS[Table.DECISIONS] if c not in ("status", "ingested_at", *LEAF_COLUMNS)
 )
 
 _KNOWN = (

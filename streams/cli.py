@@ -29,6 +29,8 @@ COMMANDS: dict[str, str] = {
     "sql": "streams.commands.sql",
     "asof": "streams.commands.asof",
     "guide": "streams.commands.guide",
+    "keys": "streams.commands.keys",
+    "verify": "streams.commands.verify",
     "infra": "infra.commands",
 }
 

@@ -82,6 +82,13 @@ class Settings:
     worker_shutdown_seconds: float = 30.0  # a stopping worker exits within this, whatever hangs
     sink_batch_size: int = 5000
     sink_flush_seconds: float = 1.0
+    # Trust (streams/trust): Merkle leaves beside every stored row, signed checkpoints.
+    sink_merkle: int = 1  # 0 turns leaf hashing off (benchmarks only: nothing is then signed)
+    signing_key: Path = Path.home() / ".config" / "border-ledger" / "checkpoint-ed25519.pem"
+    checkpoint_every: int = 10000  # sign a log once it grew by this many leaves...
+    checkpoint_seconds: float = 10.0  # ...or once its oldest unsigned leaf is this old
+    topic_checkpoints: str = "border.checkpoints.v1"
+    topic_erasures: str = "border.erasures.v1"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

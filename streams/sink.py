@@ -50,12 +50,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from schemas.codec import HEADER_SIZE, decode_dead_letter, decode_emission, decode_event
+from schemas.codec import decode_event
 from streams.domain.errors import LedgerError
 from streams.edge import EdgeLimits, EdgeViolation, check_record, check_storable, record_instant
 from streams.settings import Settings
 from streams.store.base import Store, StoreUnavailableError, Table, TopicPartition
-from streams.store.rows import Coordinates, dead_letter_row, decision_row, event_row
+from streams.store.records import event_record_row, record_row
+from streams.store.rows import Coordinates
+from streams.trust.sinklog import SinkLog
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +119,7 @@ class Sink:
         self._skip: dict[TopicPartition, set[int]] = {}
         self._stop = threading.Event()
         self._limits = EdgeLimits.from_settings(settings)
+        self.merkle = SinkLog(settings, store)
 
     # -- public API ---------------------------------------------------------------------------
 
@@ -171,15 +174,19 @@ class Sink:
                 self._step_over_markers(consumer)
                 if self._due(until):
                     self._flush()
+                elif not self._pending_next:  # every leaf is stored: a timed checkpoint may sign
+                    self._retry(lambda: self.merkle.sign_due(self._committed))
                 if time.monotonic() - last_report >= _REPORT_SECONDS:
                     log.info("sink: %s", self.stats.summary())
                     last_report = time.monotonic()
             self._flush()
+            self._retry(lambda: self.merkle.sign_due(self._committed, everything=True))
         except _Stopped:
             log.warning("sink: stopped with an unflushed batch; the next run re-reads it")
         finally:
             if consumer is not None:
                 consumer.close()
+            self.merkle.close()
         log.info("sink: done; %s", self.stats.summary())
         return self.stats
 
@@ -236,6 +243,7 @@ class Sink:
                 functools.partial(self.store.stored_offsets, table, tp.topic, tp.partition, start)
             )
             self._skip[key] = present
+            self._retry(functools.partial(self.merkle.resume, table, key, start))
             with self._lock:
                 self._committed[key] = start
             if present:
@@ -274,6 +282,7 @@ class Sink:
         if skip and offset in skip:
             skip.discard(offset)
             self.stats.already_stored += 1
+            self.merkle.already_stored(key, record.value)
             return
         table = self._tables[record.topic]
         at = Coordinates(record.topic, record.partition, offset)
@@ -289,6 +298,7 @@ class Sink:
                 e,
             )
             return
+        self.merkle.stamp(key, record.value, row)
         self._pending[table].append(row)
         self._pending_rows += 1
 
@@ -314,22 +324,8 @@ class Sink:
             check_record(
                 event, limits, self.settings, topic=at.topic, key=key, timestamp_ms=timestamp_ms
             )
-            # Decoding checked the framing: bytes 2..9 are the writer schema's fingerprint.
-            return event_row(event, at, now, bytes(value[2:HEADER_SIZE]).hex())
-        if table is Table.DECISIONS:
-            return decision_row(decode_emission(value), at, record_time(timestamp_ms, now), now)
-        letter = decode_dead_letter(value)
-        return dead_letter_row(
-            raw=letter.raw,
-            reason=letter.reason,
-            source_topic=letter.source_topic,
-            source_partition=letter.source_partition,
-            source_offset=letter.source_offset,
-            source_timestamp=letter.source_timestamp,
-            failed_at=letter.failed_at,
-            at=at,
-            ingested_at=now,
-        )
+            return event_record_row(event, value, at, now)
+        return record_row(table, value, at, record_time(timestamp_ms, now), now)
 
     # -- flushing -----------------------------------------------------------------------------
 
@@ -369,6 +365,7 @@ class Sink:
         self._pending_next = {}
         self._pending_since = None
         self.stats.flushes += 1
+        self._retry(lambda: self.merkle.sign_due(self._committed))
         log.debug("sink: flushed; %s", self.stats.summary())
 
     def _insert_exactly(self, table: Table, rows: list[dict[str, Any]]) -> None:

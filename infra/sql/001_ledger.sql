@@ -32,7 +32,10 @@ CREATE TABLE IF NOT EXISTS {database}.events
     kafka_topic      String,
     kafka_partition  Int32,
     kafka_offset     Int64,
-    ingested_at      DateTime('UTC')
+    ingested_at      DateTime('UTC'),
+    leaf_index       UInt64,              -- position in its (topic, partition) Merkle log
+    leaf_hash        String,              -- hex RFC 9162 leaf hash of the Kafka value ('' = none)
+    kafka_value      String               -- the exact Kafka value, base64 ('' once erased)
 )
 ENGINE = MergeTree()
 PARTITION BY toYYYYMM(occurred_at)
@@ -63,7 +66,10 @@ CREATE TABLE IF NOT EXISTS {database}.decisions
     kafka_topic       String,
     kafka_partition   Int32,
     kafka_offset      Int64,
-    ingested_at       DateTime('UTC')
+    ingested_at       DateTime('UTC'),
+    leaf_index        UInt64,
+    leaf_hash         String,
+    kafka_value       String
 )
 ENGINE = MergeTree()
 PARTITION BY toYYYYMM(observed_at)
@@ -84,7 +90,10 @@ CREATE TABLE IF NOT EXISTS {database}.dead_letters
     kafka_topic          String,
     kafka_partition      Int32,
     kafka_offset         Int64,
-    ingested_at          DateTime('UTC')
+    ingested_at          DateTime('UTC'),
+    leaf_index           UInt64,
+    leaf_hash            String,
+    kafka_value          String
 )
 ENGINE = MergeTree()
 PARTITION BY toYYYYMM(failed_at)

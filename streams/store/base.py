@@ -54,6 +54,8 @@ class Table(StrEnum):
     DEAD_LETTERS = "dead_letters"
 
 
+# Each row's place in its (topic, partition) Merkle log (streams/trust): the sink fills them.
+LEAF_COLUMNS: tuple[str, ...] = ("leaf_index", "leaf_hash", "kafka_value")
 # Column order of each table, as in infra/sql. Rows passed to insert_* are mappings with exactly
 # these keys; instants are aware datetimes truncated to the second, with a separate *_ms column.
 COLUMNS: dict[Table, tuple[str, ...]] = {
@@ -77,6 +79,7 @@ COLUMNS: dict[Table, tuple[str, ...]] = {
         "kafka_partition",
         "kafka_offset",
         "ingested_at",
+        *LEAF_COLUMNS,
     ),
     Table.DECISIONS: (
         "decision_id",
@@ -99,6 +102,7 @@ COLUMNS: dict[Table, tuple[str, ...]] = {
         "kafka_partition",
         "kafka_offset",
         "ingested_at",
+        *LEAF_COLUMNS,
     ),
     Table.DEAD_LETTERS: (
         "source_topic",
@@ -114,6 +118,7 @@ COLUMNS: dict[Table, tuple[str, ...]] = {
         "kafka_partition",
         "kafka_offset",
         "ingested_at",
+        *LEAF_COLUMNS,
     ),
 }
 # (table, column, the column it follows): String columns added to the DDL after release.
@@ -242,6 +247,12 @@ class Store(ABC):
             return
         with self._lock:
             self._insert(table.value, COLUMNS[table], rows)
+
+    def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Row]) -> None:
+        """Append ``rows`` (mappings over ``columns``) to another table of the DDL, one INSERT."""
+        if rows:
+            with self._lock:
+                self._insert(quote_identifier(table).strip("`"), columns, rows)
 
     def committed_offsets(self) -> dict[TopicPartition, int]:
         """Per (topic, partition), the next offset the sink has not yet durably stored."""

@@ -58,6 +58,10 @@ def _coordinates(at: Coordinates, ingested_at: datetime) -> dict[str, Any]:
         "kafka_partition": at.partition,
         "kafka_offset": at.offset,
         "ingested_at": split_instant(ingested_at)[0],
+        # Not a leaf of the Merkle log until the sink stamps it (streams/trust/sinklog.py).
+        "leaf_index": 0,
+        "leaf_hash": "",
+        "kafka_value": "",
     }
 
 

@@ -1,0 +1,98 @@
+"""Reading the Merkle logs back from the store: which logs exist, their checkpoints, their rows.
+
+Shared by ``ledger verify`` and ``ledger prove``. Everything here only reads, so it runs as the
+read-only investigator. Rows come back in Kafka offset order, in offset-range chunks, so memory
+stays bounded on logs of millions of leaves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from streams.settings import Settings
+from streams.store.base import COLUMNS, LEAF_COLUMNS, Store, Table, quote_identifier
+from streams.trust.checkpoint import CHECKPOINT_COLUMNS, Checkpoint
+
+CHUNK_OFFSETS = 100_000
+# Columns that do not come from the Kafka value: where and when the sink stored it, the leaf.
+NOT_FROM_VALUE = frozenset(
+    {"kafka_topic", "kafka_partition", "kafka_offset", "ingested_at", *LEAF_COLUMNS}
+    | {"emitted_at", "emitted_at_ms"}  # the decision message's Kafka timestamp
+)
+_WHERE = "kafka_topic = {topic:String} AND kafka_partition = {partition:Int32}"
+
+
+def tables_of(settings: Settings) -> dict[str, Table]:
+    """The table each stored topic feeds (as in the sink)."""
+    return {
+        settings.topic_crossings: Table.EVENTS,
+        settings.topic_permits: Table.EVENTS,
+        settings.topic_decisions: Table.DECISIONS,
+        settings.topic_deadletter: Table.DEAD_LETTERS,
+    }
+
+
+def content_columns(table: Table) -> tuple[str, ...]:
+    """The columns of ``table`` derived from the Kafka value."""
+    return tuple(c for c in COLUMNS[table] if c not in NOT_FROM_VALUE)
+
+
+@dataclass(frozen=True, slots=True)
+class LogRef:
+    """One (topic, partition) log and how many rows / the last offset the store holds for it."""
+
+    table: Table
+    topic: str
+    partition: int
+    rows: int
+    max_offset: int
+
+
+def list_logs(store: Store, settings: Settings) -> list[LogRef]:
+    """Every log with stored rows or checkpoints, in (topic, partition) order."""
+    db = quote_identifier(store.database)
+    found: dict[tuple[str, int], LogRef] = {}
+    for topic, table in tables_of(settings).items():
+        result = store.query(
+            f"SELECT kafka_partition, count(), max(kafka_offset) FROM {db}.{table.value} "
+            "WHERE kafka_topic = {topic:String} GROUP BY kafka_partition",
+            {"topic": topic},
+        )
+        for p, n, top in result.rows:
+            found[(topic, int(p))] = LogRef(table, topic, int(p), int(n), int(top))
+        signed = store.query(
+            f"SELECT DISTINCT kafka_partition FROM {db}.checkpoints "
+            "WHERE kafka_topic = {topic:String}",
+            {"topic": topic},
+        )
+        for (p,) in signed.rows:
+            found.setdefault((topic, int(p)), LogRef(table, topic, int(p), 0, -1))
+    return [found[k] for k in sorted(found)]
+
+
+def checkpoints_of(store: Store, topic: str, partition: int) -> list[Checkpoint]:
+    """The log's checkpoints as stored, by tree size then signing time."""
+    db = quote_identifier(store.database)
+    result = store.query(
+        f"SELECT {', '.join(CHECKPOINT_COLUMNS)} FROM {db}.checkpoints WHERE {_WHERE} "
+        "ORDER BY tree_size, signed_at, signed_at_ms",
+        {"topic": topic, "partition": partition},
+    )
+    return [Checkpoint.from_row(dict(zip(result.columns, r, strict=True))) for r in result.rows]
+
+
+def rows_of(store: Store, log: LogRef, columns: tuple[str, ...]) -> Iterator[dict[str, Any]]:
+    """The log's rows in offset order (ties by leaf index), with ``columns`` plus the leaf."""
+    db = quote_identifier(store.database)
+    wanted = ("kafka_offset", *LEAF_COLUMNS, *columns)
+    for lo in range(0, log.max_offset + 1, CHUNK_OFFSETS):
+        result = store.query(
+            f"SELECT {', '.join(wanted)} FROM {db}.{log.table.value} WHERE {_WHERE} "
+            "AND kafka_offset >= {lo:Int64} AND kafka_offset < {hi:Int64} "
+            "ORDER BY kafka_offset, leaf_index",
+            {"topic": log.topic, "partition": log.partition, "lo": lo, "hi": lo + CHUNK_OFFSETS},
+        )
+        for r in result.rows:
+            yield dict(zip(wanted, r, strict=True))

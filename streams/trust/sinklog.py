@@ -1,0 +1,172 @@
+"""The sink's side of the Merkle logs: stamp each stored row with its leaf, sign checkpoints.
+
+One :class:`~streams.trust.merkle.Frontier` per (topic, partition). Every record the sink stores
+becomes the next leaf of its partition's log (``leaf_index``, ``leaf_hash`` of the exact Kafka
+value, and the value itself, base64, beside the row); records the sink skips as undecodable are
+not stored and so are not leaves. On start the frontier is rebuilt from the leaf hashes already
+stored below the committed point, and offsets above it that the sink finds already stored are
+appended again as they are re-read (the same bytes in the same order give the same leaves), so a
+crash anywhere, even between storing rows and signing, resumes the same log.
+
+After a flush has committed its offsets, a log whose tree grew by ``checkpoint_every`` leaves,
+or that has unsigned leaves older than ``checkpoint_seconds``, gets a signed checkpoint: inserted
+into the ``checkpoints`` table, then published on ``topic_checkpoints`` (key: the log id). The
+sink signs whatever is outstanding when it stops cleanly.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from streams.domain.errors import LedgerError
+from streams.settings import Settings
+from streams.store.base import Store, Table, TopicPartition, quote_identifier
+from streams.trust.checkpoint import CHECKPOINT_COLUMNS, Checkpoint, log_id
+from streams.trust.keys import Signer
+from streams.trust.merkle import Frontier, leaf_hash
+
+log = logging.getLogger(__name__)
+
+
+class CheckpointError(LedgerError):
+    """A checkpoint could not be published."""
+
+
+class SinkLog:
+    """The Merkle logs of the partitions one sink stores (see module docstring)."""
+
+    def __init__(self, settings: Settings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+        self.enabled = settings.sink_merkle != 0
+        self._frontiers: dict[TopicPartition, Frontier] = {}
+        self._signed_size: dict[TopicPartition, int] = {}
+        self._unsigned_since: dict[TopicPartition, float] = {}
+        self._producer: Any = None
+        self.signer: Signer | None = None
+        self.checkpoints_signed = 0
+        key = settings.signing_key.expanduser()
+        if self.enabled and key.exists():
+            self.signer = Signer.load(key)
+        elif self.enabled:
+            log.warning(
+                "sink: no signing key at %s: leaves are stored but no checkpoint is signed "
+                "(create one with `ledger keys init`)",
+                key,
+            )
+
+    def resume(self, table: Table, tp: TopicPartition, start: int) -> None:
+        """Rebuild ``tp``'s frontier from its stored leaves below ``start``."""
+        if not self.enabled:
+            return
+        db = quote_identifier(self.store.database)
+        where = "kafka_topic = {topic:String} AND kafka_partition = {partition:Int32}"
+        params: dict[str, Any] = {"topic": tp[0], "partition": tp[1], "start": start}
+        rows = self.store.query(
+            f"SELECT leaf_hash FROM {db}.{table.value} WHERE {where} "
+            "AND kafka_offset < {start:Int64} AND leaf_hash != '' ORDER BY kafka_offset",
+            params,
+        ).rows
+        frontier = Frontier()
+        for (digest,) in rows:
+            frontier.append(bytes.fromhex(str(digest)))
+        self._frontiers[tp] = frontier
+        signed = self.store.query(
+            f"SELECT max(tree_size) FROM {db}.checkpoints WHERE {where}", params
+        ).rows
+        self._signed_size[tp] = int(signed[0][0]) if signed and signed[0][0] is not None else 0
+
+    def already_stored(self, tp: TopicPartition, value: bytes | None) -> None:
+        """A record re-read above the committed point that the store already holds."""
+        if self.enabled and value is not None:
+            self._append(tp, leaf_hash(value))
+
+    def stamp(self, tp: TopicPartition, value: bytes, row: dict[str, Any]) -> None:
+        """Make ``row`` (about to be stored) the next leaf of ``tp``'s log."""
+        if not self.enabled:
+            return
+        digest = leaf_hash(value)
+        row["leaf_index"] = self._frontiers[tp].size
+        row["leaf_hash"] = digest.hex()
+        row["kafka_value"] = base64.b64encode(value).decode("ascii")
+        self._append(tp, digest)
+
+    def _append(self, tp: TopicPartition, digest: bytes) -> None:
+        self._frontiers.setdefault(tp, Frontier()).append(digest)
+        self._unsigned_since.setdefault(tp, time.monotonic())
+
+    def sign_due(self, committed: Mapping[TopicPartition, int], *, everything: bool = False) -> int:
+        """Sign the logs that are due (all with unsigned leaves if ``everything``); return how many.
+
+        ``committed`` must be the sink's committed points right after a flush: every leaf in a
+        frontier is then durably stored below its partition's committed offset.
+        """
+        if self.signer is None or not self._unsigned_since:
+            return 0
+        now = time.monotonic()
+        due: list[Checkpoint] = []
+        for tp, since in list(self._unsigned_since.items()):
+            frontier = self._frontiers[tp]
+            grown = frontier.size - self._signed_size.get(tp, 0)
+            old = now - since >= self.settings.checkpoint_seconds
+            if grown > 0 and (everything or old or grown >= self.settings.checkpoint_every):
+                due.append(self._checkpoint(tp, frontier, committed[tp]))
+        if due:
+            self.store.insert_rows("checkpoints", CHECKPOINT_COLUMNS, [c.to_row() for c in due])
+            self._publish(due)
+            for c in due:
+                tp = (c.topic, c.partition)
+                self._signed_size[tp] = c.tree_size
+                del self._unsigned_since[tp]
+            self.checkpoints_signed += len(due)
+        return len(due)
+
+    def _checkpoint(self, tp: TopicPartition, frontier: Frontier, next_offset: int) -> Checkpoint:
+        assert self.signer is not None
+        unsigned = Checkpoint(
+            log_id=log_id(self.settings.app_id, tp[0], tp[1]),
+            topic=tp[0],
+            partition=tp[1],
+            tree_size=frontier.size,
+            root=frontier.root(),
+            next_offset=next_offset,
+            signed_at=datetime.now(UTC),
+            key_id=self.signer.key_id,
+        )
+        return unsigned.signed(self.signer)
+
+    def _publish(self, checkpoints: list[Checkpoint]) -> None:
+        from kafka import KafkaProducer
+        from kafka.errors import KafkaError
+
+        try:
+            if self._producer is None:
+                self._producer = KafkaProducer(
+                    bootstrap_servers=self.settings.kafka_bootstrap,
+                    client_id="ledger-sink-checkpoints",
+                    acks="all",
+                )
+            futures = [
+                self._producer.send(
+                    self.settings.topic_checkpoints,
+                    key=c.log_id.encode("utf-8"),
+                    value=c.to_message(),
+                )
+                for c in checkpoints
+            ]
+            for f in futures:
+                f.get(timeout=60)
+        except KafkaError as e:
+            raise CheckpointError(
+                f"checkpoints stored but not published on {self.settings.topic_checkpoints}: {e}"
+            ) from e
+
+    def close(self) -> None:
+        if self._producer is not None:
+            self._producer.close()
+            self._producer = None
