@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "guide": "streams.commands.guide",
     "keys": "streams.commands.keys",
     "verify": "streams.commands.verify",
+    "prove": "streams.commands.prove",
     "infra": "infra.commands",
 }
 

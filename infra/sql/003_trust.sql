@@ -22,14 +22,15 @@ ORDER BY (kafka_topic, kafka_partition, tree_size);
 
 -- Retention erasures (ledger retention --apply): one row per (stay, topic, partition) erased.
 -- The rows named by `offsets` keep their leaf hash but lose their payload; ledger verify counts
--- them as erased. The same facts are published on border.erasures.v1.
+-- them as erased. The same facts are published on border.erasures.v1. A stay is named by its
+-- entry event id only: the erasure record itself holds no personal data.
 CREATE TABLE IF NOT EXISTS {database}.erasures
 (
     erasure_id       String,
     jurisdiction     String,
     policy           String,
-    traveller_id     String,
     stay             String,
+    outcome          String,
     last_record_at   DateTime('UTC'),
     due_at           DateTime('UTC'),
     erased_at        DateTime('UTC'),

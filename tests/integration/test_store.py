@@ -135,12 +135,14 @@ class StoreContract:
             {"db": writer.database},
         )
         assert [r[0] for r in tables.rows] == [
+            "checkpoints",
             "dead_letters",
             "decision_current",
             "decision_current_mv",
             "decision_day",
             "decision_day_mv",
             "decisions",
+            "erasures",
             "event_ports",
             "event_ports_mv",
             "events",

@@ -8,6 +8,8 @@ verify. Everything runs in subprocesses (chDB binds one data directory per proce
 
 from __future__ import annotations
 
+import re
+import signal
 import subprocess
 import uuid
 from collections.abc import Callable
@@ -18,12 +20,14 @@ import pytest
 from streams.settings import PROJECT_ROOT, Settings
 from streams.trust.keys import init_key
 from tests.integration.test_sink import (
+    _StderrWatcher,
     catch_up,
     event_messages,
     ledger,
     ledger_env,
     make_events,
     produce,
+    wait_until,
 )
 
 pytestmark = pytest.mark.integration
@@ -105,3 +109,49 @@ def test_verify_names_every_kind_of_tampering_and_passes_the_untouched_store(
         wanted = expected.format(topic=settings.topic_crossings)
         assert result.returncode == 1, (operation, result.stdout, result.stderr)
         assert wanted in result.stdout, (operation, result.stdout)
+
+
+def _stored_events(lines: list[str]) -> int:
+    counts = [int(m.group(1)) for line in lines if (m := re.search(r"inserted events (\d+)", line))]
+    return max(counts, default=0)
+
+
+@pytest.mark.parametrize("store", ["chdb", "server"])
+def test_a_sink_killed_between_storing_and_signing_resumes_a_log_that_verifies(
+    service_settings: Settings, make_topic: Callable[..., str], tmp_path: Path, store: str
+) -> None:
+    settings = trust_settings(service_settings, make_topic, tmp_path)
+    produce(settings, event_messages(settings, make_events(100, f"k1-{store}")))
+    catch_up(settings, store)  # a signed prefix
+
+    produce(settings, event_messages(settings, make_events(200, f"k2-{store}")))
+    never_signs = settings.with_overrides(checkpoint_every=10**9, checkpoint_seconds=3600.0)
+    sink = subprocess.Popen(
+        ledger("sink", "--store", store, "-v"),
+        env=ledger_env(never_signs),
+        cwd=PROJECT_ROOT,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    watcher = _StderrWatcher(sink)
+    try:
+        wait_until(lambda: _stored_events(watcher.lines) >= 200, "the 200 new rows to be stored")
+    finally:
+        sink.send_signal(signal.SIGKILL)
+        sink.wait(timeout=30)
+
+    between = verify(settings, store)  # rows stored, not signed: the signed prefix still holds
+    assert between.returncode == 0, between.stdout + between.stderr
+    unsigned = sum(int(n) for n in re.findall(r"(\d+) unsigned", between.stdout))
+    assert unsigned == 200, between.stdout
+
+    produce(settings, event_messages(settings, make_events(50, f"k3-{store}")))
+    catch_up(settings, store)
+    after = verify(settings, store)
+    assert after.returncode == 0, after.stdout + after.stderr
+    leaves = sum(int(n) for n in re.findall(r"(\d+) leaves", after.stdout))
+    assert leaves == 350 and " 0 unsigned" in after.stdout and "unsigned" in after.stdout, (
+        after.stdout
+    )
+    assert not re.search(r"[1-9]\d* unsigned", after.stdout), after.stdout
