@@ -32,7 +32,7 @@ test: setup lint ## everything CI runs: lint, type checks, unit, integration and
 test-unit: setup ## unit tests only (no services)
 	@.venv/bin/pytest -q tests/unit
 
-bench: bench-engine bench-producers bench-sink bench-stream bench-audit ## all benchmarks (figures as ratios against same-run baselines)
+bench: bench-engine bench-producers bench-sink bench-stream bench-audit bench-trust ## all benchmarks (figures as ratios against same-run baselines)
 
 bench-engine: setup ## pure rules engine: events/s per core, memory per 100k travellers
 	@$(PY) -m benchmarks.bench_engine
@@ -49,6 +49,9 @@ bench-audit: setup ## audit store: load rows/s and question latency, maintained 
 bench-stream: setup ## worker events/s against a raw consumer, decision latency at 2,000 events/s
 	@$(PY) -m benchmarks.bench_stream
 
+bench-trust: setup ## sink rows/s with the Merkle log on vs off, ledger verify leaves/s, tree vs pymerkle
+	@$(PY) -m benchmarks.bench_trust
+
 up: setup ## start Kafka and the ClickHouse server in the background
 	@.venv/bin/ledger infra up all
 
@@ -58,4 +61,4 @@ down: ## stop the services started by `make up` or `ledger run`
 clean: ## remove local data (var/) but keep caches
 	rm -rf var
 
-.PHONY: help setup run lint test test-unit bench bench-engine bench-producers bench-sink bench-stream bench-audit up down clean
+.PHONY: help setup run lint test test-unit bench bench-engine bench-producers bench-sink bench-stream bench-audit bench-trust up down clean

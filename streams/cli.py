@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "keys": "streams.commands.keys",
     "verify": "streams.commands.verify",
     "prove": "streams.commands.prove",
+    "retention": "streams.commands.retention",
     "infra": "infra.commands",
 }
 

@@ -77,10 +77,12 @@ def run_job(settings: Settings, options: JobOptions, out: TextIO = sys.stdout) -
             worker = _start_worker(settings, progress)
             published = _publish_day(settings, options, progress)
             _wait_for_worker(settings, worker, options.timeout_seconds, progress)
+            _ensure_signing_key(settings, progress)
             _sink_until_caught_up(settings, store, options.timeout_seconds, progress)
             progress(f"done in {progress.elapsed:.1f}s; {published} messages published")
             print_summary(store, out)
             print_lag(settings, out)
+            print_verification(store, settings, out)
     finally:
         if worker is not None:
             _stop_worker(worker, progress)
@@ -309,6 +311,31 @@ def print_summary(store: Any, out: TextIO) -> None:
         result = store.query(sql)
         print(f"\n== {title}", file=out)
         print(format_table(result.columns, result.rows), file=out)
+
+
+def _ensure_signing_key(settings: Settings, progress: Progress) -> None:
+    from streams.trust.keys import ensure_key, public_key_path
+
+    _, created = ensure_key(settings.signing_key)
+    if created:
+        progress(
+            f"created the checkpoint signing key {settings.signing_key} "
+            f"(public key: {public_key_path(settings.signing_key.expanduser())})"
+        )
+
+
+def print_verification(store: Any, settings: Settings, out: TextIO) -> None:
+    """``ledger verify``'s answer for the store just filled (see docs/trust.md)."""
+    from streams.trust.keys import Verifier, public_key_path
+    from streams.trust.verify import report_lines, verify_all
+
+    verifier = Verifier.load(public_key_path(settings.signing_key.expanduser()))
+    reports = verify_all(store, settings, verifier, lambda _: None)
+    failed = sum(bool(r.findings) for r in reports)
+    print("\n== Merkle logs against their signed checkpoints (ledger verify)", file=out)
+    for line in report_lines(reports):
+        print(line, file=out)
+    print("everything verifies" if not failed else f"{failed} logs FAILED verification", file=out)
 
 
 def print_lag(settings: Settings, out: TextIO) -> None:

@@ -89,6 +89,7 @@ class Settings:
     checkpoint_seconds: float = 10.0  # ...or once its oldest unsigned leaf is this old
     topic_checkpoints: str = "border.checkpoints.v1"
     topic_erasures: str = "border.erasures.v1"
+    retention_policy_file: Path | None = None  # default: streams/policy/retention.json
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

@@ -46,31 +46,20 @@ class _Progress:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Verify every log; 0 if all verify, 1 otherwise."""
     from streams.store import opened_store
-    from streams.trust.erasure import erased_offsets
     from streams.trust.keys import Verifier, public_key_path
     from streams.trust.logs import list_logs
-    from streams.trust.verify import verify_log
+    from streams.trust.verify import report_lines, verify_all
 
     verifier = Verifier.load(args.public_key or public_key_path(settings.signing_key.expanduser()))
-    failed = 0
     with opened_store(settings, "investigator", args.store) as store:
-        logs = list_logs(store, settings)
-        progress = _Progress(sum(log.rows for log in logs))
-        for log in logs:
-            erased = erased_offsets(store, log.topic, log.partition)
-            report = verify_log(store, log, verifier, erased, progress)
-            status = "FAIL" if report.findings else "ok  "
-            print(
-                f"{status} {log.topic}[{log.partition}]: {report.leaves} leaves, "
-                f"{report.checkpoints_checked} checkpoints verified, {report.unsigned} unsigned, "
-                f"{report.erased} erased"
-            )
-            for finding in report.findings:
-                print(f"     {finding.line()}")
-            failed += bool(report.findings)
+        progress = _Progress(sum(log.rows for log in list_logs(store, settings)))
+        reports = verify_all(store, settings, verifier, progress)
+    for line in report_lines(reports):
+        print(line)
+    failed = sum(bool(r.findings) for r in reports)
     elapsed = time.monotonic() - progress.started
     print(
-        f"{len(logs)} logs, {progress.done} rows in {elapsed:.1f}s: "
+        f"{len(reports)} logs, {progress.done} rows in {elapsed:.1f}s: "
         + (f"{failed} logs FAILED verification" if failed else "everything verifies")
     )
     return 1 if failed else 0

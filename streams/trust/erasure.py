@@ -1,12 +1,23 @@
 """Erasures recorded by retention: which rows of a log lost their payload on purpose.
 
 ``ledger verify`` accepts a row without its Kafka value only when an erasure row names its
-offset; the row's leaf hash still enters the tree, so every checkpoint keeps verifying.
+offset; the row's leaf hash still enters the tree, so every checkpoint keeps verifying. Each
+erasure is also published, as JSON, on ``topic_erasures`` (``border.erasures.v1``).
 """
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from streams.domain.errors import LedgerError
+from streams.settings import Settings
 from streams.store.base import Store, quote_identifier
+
+
+class ErasureError(LedgerError):
+    """Erasure events could not be published."""
 
 
 def erased_offsets(store: Store, topic: str, partition: int) -> set[int]:
@@ -18,3 +29,39 @@ def erased_offsets(store: Store, topic: str, partition: int) -> set[int]:
         {"topic": topic, "partition": partition},
     )
     return {int(r[0]) for r in result.rows}
+
+
+def erasure_message(row: dict[str, Any]) -> bytes:
+    """An erasure row as the JSON message published on ``topic_erasures``."""
+    doc = {
+        k: v.astimezone(UTC).isoformat() if isinstance(v, datetime) else v for k, v in row.items()
+    }
+    return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+
+def publish_erasures(settings: Settings, rows: list[dict[str, Any]]) -> None:
+    """Publish the erasure events (key: the stay), waiting for every acknowledgement."""
+    from kafka import KafkaProducer
+    from kafka.errors import KafkaError
+
+    try:
+        producer = KafkaProducer(
+            bootstrap_servers=settings.kafka_bootstrap, client_id="ledger-retention", acks="all"
+        )
+    except KafkaError as e:
+        raise ErasureError(f"cannot reach Kafka at {settings.kafka_bootstrap}: {e}") from e
+    try:
+        futures = [
+            producer.send(
+                settings.topic_erasures, key=str(r["stay"]).encode(), value=erasure_message(r)
+            )
+            for r in rows
+        ]
+        for f in futures:
+            f.get(timeout=60)
+    except KafkaError as e:
+        raise ErasureError(
+            f"erasures stored but not all published on {settings.topic_erasures}: {e}"
+        ) from e
+    finally:
+        producer.close()

@@ -119,3 +119,11 @@ def init_key(path: Path, *, force: bool = False) -> Signer:
     os.chmod(path, 0o600)
     public_key_path(path).write_text(signer.public_raw.hex() + "\n", "ascii")
     return signer
+
+
+def ensure_key(path: Path) -> tuple[Signer, bool]:
+    """The signing key at ``path``, created first if missing; and whether it was created."""
+    path = path.expanduser()
+    if path.exists():
+        return Signer.load(path), False
+    return init_key(path), True

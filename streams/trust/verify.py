@@ -23,12 +23,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from streams.domain.errors import LedgerError
+from streams.settings import Settings
 from streams.store.base import Store
 from streams.store.records import record_row
 from streams.store.rows import Coordinates
 from streams.trust.checkpoint import Checkpoint, format_instant
+from streams.trust.erasure import erased_offsets
 from streams.trust.keys import Verifier
-from streams.trust.logs import LogRef, checkpoints_of, content_columns, rows_of
+from streams.trust.logs import LogRef, checkpoints_of, content_columns, list_logs, rows_of
 from streams.trust.merkle import Frontier, leaf_hash
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -243,6 +245,29 @@ def verify_log(
     else:
         report.leaves = walk.frontier.size
     return report
+
+
+def verify_all(
+    store: Store, settings: Settings, verifier: Verifier, progress: Callable[[int], None]
+) -> list[LogReport]:
+    """Verify every log of the store, in (topic, partition) order."""
+    return [
+        verify_log(store, log, verifier, erased_offsets(store, log.topic, log.partition), progress)
+        for log in list_logs(store, settings)
+    ]
+
+
+def report_lines(reports: list[LogReport]) -> list[str]:
+    """One line per log, then one per finding under it."""
+    lines: list[str] = []
+    for r in reports:
+        lines.append(
+            f"{'FAIL' if r.findings else 'ok  '} {r.log.topic}[{r.log.partition}]: {r.leaves} "
+            f"leaves, {r.checkpoints_checked} checkpoints verified, {r.unsigned} unsigned, "
+            f"{r.erased} erased"
+        )
+        lines.extend(f"     {f.line()}" for f in r.findings)
+    return lines
 
 
 class _Peekable:

@@ -52,6 +52,7 @@ def test_the_main_command_runs_a_simulated_day_into_chdb(tmp_path: Path) -> None
             "LEDGER_DATA_DIR": str(tmp_path / "var"),
             "LEDGER_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port('127.0.0.1')}",
             "LEDGER_KAFKA_CONTROLLER_PORT": str(free_port("127.0.0.1")),
+            "LEDGER_SIGNING_KEY": str(tmp_path / "keys" / "checkpoints.pem"),
         }
     )
     travellers, seed = 150, 11
@@ -65,6 +66,9 @@ def test_the_main_command_runs_a_simulated_day_into_chdb(tmp_path: Path) -> None
     assert "== Crossings per port and direction" in run.stdout
     assert "InvalidEventError: basis: required on ENTRY" in run.stdout
     assert run.stdout.count("DecodeError") == 2
+    assert "created the checkpoint signing key" in run.stderr
+    assert "== Merkle logs against their signed checkpoints" in run.stdout
+    assert run.stdout.rstrip().endswith("everything verifies"), run.stdout[-2000:]
 
     events = simulate(
         SimulationConfig(start=DAY, travellers=travellers, seed=seed, violation_share=0.05)
@@ -80,6 +84,8 @@ def test_the_main_command_runs_a_simulated_day_into_chdb(tmp_path: Path) -> None
     assert distinct == len({e.event_id for e in events})
     dead = _ledger(["sql", "--tsv", "SELECT count() FROM dead_letters"], env, timeout=120)
     assert dead.stdout.split() == ["count()", "3"]
+    verified = _ledger(["verify"], env, timeout=300)
+    assert verified.returncode == 0 and "everything verifies" in verified.stdout, verified.stdout
 
 
 def test_a_simulated_day_flows_from_gates_to_the_clickhouse_server(
