@@ -11,13 +11,9 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from streams.domain.errors import LedgerError
 from streams.settings import Settings
 from streams.store.base import Store, quote_identifier
-
-
-class ErasureError(LedgerError):
-    """Erasure events could not be published."""
+from streams.trust.publish import Publisher
 
 
 def erased_offsets(store: Store, topic: str, partition: int) -> set[int]:
@@ -41,27 +37,10 @@ def erasure_message(row: dict[str, Any]) -> bytes:
 
 def publish_erasures(settings: Settings, rows: list[dict[str, Any]]) -> None:
     """Publish the erasure events (key: the stay), waiting for every acknowledgement."""
-    from kafka import KafkaProducer
-    from kafka.errors import KafkaError
-
+    publisher = Publisher(settings, "operator", "ledger-retention")
     try:
-        producer = KafkaProducer(
-            bootstrap_servers=settings.kafka_bootstrap, client_id="ledger-retention", acks="all"
+        publisher.send(
+            settings.topic_erasures, [(str(r["stay"]).encode(), erasure_message(r)) for r in rows]
         )
-    except KafkaError as e:
-        raise ErasureError(f"cannot reach Kafka at {settings.kafka_bootstrap}: {e}") from e
-    try:
-        futures = [
-            producer.send(
-                settings.topic_erasures, key=str(r["stay"]).encode(), value=erasure_message(r)
-            )
-            for r in rows
-        ]
-        for f in futures:
-            f.get(timeout=60)
-    except KafkaError as e:
-        raise ErasureError(
-            f"erasures stored but not all published on {settings.topic_erasures}: {e}"
-        ) from e
     finally:
-        producer.close()
+        publisher.close()

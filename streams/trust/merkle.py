@@ -103,27 +103,37 @@ def inclusion_proof(index: int, leaves: Sequence[bytes]) -> list[bytes]:
     return path
 
 
+def _walk(
+    fn: int, sn: int, fr: bytes, sr: bytes, path: Sequence[bytes]
+) -> tuple[bytes, bytes] | None:
+    """The proof walk of RFC 9162 2.1.3.2 (``sr`` only) and 2.1.4.2 (``fr`` and ``sr``).
+
+    Returns the two recomputed heads, or None if the path is longer than the tree is deep or
+    ends before reaching the top.
+    """
+    for c in path:
+        if sn == 0:
+            return None
+        if fn & 1 or fn == sn:
+            fr, sr = node_hash(c, fr), node_hash(c, sr)
+            while not fn & 1 and fn != 0:
+                fn >>= 1
+                sn >>= 1
+        else:
+            sr = node_hash(sr, c)
+        fn >>= 1
+        sn >>= 1
+    return (fr, sr) if sn == 0 else None
+
+
 def verify_inclusion(
     index: int, size: int, leaf: bytes, proof: Sequence[bytes], top: bytes
 ) -> bool:
     """RFC 9162 2.1.3.2: is ``leaf`` leaf ``index`` of the tree (``size``, ``top``)?"""
     if not 0 <= index < size:
         return False
-    fn, sn = index, size - 1
-    r = leaf
-    for p in proof:
-        if sn == 0:
-            return False
-        if fn & 1 or fn == sn:
-            r = node_hash(p, r)
-            while not fn & 1 and fn != 0:
-                fn >>= 1
-                sn >>= 1
-        else:
-            r = node_hash(r, p)
-        fn >>= 1
-        sn >>= 1
-    return sn == 0 and r == top
+    heads = _walk(index, size - 1, leaf, leaf, proof)
+    return heads is not None and heads[1] == top
 
 
 def consistency_proof(old_size: int, leaves: Sequence[bytes]) -> list[bytes]:
@@ -159,18 +169,4 @@ def verify_consistency(
     while fn & 1:
         fn >>= 1
         sn >>= 1
-    fr = sr = path[0]
-    for c in path[1:]:
-        if sn == 0:
-            return False
-        if fn & 1 or fn == sn:
-            fr = node_hash(c, fr)
-            sr = node_hash(c, sr)
-            while not fn & 1 and fn != 0:
-                fn >>= 1
-                sn >>= 1
-        else:
-            sr = node_hash(sr, c)
-        fn >>= 1
-        sn >>= 1
-    return sn == 0 and fr == old_root and sr == new_root
+    return _walk(fn, sn, path[0], path[0], path[1:]) == (old_root, new_root)

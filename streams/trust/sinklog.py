@@ -23,18 +23,14 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from streams.domain.errors import LedgerError
 from streams.settings import Settings
 from streams.store.base import Store, Table, TopicPartition, quote_identifier
 from streams.trust.checkpoint import CHECKPOINT_COLUMNS, Checkpoint, log_id
 from streams.trust.keys import Signer
 from streams.trust.merkle import Frontier, leaf_hash
+from streams.trust.publish import Publisher
 
 log = logging.getLogger(__name__)
-
-
-class CheckpointError(LedgerError):
-    """A checkpoint could not be published."""
 
 
 class SinkLog:
@@ -47,7 +43,7 @@ class SinkLog:
         self._frontiers: dict[TopicPartition, Frontier] = {}
         self._signed_size: dict[TopicPartition, int] = {}
         self._unsigned_since: dict[TopicPartition, float] = {}
-        self._producer: Any = None
+        self._publisher = Publisher(settings, "sink", "ledger-sink-checkpoints")
         self.signer: Signer | None = None
         self.checkpoints_signed = 0
         key = settings.signing_key.expanduser()
@@ -118,7 +114,10 @@ class SinkLog:
                 due.append(self._checkpoint(tp, frontier, committed[tp]))
         if due:
             self.store.insert_rows("checkpoints", CHECKPOINT_COLUMNS, [c.to_row() for c in due])
-            self._publish(due)
+            self._publisher.send(
+                self.settings.topic_checkpoints,
+                [(c.log_id.encode("utf-8"), c.to_message()) for c in due],
+            )
             for c in due:
                 tp = (c.topic, c.partition)
                 self._signed_size[tp] = c.tree_size
@@ -140,33 +139,5 @@ class SinkLog:
         )
         return unsigned.signed(self.signer)
 
-    def _publish(self, checkpoints: list[Checkpoint]) -> None:
-        from kafka import KafkaProducer
-        from kafka.errors import KafkaError
-
-        try:
-            if self._producer is None:
-                self._producer = KafkaProducer(
-                    bootstrap_servers=self.settings.kafka_bootstrap,
-                    client_id="ledger-sink-checkpoints",
-                    acks="all",
-                )
-            futures = [
-                self._producer.send(
-                    self.settings.topic_checkpoints,
-                    key=c.log_id.encode("utf-8"),
-                    value=c.to_message(),
-                )
-                for c in checkpoints
-            ]
-            for f in futures:
-                f.get(timeout=60)
-        except KafkaError as e:
-            raise CheckpointError(
-                f"checkpoints stored but not published on {self.settings.topic_checkpoints}: {e}"
-            ) from e
-
     def close(self) -> None:
-        if self._producer is not None:
-            self._producer.close()
-            self._producer = None
+        self._publisher.close()

@@ -25,13 +25,11 @@ from streams.trust.keys import init_key, public_key_path
 from tests.integration.test_sink import (
     catch_up,
     event_messages,
-    ledger,
-    ledger_env,
     ledger_sql,
     make_events,
     produce,
 )
-from tests.integration.test_verify import trust_settings
+from tests.integration.test_verify import run_python, trust_settings
 
 pytestmark = pytest.mark.integration
 
@@ -55,15 +53,7 @@ EMISSION = Emission(
 
 
 def prove(settings: Settings, out: Path, *args: str) -> Path:
-    done = subprocess.run(
-        ledger("prove", *args, "--store", "chdb", "-o", str(out)),
-        env=ledger_env(settings),
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    done = run_python(settings, "-m", "streams", "prove", *args, "--store", "chdb", "-o", str(out))
     assert done.returncode == 0, done.stderr
     return out
 
@@ -72,6 +62,7 @@ def audit(bundle: dict[str, Any] | Path, key: Path, tmp: Path) -> subprocess.Com
     path = bundle if isinstance(bundle, Path) else tmp / "altered.json"
     if not isinstance(bundle, Path):
         path.write_text(json.dumps(bundle), "utf-8")
+    # The auditor's environment: nothing of the ledger's, not even its settings.
     return subprocess.run(
         [sys.executable, str(AUDITOR), str(path), str(key)],
         capture_output=True,

@@ -23,31 +23,21 @@ from producers.simulator import SimulationConfig, simulate
 from schemas.codec import encode_emission
 from streams.domain.engine import Engine
 from streams.domain.policy import load_policy
-from streams.settings import PROJECT_ROOT, Settings
+from streams.settings import Settings
 from tests.integration.test_sink import (
     catch_up,
     event_messages,
-    ledger,
-    ledger_env,
     ledger_sql,
     produce,
 )
-from tests.integration.test_verify import trust_settings, verify
+from tests.integration.test_verify import run_python, trust_settings, verify
 
 pytestmark = pytest.mark.integration
 DAY = date(2025, 11, 5)
 
 
 def retention(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        ledger("retention", "--store", "chdb", *args),
-        env=ledger_env(settings),
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    done = run_python(settings, "-m", "streams", "retention", "--store", "chdb", *args)
     assert done.returncode == 0, done.stdout + done.stderr
     return done
 

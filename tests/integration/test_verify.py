@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import signal
 import subprocess
+import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -64,10 +65,13 @@ def trust_settings(base: Settings, make_topic: Callable[..., str], tmp: Path) ->
     )
 
 
-def verify(settings: Settings, store: str) -> subprocess.CompletedProcess[str]:
+def run_python(
+    settings: Settings, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``python ARGS`` in the project with ``settings`` as its environment (output captured)."""
     return subprocess.run(
-        ledger("verify", "--store", store),
-        env=ledger_env(settings),
+        [sys.executable, *args],
+        env={**ledger_env(settings), **(env or {})},
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
@@ -76,16 +80,19 @@ def verify(settings: Settings, store: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def verify(settings: Settings, store: str) -> subprocess.CompletedProcess[str]:
+    return run_python(settings, "-m", "streams", "verify", "--store", store)
+
+
 def tampered_copy(settings: Settings, store: str, operation: str) -> Settings:
     copy = settings.with_overrides(clickhouse_database=f"t_{uuid.uuid4().hex[:10]}")
-    done = subprocess.run(
-        [*ledger()[:2], "tests.integration.tamper", settings.clickhouse_database, operation],
-        env={**ledger_env(copy), "LEDGER_STORE": store},
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    done = run_python(
+        copy,
+        "-m",
+        "tests.integration.tamper",
+        settings.clickhouse_database,
+        operation,
+        env={"LEDGER_STORE": store},
     )
     assert done.returncode == 0, done.stderr
     return copy
