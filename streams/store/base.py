@@ -121,8 +121,20 @@ COLUMNS: dict[Table, tuple[str, ...]] = {
         *LEAF_COLUMNS,
     ),
 }
-# (table, column, the column it follows): String columns added to the DDL after release.
-_ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (("events", "schema_fingerprint", "payload"),)
+# (table, column, its type, the column it follows): columns added to the DDL after release.
+# Rows stored before the Merkle log existed keep leaf_hash '' (``ledger verify`` names them).
+_ADDED_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
+    ("events", "schema_fingerprint", "String", "payload"),
+    *(
+        (table, column, kind, after)
+        for table in ("events", "decisions", "dead_letters")
+        for column, kind, after in (
+            ("leaf_index", "UInt64", "ingested_at"),
+            ("leaf_hash", "String", "leaf_index"),
+            ("kafka_value", "String", "leaf_hash"),
+        )
+    ),
+)
 OFFSET_COLUMNS: tuple[str, ...] = ("kafka_topic", "kafka_partition", "next_offset", "committed_at")
 
 
@@ -214,7 +226,7 @@ class Store(ABC):
         """Columns added to an append-only table after a store was created (``IF NOT EXISTS``
         keeps the old table; 18.16 has no ``ADD COLUMN IF NOT EXISTS``, so look first)."""
         db = quote_identifier(self.database)
-        for table, column, after in _ADDED_COLUMNS:
+        for table, column, kind, after in _ADDED_COLUMNS:
             found = self._execute(
                 "SELECT count() FROM system.columns WHERE database = {db:String} "
                 "AND table = {table:String} AND name IN ({column:String}, {after:String})",
@@ -222,7 +234,7 @@ class Store(ABC):
             )
             if int(found.rows[0][0]) == 1:  # the table exists (it has `after`) without `column`
                 self._execute(
-                    f"ALTER TABLE {db}.{table} ADD COLUMN {column} String AFTER {after}", None
+                    f"ALTER TABLE {db}.{table} ADD COLUMN {column} {kind} AFTER {after}", None
                 )
 
     def insert_events(self, rows: Sequence[Row]) -> None:

@@ -308,6 +308,20 @@ class StoreContract:
         stored = writer.query("SELECT schema_fingerprint FROM events").rows
         assert stored == [(current_fingerprint("CrossingRecorded"),)]
 
+    def test_migrate_adds_the_leaf_columns_to_a_store_older_than_the_merkle_log(
+        self, writer: Store
+    ) -> None:
+        for table in ("events", "decisions", "dead_letters"):
+            for column in ("kafka_value", "leaf_hash", "leaf_index"):
+                writer.query(f"ALTER TABLE {table} DROP COLUMN {column}")
+        writer.migrate()
+        for table in ("events", "decisions", "dead_letters"):
+            columns = [r[0] for r in writer.query(f"DESCRIBE TABLE {table}").rows]
+            at = columns.index("ingested_at")
+            assert columns[at + 1 : at + 4] == ["leaf_index", "leaf_hash", "kafka_value"], table
+        writer.insert_events([event_row(_crossing(), Coordinates("t", 0, 0), INGESTED)])
+        assert writer.query("SELECT leaf_index, leaf_hash FROM events").rows == [(0, "")]
+
     def clickhouse_tsv(self, store: Store, sql: str) -> str:
         """``sql``'s output as the backend's ClickHouse itself writes TabSeparatedWithNames."""
         raise NotImplementedError
