@@ -9,6 +9,13 @@ exponential backoff, and :meth:`EventPublisher.close` flushes with a timeout and
 :class:`UndeliveredEventsError` listing what never got through. A full buffer is back-pressure
 (:class:`PublisherBufferFullError`), never loss. Re-sent events may reach the topic after later
 ones; the ledger tolerates out-of-order delivery (DOMAIN.md 4.9), and ``event_id`` dedups.
+
+A broker that dies and comes back leaves kafka-python's idempotent producer without a producer id
+for good (it resets it to -1 after an expired batch and never asks again). Any failed delivery of
+the current producer therefore retires it: the events it may or may not have written are *in
+doubt*, and before a new producer sends anything the publisher reads the topics back
+(:func:`producers.reconcile.delivered_event_ids`) and counts those already there as delivered, so
+each event reaches Kafka once.
 """
 
 from __future__ import annotations
@@ -18,14 +25,24 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
+from producers.delivery import (
+    DeliveryReport,
+    PublisherBufferFullError,
+    PublisherConfig,
+    PublisherError,
+    Undelivered,
+    UndeliveredEventsError,
+    abandon_producer,
+)
+from producers.reconcile import delivered_event_ids
 from schemas.codec import encode_event, topic_for
 from streams.domain.errors import LedgerError
 from streams.domain.events import Event, GateHeartbeat, event_type
@@ -37,65 +54,6 @@ log = logging.getLogger(__name__)
 def new_event_id() -> str:
     """A fresh, globally unique event id, created at the source (the gate or the authority)."""
     return str(uuid.uuid4())
-
-
-class PublisherError(LedgerError):
-    """Base of the publisher's errors."""
-
-
-class PublisherBufferFullError(PublisherError):
-    """The local buffer of unacknowledged events is full: the broker has been away too long."""
-
-
-@dataclass(frozen=True, slots=True)
-class Undelivered:
-    """One event the broker never acknowledged, with the last reason."""
-
-    event_id: str
-    event_type: str
-    topic: str
-    reason: str
-
-
-class UndeliveredEventsError(PublisherError):
-    """Raised by :meth:`EventPublisher.close` when events remain unacknowledged."""
-
-    def __init__(self, report: DeliveryReport) -> None:
-        self.report = report
-        listed = ", ".join(u.event_id for u in report.undelivered[:20])
-        more = len(report.undelivered) - 20
-        super().__init__(
-            f"{len(report.undelivered)} event(s) not delivered: {listed}"
-            + (f" and {more} more" if more > 0 else "")
-            + (f" (last reason: {report.undelivered[-1].reason})" if report.undelivered else "")
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryReport:
-    """Counts at a point in time; ``undelivered`` lists what was still unacknowledged."""
-
-    delivered: int
-    failed_attempts: int
-    undelivered: tuple[Undelivered, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class PublisherConfig:
-    """Tuning of the publisher; the defaults suit a local broker."""
-
-    buffer_limit: int = 200_000
-    backoff_initial_s: float = 0.2
-    backoff_max_s: float = 5.0
-    # kafka-python retries internally (idempotently) until this expires; then we take over.
-    delivery_timeout_ms: int = 30_000
-    request_timeout_ms: int = 10_000
-    # How long send() may block waiting for topic metadata before we buffer and retry ourselves.
-    max_block_ms: int = 2_000
-    bootstrap_timeout_ms: int = 2_000
-    linger_ms: int = 5
-    batch_size: int = 64 * 1024
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -110,6 +68,7 @@ class _Pending:
     next_attempt: float = 0.0
     in_flight: bool = False
     reason: str = "not yet sent"
+    first_sent_ms: int | None = None  # wall clock of the first attempt (records' CreateTime)
 
 
 ProducerFactory = Callable[[dict[str, Any]], KafkaProducer]
@@ -145,6 +104,9 @@ class EventPublisher:
         self._closed = False
         self._partitions: dict[str, int] = {}
         self._next_poll = 0.0
+        self._generation = 0  # of the current producer; failures of older ones are stale
+        self._retire = False  # the current producer failed a delivery: replace it
+        self._in_doubt = False  # events of a retired producer await reconciliation
 
     # --- public API ------------------------------------------------------------------------------
 
@@ -235,7 +197,10 @@ class EventPublisher:
         self._closed = True
         report = self.report()
         if self._producer is not None:
-            self._producer.close(timeout=0 if report.undelivered else 5)
+            if report.undelivered:
+                abandon_producer(self._producer)  # what it holds is in the report, raised below
+            else:
+                self._producer.close(timeout=5)
             self._producer = None
         if report.undelivered:
             raise UndeliveredEventsError(report)
@@ -304,6 +269,8 @@ class EventPublisher:
         with self._lock:
             pending.in_flight = True
             pending.attempts += 1
+            if pending.first_sent_ms is None:
+                pending.first_sent_ms = int(time.time() * 1000)
         try:
             future = producer.send(
                 pending.topic, value=pending.value, key=pending.key, partition=pending.partition
@@ -314,14 +281,17 @@ class EventPublisher:
             self._retry_later(seq, f"{type(e).__name__}: {e}")
             return
         future.add_callback(self._on_success, seq)
-        future.add_errback(self._on_failure, seq)
+        future.add_errback(self._on_failure, seq, self._generation)
 
     def _on_success(self, seq: int, _metadata: object) -> None:
         with self._lock:
             if self._pending.pop(seq, None) is not None:
                 self._delivered += 1
 
-    def _on_failure(self, seq: int, error: BaseException) -> None:
+    def _on_failure(self, seq: int, generation: int, error: BaseException) -> None:
+        with self._lock:
+            if generation == self._generation:
+                self._retire = True
         self._retry_later(seq, f"{type(error).__name__}: {error}")
 
     def _retry_later(self, seq: int, reason: str) -> None:
@@ -339,13 +309,17 @@ class EventPublisher:
             pending.next_attempt = self._clock() + backoff
 
     def _ensure_producer(self) -> KafkaProducer | None:
+        if self._retire:
+            self._retire_producer()
         if self._producer is not None:
             return self._producer
         if self._clock() < self._producer_retry_at:
             return None
         try:
+            if self._in_doubt:
+                self._reconcile()
             self._producer = KafkaProducer(**self._producer_config())
-        except KafkaError as e:
+        except (KafkaError, LedgerError) as e:
             self._producer_failures += 1
             backoff = min(
                 self._config.backoff_max_s,
@@ -356,6 +330,37 @@ class EventPublisher:
             return None
         self._producer_failures = 0
         return self._producer
+
+    def _retire_producer(self) -> None:
+        """Drop a producer that failed a delivery; what it sent is in doubt until reconciled."""
+        with self._lock:
+            self._retire = False
+            self._generation += 1
+            self._in_doubt = True
+            old, self._producer = self._producer, None
+            for pending in self._pending.values():  # the old producer never reports on them
+                pending.in_flight = False
+        if old is not None:
+            log.warning("replacing the Kafka producer after a failed delivery")
+            abandon_producer(old)
+
+    def _reconcile(self) -> None:
+        """Count in-doubt events already on their topics as delivered (raises if unreadable)."""
+        with self._lock:
+            doubt = {p.event_id: seq for seq, p in self._pending.items() if p.attempts}
+            stamps = [p.first_sent_ms for p in self._pending.values() if p.first_sent_ms]
+            topics = {p.topic for p in self._pending.values() if p.attempts}
+        if doubt:
+            since = min(stamps) - 1000  # CreateTime is our clock, in whole milliseconds
+            found = delivered_event_ids(self._settings, topics, since, doubt)
+            with self._lock:
+                for event_id in found:
+                    if self._pending.pop(doubt[event_id], None) is not None:
+                        self._delivered += 1
+            log.warning(
+                "reconciled %d in-doubt events: %d were already in Kafka", len(doubt), len(found)
+            )
+        self._in_doubt = False
 
     def _producer_config(self) -> dict[str, Any]:
         c = self._config
@@ -382,53 +387,13 @@ class EventPublisher:
             return next(reversed(self._pending.values())).reason if self._pending else ""
 
 
-def publish_events(
-    events: Iterable[Event],
-    publisher: EventPublisher,
-    *,
-    progress: Callable[[int, EventPublisher], None] | None = None,
-    progress_every: int = 10_000,
-) -> tuple[int, int]:
-    """Publish a stream of events; heartbeats fan out to every crossings partition.
-
-    Returns ``(events, heartbeats)`` handed over. Delivery is confirmed by the caller's
-    :meth:`EventPublisher.close`.
-    """
-    sent = beats = 0
-    for event in events:
-        if isinstance(event, GateHeartbeat):
-            publisher.send_heartbeats(event.port, event.occurred_at, event.event_id)
-            beats += 1
-        else:
-            publisher.publish(event)
-            sent += 1
-        if progress is not None and (sent + beats) % progress_every == 0:
-            progress(sent + beats, publisher)
-    return sent, beats
-
-
-class GatePublisher:
-    """A port's gate: records crossings and heartbeats through an :class:`EventPublisher`."""
-
-    def __init__(self, publisher: EventPublisher, port: str) -> None:
-        self.publisher = publisher
-        self.port = port
-
-    def record(self, event: Event) -> None:
-        """Publish a crossing recorded at this gate."""
-        self.publisher.publish(event)
-
-    def heartbeat(self, occurred_at: datetime) -> list[GateHeartbeat]:
-        """Heartbeat this gate's port on every crossings partition."""
-        return self.publisher.send_heartbeats(self.port, occurred_at)
-
-
-class AuthorityPublisher:
-    """An issuing authority: publishes permits, revocations, extensions, consents, registrations."""
-
-    def __init__(self, publisher: EventPublisher) -> None:
-        self.publisher = publisher
-
-    def record(self, event: Event) -> None:
-        """Publish an authority event (routed to the permits topic)."""
-        self.publisher.publish(event)
+__all__ = [
+    "DeliveryReport",
+    "EventPublisher",
+    "PublisherBufferFullError",
+    "PublisherConfig",
+    "PublisherError",
+    "Undelivered",
+    "UndeliveredEventsError",
+    "new_event_id",
+]

@@ -20,7 +20,8 @@ from typing import Any
 from kafka import KafkaConsumer, TopicPartition
 
 from infra.process import free_port
-from producers.publisher import EventPublisher, publish_events
+from producers.gates import publish_events
+from producers.publisher import EventPublisher
 from schemas.codec import decode_emission
 from streams.domain.decisions import Decision, Emission, fold_emissions
 from streams.domain.engine import Engine

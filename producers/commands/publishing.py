@@ -20,7 +20,8 @@ def publish_to_kafka(
     events: Iterable[Event], settings: Settings, *, flush_timeout: float, err: TextIO = sys.stderr
 ) -> int:
     """Publish ``events`` and report on ``err``; return the number of events acknowledged."""
-    from producers.publisher import EventPublisher, publish_events
+    from producers.gates import publish_events
+    from producers.publisher import EventPublisher
 
     def progress(n: int, publisher: EventPublisher) -> None:
         print(

@@ -14,12 +14,12 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from producers.commands.simulate import write_json_lines
+from producers.gates import publish_events
 from producers.publisher import (
     EventPublisher,
     PublisherConfig,
     UndeliveredEventsError,
     new_event_id,
-    publish_events,
 )
 from producers.simulator import SimulationConfig, simulate
 from schemas.codec import decode_event

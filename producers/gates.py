@@ -1,0 +1,61 @@
+"""Gates and issuing authorities on top of an :class:`~producers.publisher.EventPublisher`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime
+
+from producers.publisher import EventPublisher
+from streams.domain.events import Event, GateHeartbeat
+
+
+def publish_events(
+    events: Iterable[Event],
+    publisher: EventPublisher,
+    *,
+    progress: Callable[[int, EventPublisher], None] | None = None,
+    progress_every: int = 10_000,
+) -> tuple[int, int]:
+    """Publish a stream of events; heartbeats fan out to every crossings partition.
+
+    Returns ``(events, heartbeats)`` handed over. Delivery is confirmed by the caller's
+    :meth:`EventPublisher.close`.
+    """
+    sent = beats = 0
+    for event in events:
+        if isinstance(event, GateHeartbeat):
+            publisher.send_heartbeats(event.port, event.occurred_at, event.event_id)
+            beats += 1
+        else:
+            publisher.publish(event)
+            sent += 1
+        if progress is not None and (sent + beats) % progress_every == 0:
+            progress(sent + beats, publisher)
+    return sent, beats
+
+
+class GatePublisher:
+    """A port's gate: records crossings and heartbeats through an :class:`EventPublisher`."""
+
+    def __init__(self, publisher: EventPublisher, port: str) -> None:
+        self.publisher = publisher
+        self.port = port
+
+    def record(self, event: Event) -> None:
+        """Publish a crossing recorded at this gate."""
+        self.publisher.publish(event)
+
+    def heartbeat(self, occurred_at: datetime) -> list[GateHeartbeat]:
+        """Heartbeat this gate's port on every crossings partition."""
+        return self.publisher.send_heartbeats(self.port, occurred_at)
+
+
+class AuthorityPublisher:
+    """An issuing authority: publishes permits, revocations, extensions, consents, registrations."""
+
+    def __init__(self, publisher: EventPublisher) -> None:
+        self.publisher = publisher
+
+    def record(self, event: Event) -> None:
+        """Publish an authority event (routed to the permits topic)."""
+        self.publisher.publish(event)
