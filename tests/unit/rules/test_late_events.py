@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from streams.domain.decisions import Code, Severity, Status
-from streams.domain.state import state_from_dict, state_to_dict
+from streams.domain.state import TravellerState, state_from_dict, state_to_dict
 from tests.unit.rules.helpers import (
     code_set,
     comparable,
@@ -46,6 +46,20 @@ def pruned_history(traveller: str = "T1") -> list[dict[str, Any]]:
     ]
 
 
+def engine_after(events: list[dict[str, Any]]) -> Any:
+    """An engine that processed ``events`` in this order."""
+    engine = new_engine()
+    for e in events:
+        engine.process(to_event(e))
+    return engine
+
+
+def state_of(engine: Any, traveller: str = "T1") -> TravellerState:
+    state = engine.state(traveller)
+    assert state is not None
+    return state
+
+
 def citing(result: Any, event_id: str) -> set[Code]:
     """Codes in force whose evidence cites ``event_id`` (the pruned stay's stay in force too:
     pruning never retracts)."""
@@ -61,11 +75,7 @@ def in_force_for(events: list[dict[str, Any]], traveller: str, as_of: str) -> di
 
 
 def test_pruning_forgets_the_closed_stay_and_marks_the_jurisdiction_up_to_its_exit() -> None:
-    engine = new_engine()
-    for e in pruned_history():
-        engine.process(to_event(e))
-    state = engine.state("T1")
-    assert state is not None
+    state = state_of(engine_after(pruned_history()))
     assert state.events == ()
     assert state.forgotten_up_to("CN") == instant(OLD_EXIT)
     assert state.forgotten_up_to("HK") is None
@@ -128,9 +138,7 @@ def test_a_late_crossing_in_another_jurisdiction_is_judged_exactly() -> None:
 
 
 def test_an_unjudged_event_redelivered_changes_nothing_and_stays_flagged() -> None:
-    engine = new_engine()
-    for e in pruned_history():
-        engine.process(to_event(e))
+    engine = engine_after(pruned_history())
     late = to_event(leave("T1", "PVG", "2025-10-04T10:00:00+08:00", event_id="late-exit"))
     first = engine.process(late)
     assert [(e.status, e.decision.code) for e in first] == [
@@ -144,21 +152,14 @@ def test_an_unjudged_event_redelivered_changes_nothing_and_stays_flagged() -> No
 
 
 def test_the_mark_survives_the_state_round_trip_of_the_worker() -> None:
-    engine = new_engine()
-    for e in pruned_history():
-        engine.process(to_event(e))
-    state = engine.state("T1")
-    assert state is not None
+    state = state_of(engine_after(pruned_history()))
     restored = state_from_dict(state_to_dict(state))
     assert restored == state
     assert restored.forgotten_up_to("CN") == instant(OLD_EXIT)
 
 
 def test_a_state_written_before_the_mark_existed_still_reads() -> None:
-    engine = new_engine()
-    engine.process(to_event(twov_entry("T1", OLD_ENTRY)))
-    state = engine.state("T1")
-    assert state is not None
+    state = state_of(engine_after([twov_entry("T1", OLD_ENTRY)]))
     old_form = state_to_dict(state)
     del old_form["forgotten"]
     assert state_from_dict(old_form) == state
@@ -260,14 +261,10 @@ def test_a_late_permit_reaching_back_over_forgotten_history_is_flagged_and_still
     # Valid from 2025-09-01: it could have changed the forgotten October stay (not re-judged),
     # and it supports the traveller's crossings from now on (admitted).
     late_permit = permit("T1", "P9", valid_from="2025-09-01", at=FAR_AHEAD, event_id="p9")
-    engine = new_engine()
-    for e in [*pruned_history(), late_permit]:
-        engine.process(to_event(e))
+    engine = engine_after([*pruned_history(), late_permit])
     flagged = [d for d in engine.decisions() if d.code is Code.LATE_EVENT_UNJUDGED]
     assert [d.evidence for d in flagged] == [("p9",)]
-    state = engine.state("T1")
-    assert state is not None
-    assert [e.event_id for e in state.events] == ["p9"]
+    assert [e.event_id for e in state_of(engine).events] == ["p9"]
     assert engine.process(to_event(late_permit)) == []  # redelivered: remembered
 
 
