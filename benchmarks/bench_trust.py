@@ -6,8 +6,9 @@ In one run, on the same published events (``bench_sink``'s generator and publish
   signed checkpoints), alternating off/on ``--rounds`` times into fresh chDB databases; the
   figure is the ratio on/off of the medians;
 * ``ledger verify``'s walk over the stored log (``verify_log``: leaf hashes, column checks
-  against the decoded value, checkpoint roots and signatures) in leaves/s, and the Merkle part
-  alone (hash every value, fold the frontier) on the same values;
+  against the decoded value, checkpoint roots and signatures) in leaves/s, the same without the
+  column checks (``--hashes-only``), and the Merkle part alone (hash every value, fold the
+  frontier) on the same values;
 * the tree alone at ``--leaves`` (default 1,000,000) in memory: our frontier against pymerkle's
   ``InmemoryTree`` when pymerkle is importable (it is not a dependency: install it to compare).
 
@@ -49,14 +50,14 @@ def sink_rate(settings: Settings, merkle: int, n: int) -> tuple[float, str]:
     return n / elapsed, db
 
 
-def verify_rate(settings: Settings, db: str, key: Path) -> tuple[float, int]:
+def verify_rate(settings: Settings, db: str, key: Path, columns: bool) -> tuple[float, int]:
     """Leaves/s of verify_log over every log of ``db``, and the number of leaves."""
     verifier = Verifier.load(key.with_name(key.name + ".pub"))
     with open_store(settings.with_overrides(clickhouse_database=db), "investigator", "chdb") as s:
         t0 = time.perf_counter()
         leaves = 0
         for log in list_logs(s, settings):
-            report = verify_log(s, log, verifier, set(), lambda _: None)
+            report = verify_log(s, log, verifier, set(), lambda _: None, columns=columns)
             assert not report.findings, [f.line() for f in report.findings]
             leaves += report.leaves
         return leaves / (time.perf_counter() - t0), leaves
@@ -122,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
             off.append(sink_rate(settings, 0, args.events)[0])
             rate, db = sink_rate(settings, 1, args.events)
             on.append(rate)
-        verified, leaves = verify_rate(settings, db, key)
+        verified, leaves = verify_rate(settings, db, key, columns=True)
+        hashes_only, _ = verify_rate(settings, db, key, columns=False)
         merkle_only = merkle_rate(values)
     own, pymerkle = tree_rates(args.leaves)
     off_m, on_m = statistics.median(off), statistics.median(on)
@@ -130,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"sink rows/s, Merkle log on:  {on_m:,.0f}  ({', '.join(f'{r:,.0f}' for r in on)})")
     print(f"  on/off ratio: {on_m / off_m:.3f} (hashing costs {100 * (1 - on_m / off_m):.1f} %)")
     print(f"ledger verify walk: {verified:,.0f} leaves/s over {leaves} leaves (with column checks)")
+    print(f"ledger verify --hashes-only walk: {hashes_only:,.0f} leaves/s (store reads included)")
     print(f"  Merkle part alone (hash + frontier): {merkle_only:,.0f} leaves/s")
     print(f"tree of {args.leaves:,} leaves in memory: own frontier {own:,.0f} leaves/s", end="")
     print(f", pymerkle {pymerkle:,.0f} leaves/s" if pymerkle else ", pymerkle not installed")
