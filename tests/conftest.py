@@ -46,6 +46,23 @@ class ClickHouseService:
     server: ClickHouseServer | None
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_home_signing_key(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Tests never sign with, or create, the developer's own checkpoint key (``ledger keys``).
+
+    A key in the home directory would make every test's sink sign and publish checkpoints to a
+    topic those tests never created; tests that sign make their own key under a temp dir.
+    """
+    if "LEDGER_SIGNING_KEY" in os.environ:
+        yield
+        return
+    os.environ["LEDGER_SIGNING_KEY"] = str(tmp_path_factory.mktemp("no-key") / "absent.pem")
+    try:
+        yield
+    finally:
+        del os.environ["LEDGER_SIGNING_KEY"]
+
+
 @pytest.fixture(scope="session")
 def base_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """Settings from the environment, with data under a session temp dir (jar cache kept)."""
