@@ -10,14 +10,18 @@ the end; or the ``LEDGER_KAFKA_BOOTSTRAP`` broker when ``LEDGER_BENCH_USE_ENV_KA
    partition assigned from the beginning, ``decode_event`` on every message, messages/s from the
    first message received to the last. Measured with aiokafka (the client Faust runs on; this is
    the baseline of the ratio) and with kafka-python (for reference), best of two each;
-3. ENFORCEMENT: one ``ledger worker`` subprocess with a fresh app id on that backlog; events/s
-   from the first observation of the worker's ``/health/`` ``processed`` counter above zero to the
-   first observation at the total (startup, rebalance and table recovery excluded). The ratio
-   enforcement/raw is the share of the consumer ceiling the worker achieves;
-4. IN-PROCESS REPLICA (secondary, no Kafka, no Faust): the agent's per-message work on the same
-   raw messages, exactly as ``streams.worker.app`` does it (``Processor.step`` through a
-   ``BatchOverlay`` per batch, ``encode_emission``, table values as JSON) over dict tables, then
-   once more under cProfile: where the worker's CPU goes apart from Faust, aiokafka and RocksDB;
+3. CEILING: the Faust null agent (``benchmarks.null_agent``: the worker's Faust settings and
+   ``take_events`` batches, no tables, no decoding, no outputs) over the same backlog, timed like
+   the worker: the most a Faust worker can do here;
+4. ENFORCEMENT: one ``ledger worker`` subprocess (default loglevel, as users run it) with a
+   fresh app id on that backlog; events/s from the first observation of the worker's
+   ``/health/`` ``processed`` counter above zero to the first observation at the total (startup,
+   rebalance and table recovery excluded). Reported as ratios to the null agent and to the raw
+   consumer. Then its table changelogs are read back: bytes written per traveller event;
+   IN PROCESS (secondary, no Kafka, no Faust): ``Processor.process_batch``, the agent's own batch
+   code, over in-memory tables on the same raw messages, then once more under cProfile: where
+   the worker's CPU goes apart from Faust, aiokafka and RocksDB, and the stored bytes per
+   traveller state;
 5. LATENCY: a second fresh worker (new app id, fresh topics), warmed up and caught up, is offered
    fixed loads in turn by a paced kafka-python producer (the gates' settings: idempotent,
    acks=all, linger 5 ms) publishing pre-encoded real events: fresh travellers entering
@@ -92,6 +96,9 @@ TARGET_P99_MS = 500.0
 HEALTH_POLL_S = 0.05
 HEARTBEAT_EVERY_S = 0.5  # latency load: one gate heartbeat to every partition this often
 STARTUP_TIMEOUT_S = 90.0
+# ``ledger worker`` as users run it (default loglevel), and the Faust null agent (the ceiling).
+WORKER_COMMAND = ("-m", "streams", "worker")
+NULL_AGENT_COMMAND = ("-m", "benchmarks.null_agent")
 
 
 class BenchError(RuntimeError):
@@ -161,7 +168,13 @@ def _fresh(settings: Settings, label: str) -> Settings:
 class Worker:
     """``ledger worker`` as a subprocess with its log under var/bench; stopped on exit."""
 
-    def __init__(self, settings: Settings, log_path: Path, profile: Path | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        log_path: Path,
+        profile: Path | None = None,
+        command: tuple[str, ...] = WORKER_COMMAND,
+    ) -> None:
         from streams.job import settings_env
 
         self.settings = settings
@@ -173,7 +186,7 @@ class Worker:
         profiled = [] if profile is None else ["-m", "cProfile", "-o", str(profile)]
         with log_path.open("wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, *profiled, "-m", "streams", "worker", "--loglevel", "info"],
+                [sys.executable, *profiled, *command],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=env,
@@ -258,8 +271,13 @@ def machine_busy_seconds() -> float:
 
 
 @contextmanager
-def _worker(settings: Settings, phase: str, profile: Path | None = None) -> Iterator[Worker]:
-    worker = Worker(settings, OUT_DIR / f"stream-worker-{phase}.log", profile)
+def _worker(
+    settings: Settings,
+    phase: str,
+    profile: Path | None = None,
+    command: tuple[str, ...] = WORKER_COMMAND,
+) -> Iterator[Worker]:
+    worker = Worker(settings, OUT_DIR / f"stream-worker-{phase}.log", profile, command)
     try:
         yield worker
     finally:
@@ -419,13 +437,17 @@ def _end_offsets(settings: Settings, topics: tuple[str, ...]) -> int:
 
 
 def enforcement_throughput(
-    settings: Settings, total: int, phase: str = "throughput", profile: Path | None = None
+    settings: Settings,
+    total: int,
+    phase: str = "throughput",
+    profile: Path | None = None,
+    command: tuple[str, ...] = WORKER_COMMAND,
 ) -> Throughput:
-    """Run one worker on the backlog and time it by its /health/ counter."""
+    """Run one worker (or the null agent) on the backlog and time it by its /health/ counter."""
     from streams.job import worker_lag
 
     timeout = 180.0
-    with _worker(settings, phase, profile) as worker:
+    with _worker(settings, phase, profile, command) as worker:
         first: tuple[float, int] | None = None
         cpu_first = 0.0
         deadline = time.monotonic() + timeout
@@ -481,40 +503,82 @@ def worker_profile(path: Path, top: int = 25) -> list[str]:
     return [line.rstrip() for line in lines[start:] if line.strip()]
 
 
-# --- 4. in-process replica of the agent ----------------------------------------------------------
+# --- 4. the worker's batch code in process ------------------------------------------------------
 
 
-def replica(messages: list[RawMessage], batch_size: int, lateness_s: int) -> tuple[float, int]:
-    """Seconds for the agent's per-message work over dict tables; returns (seconds, emissions)."""
-    from schemas.codec import encode_emission
+@dataclass(slots=True)
+class InProcess:
+    seconds: float
+    emissions: int
+    state_bytes: list[int]  # each stored traveller state at the end
+    table_writes: int
+    table_bytes: int
+
+
+def in_process(messages: list[RawMessage], batch_size: int, lateness_s: int) -> InProcess:
+    """``Processor.process_batch`` (what the agent runs) over memory tables, no Kafka or Faust."""
     from streams.domain.policy import load_policy
-    from streams.worker.app import _Tables
-    from streams.worker.processor import BatchOverlay, Coordinates, Processor
+    from streams.worker.memory_tables import AckedPublisher, MemoryTables
+    from streams.worker.processor import Coordinates, Message, Processor
 
-    tables = _Tables({}, {}, {})
+    tables = MemoryTables()
+    publisher = AckedPublisher(keep=False)
     processor = Processor(load_policy(), timedelta(seconds=lateness_s))
-    emitted = 0
-    gc.collect()
-    start = time.perf_counter()
-    for i in range(0, len(messages), batch_size):
-        overlay = BatchOverlay(tables)
-        for m in messages[i : i + batch_size]:
-            where = Coordinates(m.topic, m.partition, m.offset, m.timestamp_ms)
-            step = processor.step(m.value, where, overlay)
-            overlay.absorb(m.partition, step)
-            for emission in step.emissions:
-                encode_emission(emission)
-                emitted += 1
-        for partition, merged in overlay.pending.items():
-            tables.write(partition, merged)
-    return time.perf_counter() - start, emitted
+    batches = [
+        [
+            Message(m.value, Coordinates(m.topic, m.partition, m.offset, m.timestamp_ms))
+            for m in messages[i : i + batch_size]
+        ]
+        for i in range(0, len(messages), batch_size)
+    ]
+
+    async def run() -> float:
+        gc.collect()
+        start = time.perf_counter()
+        for batch in batches:
+            await processor.process_batch(batch, tables, publisher)
+        return time.perf_counter() - start
+
+    seconds = asyncio.run(run())
+    return InProcess(
+        seconds, publisher.count, tables.stored_state_bytes(), tables.writes, tables.bytes_written
+    )
 
 
-def profile_replica(messages: list[RawMessage], batch_size: int, lateness_s: int) -> list[str]:
-    """The replica under cProfile: the top functions by own time, as text lines."""
+def changelog_bytes(settings: Settings) -> dict[str, int]:
+    """Per table changelog of the worker: records and key + value bytes written to it."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    from streams.worker.app import changelog_topics
+
+    out: dict[str, int] = {}
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False
+    )
+    try:
+        for topic in changelog_topics(settings):
+            tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+            consumer.assign(tps)
+            consumer.seek_to_beginning(*tps)
+            ends = consumer.end_offsets(tps)
+            records = size = 0
+            while any(consumer.position(tp) < ends[tp] for tp in tps):
+                for batch in consumer.poll(timeout_ms=500).values():
+                    records += len(batch)
+                    size += sum(len(r.key or b"") + len(r.value or b"") for r in batch)
+            name = topic.removeprefix(f"{settings.app_id}-").removesuffix("-changelog")
+            out[f"{name}_records"] = records
+            out[f"{name}_bytes"] = size
+    finally:
+        consumer.close()
+    return out
+
+
+def profile_in_process(messages: list[RawMessage], batch_size: int, lateness_s: int) -> list[str]:
+    """:func:`in_process` under cProfile: the top functions by own time, as text lines."""
     profiler = cProfile.Profile()
     profiler.enable()
-    replica(messages, batch_size, lateness_s)
+    in_process(messages, batch_size, lateness_s)
     profiler.disable()
     out = io.StringIO()
     stats = pstats.Stats(profiler, stream=out)
@@ -942,11 +1006,25 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 f"raw consumers: aiokafka {total / aio:,.0f}/s, kafka-python {total / kp:,.0f}/s",
             )
 
+            null = enforcement_throughput(
+                _new_group(backlog, "null"), total, "null-agent", command=NULL_AGENT_COMMAND
+            )
+            _stamp(began, f"Faust null agent: {null.events_per_s:,.0f} msg/s")
             thr = enforcement_throughput(backlog, total)
+            traveller_events = int(thr.health["processed"]) - int(thr.health["heartbeats"])
+            changelogs = changelog_bytes(backlog)
+            results["null_agent"] = {
+                "events_per_s": null.events_per_s,
+                "seconds": null.seconds,
+                "counted": null.counted,
+                "ratio_vs_aiokafka": null.events_per_s * aio / total,
+                "worker_cores": null.worker_cores,
+            }
             results["enforcement"] = {
                 "events_per_s": thr.events_per_s,
                 "seconds": thr.seconds,
                 "counted": thr.counted,
+                "ratio_vs_null_agent": thr.events_per_s / null.events_per_s,
                 "ratio_vs_aiokafka": thr.events_per_s * aio / total,
                 "ratio_vs_kafka_python": thr.events_per_s * kp / total,
                 "startup_s": thr.startup_s,
@@ -954,24 +1032,32 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "decisions_published": thr.decisions,
                 "lag_after": thr.lag_after,
                 "producer_buffer_full_warnings": thr.buffer_full_warnings,
+                "traveller_events": traveller_events,
+                "changelogs": changelogs,
+                "changelog_bytes_per_traveller_event": (
+                    sum(v for k, v in changelogs.items() if k.endswith("_bytes"))
+                    / max(1, traveller_events)
+                ),
                 "health": thr.health,
                 "log_problems": thr.log_problems[:20],
             }
             _stamp(began, f"worker: {thr.events_per_s:,.0f} events/s")
 
-            rep_s, rep_emitted = min(
-                replica(messages, settings.worker_batch_size, settings.allowed_lateness_seconds)
-                for _ in range(2)
-            )
-            results["replica"] = {
-                "events_per_s": total / rep_s,
-                "emissions": rep_emitted,
-                "ratio_enforcement_vs_replica": thr.events_per_s * rep_s / total,
-                "profile_top_tottime": profile_replica(
-                    messages, settings.worker_batch_size, settings.allowed_lateness_seconds
-                ),
+            batch, lateness = settings.worker_batch_size, settings.allowed_lateness_seconds
+            runs = [in_process(messages, batch, lateness) for _ in range(2)]
+            best = min(runs, key=lambda r: r.seconds)
+            results["in_process"] = {
+                "events_per_s": total / best.seconds,
+                "emissions": best.emissions,
+                "ratio_enforcement_vs_in_process": thr.events_per_s * best.seconds / total,
+                "travellers_stored": len(best.state_bytes),
+                "state_bytes_per_traveller_mean": statistics.fmean(best.state_bytes),
+                "state_bytes_per_traveller_median": statistics.median(best.state_bytes),
+                "table_writes_per_traveller_event": best.table_writes / max(1, traveller_events),
+                "table_bytes_per_traveller_event": best.table_bytes / max(1, traveller_events),
+                "profile_top_tottime": profile_in_process(messages, batch, lateness),
             }
-            _stamp(began, f"in-process replica: {total / rep_s:,.0f} events/s")
+            _stamp(began, f"in process: {total / best.seconds:,.0f} events/s")
 
             if args.profile_worker:
                 dump = OUT_DIR / "stream-worker.prof"
@@ -1037,7 +1123,8 @@ def _latency_rows(run_: dict[str, Any], target_ms: float) -> None:
 
 def report(r: dict[str, Any]) -> None:
     """The table of figures and ratios."""
-    st, raw, enf, rep = r["stream"], r["raw"], r["enforcement"], r["replica"]
+    st, raw, enf, rep = r["stream"], r["raw"], r["enforcement"], r["in_process"]
+    null = r["null_agent"]
     print(f"machine: {r['machine']}")
     print(
         f"stream: {st['messages']} messages ({st['heartbeats']} heartbeats), "
@@ -1048,10 +1135,17 @@ def report(r: dict[str, Any]) -> None:
     _row("baseline: raw aiokafka consume + decode_event", f"{raw['aiokafka_per_s']:>10,.0f} msg/s")
     _row("raw kafka-python consume + decode_event", f"{raw['kafka_python_per_s']:>10,.0f} msg/s")
     _row(
+        "Faust null agent (take_events, no tables, same topics)",
+        f"{null['events_per_s']:>10,.0f} msg/s ({null['counted']} in {null['seconds']:.2f} s, "
+        f"{null['worker_cores']:.2f} cores)",
+    )
+    _row("ratio Faust null agent / raw aiokafka", f"{null['ratio_vs_aiokafka']:>10.3f}")
+    _row(
         "enforcement worker (/health/ processed, first->last)",
         f"{enf['events_per_s']:>10,.0f} events/s ({enf['counted']} in {enf['seconds']:.2f} s, "
         f"{enf['worker_cores']:.2f} cores)",
     )
+    _row("ratio enforcement / Faust null agent", f"{enf['ratio_vs_null_agent']:>10.3f}")
     _row("ratio enforcement / raw aiokafka", f"{enf['ratio_vs_aiokafka']:>10.3f}")
     _row("ratio enforcement / raw kafka-python", f"{enf['ratio_vs_kafka_python']:>10.3f}")
     _row("worker start -> first message processed", f"{enf['startup_s']:>10.1f} s")
@@ -1061,11 +1155,24 @@ def report(r: dict[str, Any]) -> None:
         f"{enf['lag_after']}",
     )
     _row("Faust 'producer buffer full' warnings", f"{enf['producer_buffer_full_warnings']:>10}")
+    logs = enf["changelogs"]
     _row(
-        "in-process replica (step + codecs, dict tables)",
-        f"{rep['events_per_s']:>10,.0f} events/s (one core, no Kafka/Faust)",
+        "changelog bytes per traveller event",
+        f"{enf['changelog_bytes_per_traveller_event']:>10,.0f} B ({enf['traveller_events']} "
+        f"events; records: travellers {logs.get('travellers_records')}, "
+        f"clocks {logs.get('clocks_records')})",
     )
-    _row("ratio enforcement / in-process replica", f"{rep['ratio_enforcement_vs_replica']:>10.3f}")
+    _row(
+        "state bytes per traveller (stored, mean / median)",
+        f"{rep['state_bytes_per_traveller_mean']:>10,.0f} / "
+        f"{rep['state_bytes_per_traveller_median']:,.0f} B ({rep['travellers_stored']} travellers)",
+    )
+    _row(
+        "in process: Processor.process_batch, memory tables",
+        f"{rep['events_per_s']:>10,.0f} events/s (one core, no Kafka/Faust; "
+        f"{rep['table_writes_per_traveller_event']:.2f} table writes per traveller event)",
+    )
+    _row("ratio enforcement / in process", f"{rep['ratio_enforcement_vs_in_process']:>10.3f}")
     if enf["log_problems"]:
         _row("worker log lines with ERROR/Traceback", f"{len(enf['log_problems']):>10}")
     lat = r.get("latency")
@@ -1079,7 +1186,7 @@ def report(r: dict[str, Any]) -> None:
         _row("Faust 'producer buffer full' warnings", f"{lat['producer_buffer_full_warnings']:>10}")
         if lat["log_problems"]:
             _row("worker log lines with ERROR/Traceback", f"{len(lat['log_problems']):>10}")
-    print("PROFILE: in-process replica under cProfile, top by own time")
+    print("PROFILE: Processor.process_batch in process under cProfile, top by own time")
     for line in rep["profile_top_tottime"]:
         print(f"  {line}")
     prof = r.get("worker_profile")

@@ -44,7 +44,8 @@ MARKER: Final = b"\xc3\x01"
 HEADER_SIZE: Final = len(MARKER) + 8
 DECISION_RECORD: Final = "DecisionEmitted"
 DEAD_LETTER_RECORD: Final = "DeadLetter"
-RECORD_NAMES: Final = (*EVENT_TYPES, DECISION_RECORD, DEAD_LETTER_RECORD)
+STATE_RECORD: Final = "TravellerState"  # the worker's table value (see schemas/state_schema.py)
+RECORD_NAMES: Final = (*EVENT_TYPES, DECISION_RECORD, DEAD_LETTER_RECORD, STATE_RECORD)
 
 Schema = dict[str, Any]
 _HISTORY_FILE = re.compile(r"^(?P<name>[A-Za-z]+)\.v(?P<version>[0-9]+)\.avsc$")
@@ -162,8 +163,11 @@ def _encode(name: str, record: Mapping[str, Any]) -> bytes:
     return _HEADERS[name] + _write_body(_READERS[name], record, name)
 
 
-def _decode(data: bytes) -> tuple[str, dict[str, Any]]:
-    """Check the framing, resolve the writer schema and read the body into a plain mapping."""
+def _decode(data: bytes, named: bool = False) -> tuple[str, dict[str, Any]]:
+    """Check the framing, resolve the writer schema and read the body into a plain mapping.
+
+    ``named``: a value of a union of records is read as ``(record full name, mapping)``.
+    """
     if not isinstance(data, bytes | bytearray | memoryview):
         raise DecodeError(f"expected bytes, got {type(data).__name__}")
     if len(data) < HEADER_SIZE:
@@ -178,7 +182,7 @@ def _decode(data: bytes) -> tuple[str, dict[str, Any]]:
     reader = None if fp == _CURRENT_FP[writer.record] else _READERS[writer.record]
     body = io.BytesIO(data[HEADER_SIZE:])
     try:
-        record = fastavro.schemaless_reader(body, writer.schema, reader)
+        record = fastavro.schemaless_reader(body, writer.schema, reader, return_record_name=named)
     except (
         EOFError,
         ValueError,
@@ -199,6 +203,32 @@ def _decode(data: bytes) -> tuple[str, dict[str, Any]]:
     if not isinstance(record, dict):
         raise DecodeError(f"corrupt {writer.record} body: not a record")
     return writer.record, record
+
+
+def encode_record(name: str, record: Mapping[str, Any]) -> bytes:
+    """Single-object encoding of a plain mapping as record ``name`` (current schema), unvalidated.
+
+    For the worker's own values (its table state), whose mappings it builds from domain objects
+    that were validated when they entered; a union of records takes ``(full name, mapping)``.
+    """
+    return _encode(name, record)
+
+
+def record_header(name: str) -> bytes:
+    """The single-object header (marker and fingerprint) of record ``name``'s current schema."""
+    return _HEADERS[name]
+
+
+def decode_record(data: bytes, name: str) -> dict[str, Any]:
+    """The plain mapping of a ``name`` record (resolved from any catalogued writer version).
+
+    Values of a union of records come back as ``(full name, mapping)``. Raises
+    :class:`DecodeError` for bad framing or bodies, or a record of another kind.
+    """
+    found, record = _decode(data, named=True)
+    if found != name:
+        raise DecodeError(f"expected a {name} record, got {found}")
+    return record
 
 
 def encode_event(event: Event) -> bytes:
@@ -339,11 +369,14 @@ __all__ = [
     "decode_dead_letter",
     "decode_emission",
     "decode_event",
+    "decode_record",
     "encode_dead_letter",
     "encode_emission",
     "encode_event",
+    "encode_record",
     "encode_with_writer",
     "fingerprint",
+    "record_header",
     "record_name",
     "schema_history",
     "topic_for",

@@ -1,20 +1,17 @@
 """Faust application factory for the enforcement worker.
 
 ``create_app`` builds the app from :class:`Settings`; nothing is created at import time. The agent
-reads the co-partitioned crossings and permits topics as raw bytes and is deliberately thin: it
-hands each message of a batch (``settings.worker_batch_size`` messages or
-``settings.worker_batch_seconds``) to :class:`~streams.worker.processor.Processor`, publishes the
-decisions and dead letters it returns, awaits their acknowledgements once per batch, and only then
-writes the tables; Faust acks the batch's offsets after that (see the processor's docstring for
-why this order makes outputs at-least-once and never lost).
+is wiring: it reads the co-partitioned crossings and permits topics as raw bytes in batches
+(``settings.worker_batch_size`` messages or ``settings.worker_batch_seconds``) and hands each
+batch to :meth:`~streams.worker.processor.Processor.process_batch`, which publishes the decisions
+and dead letters, awaits their acknowledgements and only then writes the tables; Faust acks the
+batch's offsets after that (see the processor's docstring for why this order makes outputs
+at-least-once and never lost).
 
-State lives in three Faust tables on RocksDB (the ``rocksdict`` driver), each with a compact-only
-changelog, so a worker killed at any point recovers on restart or on another worker:
-
-* ``travellers``: traveller id -> the engine's :class:`TravellerState` as JSON;
-* ``schedules``: traveller id -> ``partition|due|prune_at``, the durable form of the deadline
-  index (the in-memory heaps are rebuilt from it after a restart or rebalance);
-* ``clocks``: ``p<N>`` -> the event-time clock of input partition N.
+State lives in two Faust tables on RocksDB (the ``rocksdict`` driver), each with a compact-only
+changelog, so a worker killed at any point recovers on restart or on another worker: traveller
+states (one write per traveller changed per batch) and partition clocks (one write per partition
+per batch); see :mod:`streams.worker.faust_tables`.
 
 The web server (``settings.worker_web_port``) serves ``/stay/{traveller}/``, routed by Faust to
 the worker that owns the traveller's partition, and ``/health/``.
@@ -22,40 +19,28 @@ the worker that owns the traveller's partition, and ``/health/``.
 
 from __future__ import annotations
 
-import json
 import logging
-import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import faust
-from faust.streams import _current_event
 
-from schemas.codec import encode_emission
-from streams.domain.clock import EventClock
 from streams.domain.events import Event
 from streams.domain.policy import Policy, load_policy
-from streams.domain.state import TravellerState, state_from_dict, state_to_dict
 from streams.edge import EdgeLimits, check_record
 from streams.settings import Settings
 from streams.worker.acks import CommitWatchdog, drop_stale_acks
+from streams.worker.faust_tables import TABLES, FaustTables
 from streams.worker.guard import OutputLimits, exit_within
-from streams.worker.processor import (
-    BatchOverlay,
-    Coordinates,
-    Processor,
-    Schedule,
-    Step,
-)
+from streams.worker.processor import Coordinates, Message, Output, Processor
 from streams.worker.transport import SCHEME as READ_COMMITTED_SCHEME
 from streams.worker.web import register_views
 
 log = logging.getLogger(__name__)
 
 ROCKSDB_OPTIONS = {"driver": "rocksdict"}
-TABLES = ("travellers", "schedules", "clocks")
 
 
 def changelog_topics(settings: Settings) -> list[str]:
@@ -66,72 +51,6 @@ def changelog_topics(settings: Settings) -> list[str]:
 def worker_datadir(settings: Settings) -> Path:
     """Each worker on a host needs its own RocksDB directory; the web port names it."""
     return settings.data_dir / "faust" / f"worker-{settings.worker_web_port}"
-
-
-def encode_state(state: TravellerState) -> bytes:
-    """The table value of a traveller state (compact JSON)."""
-    return json.dumps(state_to_dict(state), separators=(",", ":")).encode()
-
-
-def decode_state(raw: bytes) -> TravellerState:
-    """Inverse of :func:`encode_state`."""
-    return state_from_dict(json.loads(raw))
-
-
-class _Tables:
-    """The :class:`~streams.worker.processor.StateReader` over the Faust tables."""
-
-    def __init__(self, travellers: Any, schedules: Any, clocks: Any) -> None:
-        self.travellers = travellers
-        self.schedules_table = schedules
-        self.clocks = clocks
-
-    def traveller(self, traveller_id: str) -> TravellerState | None:
-        raw = self.travellers.get(traveller_id.encode())
-        return None if raw is None else decode_state(raw)
-
-    def clock(self, partition: int) -> EventClock:
-        raw = self.clocks.get(_clock_key(partition))
-        return EventClock() if raw is None else EventClock.from_text(raw.decode())
-
-    def schedules(self, partition: int) -> Iterable[tuple[str, Schedule]]:
-        for key, raw in self.schedules_table.items():
-            yield key.decode(), Schedule.from_text(raw.decode())
-
-    def write(self, partition: int, step: Step) -> None:
-        """Apply a step's table writes (inside the agent, after its outputs were acked)."""
-        for tid, state in step.states.items():
-            key = tid.encode()
-            if state is None:
-                self.travellers.pop(key, None)
-            else:
-                self.travellers[key] = encode_state(state)
-        for tid, schedule in step.schedules.items():
-            key = tid.encode()
-            if schedule is None:
-                self.schedules_table.pop(key, None)
-            else:
-                self.schedules_table[key] = schedule.to_text().encode()
-        if step.clock is not None:
-            self.clocks[_clock_key(partition)] = step.clock.to_text().encode()
-
-    def clock_items(self) -> Iterator[tuple[int, EventClock]]:
-        """Clocks of the partitions this worker holds (for /health)."""
-        for key, raw in self.clocks.items():
-            yield int(key.decode()[1:]), EventClock.from_text(raw.decode())
-
-
-def _set_current_event(event: Any) -> None:
-    """Set Faust's current event for this task only (what ``Stream`` does for each event).
-
-    ``take_events`` buffers in another task, so the batch consumer has no current event of its
-    own; table access needs one to pick the partition. The stream object itself is not touched.
-    """
-    _current_event.set(None if event is None else weakref.ref(event))
-
-
-def _clock_key(partition: int) -> bytes:
-    return f"p{partition}".encode()
 
 
 def create_app(settings: Settings, policy: Policy | None = None) -> faust.App:
@@ -149,7 +68,7 @@ def create_app(settings: Settings, policy: Policy | None = None) -> faust.App:
         topic_replication_factor=settings.replication_factor,  # changelogs and Faust's own
         topic_allow_declare=True,  # table changelogs: Faust declares them cleanup.policy=compact
         consumer_auto_offset_reset="earliest",
-        key_serializer="raw",  # every key and value is bytes: Avro messages, JSON table values
+        key_serializer="raw",  # every key and value is bytes (Avro messages and table values)
         value_serializer="raw",
         web_enabled=True,
         # Only the project's /stay/ and /health/: Faust's /table/ views would hand out a
@@ -190,7 +109,7 @@ def create_app(settings: Settings, policy: Policy | None = None) -> faust.App:
             extra_topic_configs={"min.insync.replicas": str(settings.min_insync_replicas)},
         )
 
-    tables = _Tables(*(table(name) for name in TABLES))
+    tables = FaustTables(*(table(name) for name in TABLES))
     limits = EdgeLimits.from_settings(settings)
 
     def edge(event: Event, where: Coordinates) -> None:
@@ -205,10 +124,10 @@ def create_app(settings: Settings, policy: Policy | None = None) -> faust.App:
     )
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # async receiver: mode awaits it
-    async def _forget_index(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
-        # Revoked partitions may come back with state written elsewhere meanwhile: their heaps
-        # are rebuilt from the schedules table on next use. args[0] is the set of revoked TPs.
-        processor.index.forget({tp.partition for tp in args[0]})
+    async def _forget_partitions(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+        # Revoked partitions may come back with state written elsewhere meanwhile: their cached
+        # states, clocks and heaps are rebuilt from the tables on next use. args[0]: revoked TPs.
+        processor.forget({tp.partition for tp in args[0]})
 
     watchdog = CommitWatchdog()
 
@@ -241,46 +160,34 @@ def create_app(settings: Settings, policy: Policy | None = None) -> faust.App:
 
     transactional = settings.processing_guarantee == "exactly_once"
 
-    async def publish(topic: Any, key: bytes | None, value: bytes) -> Any:
-        """Hand one output to the producer; returns the future of its acknowledgement."""
-        if transactional:  # Faust's channel path attaches the partition's transaction
-            return await topic.send(key=key, value=value)
-        # Straight to the transport producer: Faust's channel path costs ~15% of the throughput.
-        return await app.producer.send(topic.get_topic_name(), key, value, None, None, None)
+    class _Publisher:
+        async def publish(self, output: Output, key: bytes | None, value: bytes) -> Awaitable[Any]:
+            topic = decisions if output is Output.DECISIONS else deadletters
+            if transactional:  # Faust's channel path attaches the partition's transaction
+                return await topic.send(key=key, value=value)
+            # Straight to the transport producer: Faust's channel path costs ~15% of throughput.
+            name = topic.get_topic_name()
+            return await app.producer.send(name, key, value, None, None, None)
+
+    publisher = _Publisher()
 
     async def _enforce(stream: Any) -> None:
         batches = stream.take_events(settings.worker_batch_size, settings.worker_batch_seconds)
         async for events in batches:
-            overlay = BatchOverlay(tables)
-            pending = []
-            last_of: dict[int, Any] = {}  # partition -> its last event in the batch
-            # Faust reads and writes a table key in the store and changelog partition of the
-            # current event (a context variable of this task): make that the event being handled,
-            # then, for the writes, an event of the key's partition.
+            batch = []
+            tables.events = {}  # partition -> an event of it, for Faust's table writes
             for event in events:
-                _set_current_event(event)
-                message = event.message
+                m = event.message
                 where = Coordinates(
-                    topic=message.topic,
-                    partition=message.partition,
-                    offset=message.offset,
-                    timestamp_ms=message.timestamp and int(message.timestamp * 1000),
-                    key=event.key,
+                    m.topic,
+                    m.partition,
+                    m.offset,
+                    m.timestamp and int(m.timestamp * 1000),
+                    event.key,
                 )
-                step = processor.step(event.value, where, overlay)
-                overlay.absorb(message.partition, step)
-                last_of[message.partition] = event
-                for emission in step.emissions:
-                    key = emission.decision.traveller_id.encode()
-                    pending.append(await publish(decisions, key, encode_emission(emission)))
-                if step.dead_letter is not None:
-                    pending.append(await publish(deadletters, event.key, step.dead_letter))
-            for sent in pending:
-                await sent  # acknowledged by the broker before the state moves on
-            for partition, merged in overlay.pending.items():
-                _set_current_event(last_of[partition])
-                tables.write(partition, merged)
-            _set_current_event(None)
+                batch.append(Message(event.value, where))
+                tables.events[m.partition] = event
+            await processor.process_batch(batch, tables, publisher)
 
     register_views(app, tables=tables, processor=processor, policy=policy, settings=settings)
     return app

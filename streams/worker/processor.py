@@ -1,49 +1,59 @@
-"""One partition's enforcement step, free of Faust: decode, fold, fire due deadlines.
+"""The enforcement worker's batch protocol, free of Faust: decode, fold, publish, ack, write.
 
-The Faust agent (``streams.worker.app``) hands every input message to :meth:`Processor.step`
-together with its Kafka coordinates. The step runs exactly the domain code of ``ledger check``
-(:func:`~streams.domain.engine.apply_event` and :func:`~streams.domain.engine.advance_watermark`)
-and returns what must happen next, without doing any I/O itself:
+The Faust agent (``streams.worker.app``) is wiring: it hands each batch of input messages to
+:meth:`Processor.process_batch` with a :class:`Tables` (durable bytes per partition) and a
+:class:`Publisher`. For every message the batch runs exactly the domain code of ``ledger check``
+(:func:`~streams.domain.engine.apply_event` and :func:`~streams.domain.engine.fire_due`), then
 
-* the decision emissions and dead letters to publish;
-* the traveller states, schedule entries and the partition clock to write to the tables.
+1. publishes the decision emissions and dead letters, and awaits all their acknowledgements;
+2. only then writes, per partition, each traveller the batch changed once (its state, which also
+   carries its ``due`` and ``prune_at`` instants) and the partition clock once, if it moved.
 
-The agent publishes first, awaits the broker's acknowledgements, and only then writes the
-tables (per batch of messages, through a :class:`BatchOverlay`). A crash between the two
-re-delivers the messages to a state that has not seen them, so the same emissions (same
-``decision_id``, same content) are published again: outputs are at-least-once and never lost,
-and consumers dedup on ``decision_id``.
+A crash between 1 and 2 re-delivers the messages to a state that has not seen them, so the same
+emissions (same ``decision_id``, same content) are published again: outputs are at-least-once
+and never lost, and consumers dedup on ``decision_id``.
 
 Time is per partition. Each partition has its own event-time clock (greatest ``occurred_at`` of
 the gate events seen on it, heartbeats included, minus the allowed lateness; see
-:class:`~streams.domain.clock.EventClock`); gates send heartbeats to every partition
-so every clock moves even without traveller traffic. Deadlines live in a per-partition
-:class:`~streams.domain.timers.DeadlineIndex` (heaps of ``(instant, traveller)``, the one
-``ledger check`` uses too), scanned whenever that clock advances. The heaps are memory only;
-they are rebuilt from the durable ``schedules`` table the first time a
-partition is touched after an assignment, so it survives restarts and rebalances.
+:class:`~streams.domain.clock.EventClock`); gates send heartbeats to every partition so every
+clock moves even without traveller traffic. Deadlines live in a per-partition
+:class:`~streams.domain.timers.DeadlineIndex`, scanned whenever that clock advances. The heaps are
+memory only: the first time a partition is touched after an assignment they are rebuilt from the
+partition's stored states (which also fills the :class:`~streams.worker.cache.StateCache`), so
+they survive restarts and rebalances. Decoded states are cached, so a batch reads RocksDB only
+for travellers not seen since the partition was assigned.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from enum import Enum
 from typing import Protocol
 
-from schemas.codec import DeadLetter, decode_event
+from schemas.codec import DeadLetter, decode_event, encode_emission
 from streams.domain.clock import EventClock
 from streams.domain.decisions import Emission
 from streams.domain.engine import apply_event, fire_due
 from streams.domain.errors import LedgerError
-from streams.domain.events import Event, GateHeartbeat, format_instant, parse_instant
+from streams.domain.events import Event, GateHeartbeat
 from streams.domain.policy import Policy
 from streams.domain.state import TravellerState
 from streams.domain.timers import DeadlineIndex
+from streams.worker.cache import DEFAULT_STATES_PER_PARTITION, StateCache
 from streams.worker.guard import OutputLimits, Quarantine, source_timestamp
+from streams.worker.state_format import (
+    decode_clock,
+    decode_state,
+    encode_clock,
+    encode_state,
+    is_previous_format,
+)
 
 log = logging.getLogger(__name__)
+HEARTBEATS_KEPT = 1024  # decoded heartbeats kept by their bytes (a few per gate)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,104 +68,43 @@ class Coordinates:
 
 
 @dataclass(frozen=True, slots=True)
-class Schedule:
-    """When a traveller next needs the clock: its due deadline and its pruning instant."""
+class Message:
+    """One input message as the agent received it (its key is in its coordinates)."""
 
-    partition: int
-    due: datetime | None
-    prune_at: datetime | None
-
-    @classmethod
-    def of(cls, partition: int, state: TravellerState) -> Schedule | None:
-        """The schedule of ``state``; ``None`` when nothing is ever due."""
-        if state.due is None and state.prune_at is None:
-            return None
-        return cls(partition, state.due, state.prune_at)
-
-    def to_text(self) -> str:
-        """``partition|due|prune_at``."""
-        due = format_instant(self.due) if self.due else ""
-        prune = format_instant(self.prune_at) if self.prune_at else ""
-        return f"{self.partition}|{due}|{prune}"
-
-    @classmethod
-    def from_text(cls, text: str) -> Schedule:
-        """Inverse of :meth:`to_text`."""
-        partition, due, prune = text.split("|")
-        return cls(
-            int(partition),
-            parse_instant(due, "due") if due else None,
-            parse_instant(prune, "prune_at") if prune else None,
-        )
+    value: bytes | None
+    where: Coordinates
 
 
-class StateReader(Protocol):
-    """Read access to the durable tables, as seen from the partition being processed."""
+class Output(Enum):
+    """Where an output goes."""
 
-    def traveller(self, traveller_id: str) -> TravellerState | None:
-        """The traveller's state, if any."""
-
-    def clock(self, partition: int) -> EventClock:
-        """The partition's event-time clock (empty if never seen)."""
-
-    def schedules(self, partition: int) -> Iterable[tuple[str, Schedule]]:
-        """Every traveller with a schedule on ``partition``."""
+    DECISIONS = "decisions"
+    DEAD_LETTERS = "deadletters"
 
 
-@dataclass(slots=True)
-class Step:
-    """What one input message leads to; the agent publishes, then writes."""
+class Tables(Protocol):
+    """Durable per-partition storage: traveller states and the partition clock, as bytes."""
 
-    emissions: list[Emission] = field(default_factory=list)
-    dead_letter: bytes | None = None
-    event: Event | None = None
-    states: dict[str, TravellerState | None] = field(default_factory=dict)  # None: delete
-    schedules: dict[str, Schedule | None] = field(default_factory=dict)  # None: delete
-    clock: EventClock | None = None  # set when the partition clock moved
+    def read_state(self, partition: int, traveller_id: str) -> bytes | None:
+        """The stored state of a traveller of ``partition``."""
+
+    def read_clock(self, partition: int) -> bytes | None:
+        """The stored clock of ``partition``."""
+
+    def scan_states(self, partition: int) -> Iterable[tuple[str, bytes]]:
+        """Every stored state of ``partition``."""
+
+    def write(
+        self, partition: int, states: Mapping[str, bytes | None], clock: bytes | None
+    ) -> None:
+        """Store a batch's writes for ``partition`` (a None state deletes; a None clock keeps)."""
 
 
-class BatchOverlay:
-    """A :class:`StateReader` that sees a batch's not-yet-written results over the tables.
+class Publisher(Protocol):
+    """Hands outputs to the broker."""
 
-    The agent processes a batch of messages, publishes all their outputs, awaits the
-    acknowledgements once, and only then writes the tables; meanwhile later messages of the batch
-    must see what earlier ones decided. Per partition it keeps the latest value of every key
-    touched, which is also exactly what has to be written at the end.
-    """
-
-    def __init__(self, tables: StateReader) -> None:
-        self._tables = tables
-        self.pending: dict[int, Step] = {}  # partition -> merged writes of the batch
-
-    def traveller(self, traveller_id: str) -> TravellerState | None:
-        for merged in self.pending.values():
-            if traveller_id in merged.states:
-                return merged.states[traveller_id]
-        return self._tables.traveller(traveller_id)
-
-    def clock(self, partition: int) -> EventClock:
-        merged = self.pending.get(partition)
-        if merged is not None and merged.clock is not None:
-            return merged.clock
-        return self._tables.clock(partition)
-
-    def schedules(self, partition: int) -> Iterable[tuple[str, Schedule]]:
-        merged = self.pending.get(partition)
-        overlay = {} if merged is None else merged.schedules
-        for tid, schedule in self._tables.schedules(partition):
-            if tid not in overlay:
-                yield tid, schedule
-        for tid, maybe in overlay.items():
-            if maybe is not None:
-                yield tid, maybe
-
-    def absorb(self, partition: int, step: Step) -> None:
-        """Record ``step``'s writes (later values of a key replace earlier ones)."""
-        merged = self.pending.setdefault(partition, Step())
-        merged.states.update(step.states)
-        merged.schedules.update(step.schedules)
-        if step.clock is not None:
-            merged.clock = step.clock
+    async def publish(self, output: Output, key: bytes | None, value: bytes) -> Awaitable[object]:
+        """Send one output; returns what resolves when the broker acknowledged it."""
 
 
 @dataclass(slots=True)
@@ -167,6 +116,18 @@ class Counters:
     dead_lettered: int = 0
     emitted: int = 0
     timer_firings: int = 0
+    batches: int = 0
+    state_writes: int = 0
+    state_bytes_written: int = 0
+    previous_format_states: int = 0  # read in the former JSON format (rewritten when changed)
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A partition's writes of the batch in progress (latest value per key)."""
+
+    states: dict[str, TravellerState | None] = field(default_factory=dict)
+    clock: EventClock | None = None
 
 
 def _utc_now() -> datetime:
@@ -174,13 +135,15 @@ def _utc_now() -> datetime:
 
 
 class Processor:
-    """The enforcement step for any partition; keeps only the in-memory deadline index."""
+    """The enforcement batch for any partition; keeps the deadline index and the state cache."""
 
     def __init__(
         self,
         policy: Policy,
         allowed_lateness: timedelta = timedelta(0),
         clock: Callable[[], datetime] = _utc_now,
+        *,
+        states_per_partition: int = DEFAULT_STATES_PER_PARTITION,
         edge: Callable[[Event, Coordinates], None] | None = None,
         outputs: OutputLimits | None = None,
     ) -> None:
@@ -190,111 +153,221 @@ class Processor:
         self.outputs = outputs or OutputLimits()
         self.quarantine = Quarantine()
         self.index = DeadlineIndex()
+        self.cache = StateCache(states_per_partition)
         self.counters = Counters()
         self._wall_clock = clock  # only stamps dead letters' failed_at, never decisions
+        self._tables: Tables | None = None
+        self._pending: dict[int, _Pending] = {}
+        self._current = _Pending()  # the writes of the message being processed
+        self._heartbeats: dict[bytes, GateHeartbeat] = {}  # raw message -> decoded heartbeat
 
-    def step(self, raw: bytes | None, where: Coordinates, tables: StateReader) -> Step:
-        """Process one message; a message that fails twice unexpectedly is quarantined.
+    def forget(self, partitions: Iterable[int] | None = None) -> None:
+        """Drop what memory holds of ``partitions`` (all when None): revoked, maybe changed."""
+        chosen = None if partitions is None else set(partitions)
+        self.index.forget(chosen)
+        self.cache.forget(chosen)
+
+    async def process_batch(
+        self, messages: Sequence[Message], tables: Tables, publisher: Publisher
+    ) -> None:
+        """Process, publish, await the acknowledgements, then write (see the module docstring)."""
+        self._tables = tables
+        self._pending = {}
+        acks: list[Awaitable[object]] = []
+        try:
+            for message in messages:
+                for output, key, value in self._message(message):
+                    acks.append(await publisher.publish(output, key, value))
+            for ack in acks:
+                await ack  # acknowledged by the broker before the state moves on
+            for partition, pending in self._pending.items():
+                self._write(tables, partition, pending)
+        finally:
+            self._pending = {}  # an unacknowledged batch leaves neither tables nor cache changed
+        self.counters.batches += 1
+
+    def state(self, partition: int, traveller_id: str) -> TravellerState | None:
+        """The traveller's current state (batch in progress, cache, then the tables)."""
+        if traveller_id in self._current.states:
+            return self._current.states[traveller_id]
+        pending = self._pending.get(partition)
+        if pending is not None and traveller_id in pending.states:
+            return pending.states[traveller_id]
+        cached = self.cache.state(partition, traveller_id)
+        if cached is not None or self._tables is None:
+            return cached
+        raw = self._tables.read_state(partition, traveller_id)
+        if raw is None:
+            return None
+        state = self._decode(raw)
+        self.cache.put(partition, traveller_id, state)
+        return state
+
+    def _decode(self, raw: bytes) -> TravellerState:
+        if is_previous_format(raw):
+            self.counters.previous_format_states += 1
+        return decode_state(raw)
+
+    def clock(self, partition: int) -> EventClock:
+        """The partition's event-time clock (batch in progress, cache, then the tables)."""
+        if self._current.clock is not None:
+            return self._current.clock
+        pending = self._pending.get(partition)
+        if pending is not None and pending.clock is not None:
+            return pending.clock
+        cached = self.cache.clock(partition)
+        if cached is None:
+            raw = None if self._tables is None else self._tables.read_clock(partition)
+            cached = EventClock() if raw is None else decode_clock(raw)
+            self.cache.put_clock(partition, cached)
+        return cached
+
+    def _message(self, message: Message) -> list[tuple[Output, bytes | None, bytes]]:
+        """One message's outputs; a message that fails twice unexpectedly is quarantined.
 
         Bad input is a :class:`LedgerError` and a dead letter at once. Any other exception is
         a bug or a broken dependency: the message is tried once more, and if it fails again it
         goes to the dead letters with the exception (see :class:`Quarantine`), so one poison
-        pill cannot stop every decision.
+        pill cannot stop every decision. The message's writes join the batch only if it
+        succeeds: a dead-lettered message leaves the state and the clock as they were.
         """
+        where = message.where
         return self.quarantine.run(
-            lambda: self._step(raw, where, tables),
-            lambda reason: self._dead_letter(raw, reason, where),
+            lambda: self._step(message),
+            lambda reason: [(Output.DEAD_LETTERS, where.key, self._dead_letter(message, reason))],
         )
 
-    def _step(self, raw: bytes | None, where: Coordinates, tables: StateReader) -> Step:
+    def _step(self, message: Message) -> list[tuple[Output, bytes | None, bytes]]:
+        where = message.where
+        self._current = _Pending()
         try:
-            if raw is None:
-                raise _EmptyMessageError("message has no value (tombstone)")
-            event = decode_event(raw)
+            event = self._decode_event(message.value)
             if self.edge is not None:
                 self.edge(event, where)
         except LedgerError as e:
-            return self._dead_letter(raw, f"{type(e).__name__}: {e}", where)
+            letter = self._dead_letter(message, f"{type(e).__name__}: {e}")
+            return [(Output.DEAD_LETTERS, where.key, letter)]
         partition = where.partition
         if not self.index.loaded(partition):
-            count = self.index.load(
-                partition,
-                (
-                    (tid, schedule.due, schedule.prune_at)
-                    for tid, schedule in tables.schedules(partition)
-                    if schedule.partition == partition
-                ),
-            )
-            log.info("partition %d: deadline index rebuilt with %d entries", partition, count)
-        step = Step(event=event)
-        before = tables.clock(partition)
+            self._load_index(partition)
+        current = self._current
+        before = self.clock(partition)
         clock = before.observe(event, self.allowed_lateness)
-        if clock != before:
-            step.clock = clock
+        if clock is not before:
+            current.clock = clock
         watermark = clock.watermark
         self.counters.processed += 1
+        emissions: list[Emission] = []
         if isinstance(event, GateHeartbeat):
             self.counters.heartbeats += 1
         else:
-            old = self._state(step, tables, event.traveller_id)
+            old = self.state(partition, event.traveller_id)
             new, emissions = apply_event(old, event, watermark, self.policy)
-            step.emissions.extend(emissions)
-            self._keep(step, partition, old, new)
+            self._keep(current, partition, old, new)
         if watermark is not None:
-            self._fire(step, partition, watermark, tables)
-        refused = self.outputs.refusal(step.emissions)
+            emissions.extend(self._fire(current, partition, watermark))
+        refused = self.outputs.refusal(emissions)
         if refused is not None:  # nothing of the step is kept: state and clock stay as they were
-            return self._dead_letter(raw, refused, where)
-        self.counters.emitted += len(step.emissions)
-        return step
+            self._current = _Pending()
+            return [(Output.DEAD_LETTERS, where.key, self._dead_letter(message, refused))]
+        self._join(partition, current)
+        self.counters.emitted += len(emissions)
+        return [
+            (Output.DECISIONS, em.decision.traveller_id.encode(), encode_emission(em))
+            for em in emissions
+        ]
 
-    def _fire(self, step: Step, partition: int, watermark: datetime, tables: StateReader) -> None:
+    def _join(self, partition: int, current: _Pending) -> None:
+        """Add a processed message's writes to the batch's (later values replace earlier)."""
+        self._current = _Pending()
+        pending = self._pending.get(partition)
+        if pending is None:
+            self._pending[partition] = current
+            return
+        pending.states.update(current.states)
+        if current.clock is not None:
+            pending.clock = current.clock
+
+    def _decode_event(self, raw: bytes | None) -> Event:
+        """Decode (and validate) an input message; a heartbeat's bytes only once.
+
+        Gates send the same heartbeat message to every partition, and heartbeats are most of
+        the input: the decoded (immutable) heartbeat is kept for the partitions still to see it.
+        """
+        if raw is None:
+            raise _EmptyMessageError("message has no value (tombstone)")
+        event = self._heartbeats.get(raw)
+        if event is not None:
+            return event
+        decoded = decode_event(raw)
+        if isinstance(decoded, GateHeartbeat):
+            if len(self._heartbeats) >= HEARTBEATS_KEPT:
+                self._heartbeats.clear()
+            self._heartbeats[raw] = decoded
+        return decoded
+
+    def _load_index(self, partition: int) -> None:
+        """Rebuild the partition's deadline heaps from its stored states (and cache them)."""
+        entries = []
+        if self._tables is not None:
+            for tid, raw in self._tables.scan_states(partition):
+                state = self._decode(raw)
+                self.cache.put(partition, tid, state)
+                entries.append((tid, state.due, state.prune_at))
+        count = self.index.load(partition, entries)
+        log.info("partition %d: deadline index rebuilt with %d entries", partition, count)
+
+    def _fire(self, pending: _Pending, partition: int, watermark: datetime) -> list[Emission]:
         """Re-decide every traveller whose deadline or pruning instant the watermark passed."""
 
         def keep(old: TravellerState, new: TravellerState) -> None:
             self.counters.timer_firings += 1
-            self._keep(step, partition, old, new)
+            self._keep(pending, partition, old, new)
 
-        step.emissions.extend(
-            fire_due(
-                self.index,
-                partition,
-                watermark,
-                self.policy,
-                load=lambda tid: self._state(step, tables, tid),
-                keep=keep,
-            )
+        return fire_due(
+            self.index,
+            partition,
+            watermark,
+            self.policy,
+            load=lambda tid: self.state(partition, tid),
+            keep=keep,
         )
 
-    @staticmethod
-    def _state(step: Step, tables: StateReader, tid: str) -> TravellerState | None:
-        if tid in step.states:
-            return step.states[tid]
-        return tables.traveller(tid)
-
     def _keep(
-        self, step: Step, partition: int, old: TravellerState | None, new: TravellerState
+        self, pending: _Pending, partition: int, old: TravellerState | None, new: TravellerState
     ) -> None:
         if new is old:
             return
-        tid = new.traveller_id
         if new.blank:  # everything pruned, nothing marked: the engine forgets the traveller
-            step.states[tid] = None
-            step.schedules[tid] = None
+            pending.states[new.traveller_id] = None
             return
-        step.states[tid] = new
-        if old is None or (old.due, old.prune_at) != (new.due, new.prune_at):
-            step.schedules[tid] = Schedule.of(partition, new)
+        pending.states[new.traveller_id] = new
         self.index.push(partition, old, new)
 
-    def _dead_letter(self, raw: bytes | None, reason: str, where: Coordinates) -> Step:
+    def _write(self, tables: Tables, partition: int, pending: _Pending) -> None:
+        encoded = {
+            tid: None if state is None else encode_state(state)
+            for tid, state in pending.states.items()
+        }
+        clock = None if pending.clock is None else encode_clock(pending.clock)
+        tables.write(partition, encoded, clock)
+        for tid, state in pending.states.items():
+            self.cache.put(partition, tid, state)
+        if pending.clock is not None:
+            self.cache.put_clock(partition, pending.clock)
+        self.counters.state_writes += len(encoded)
+        self.counters.state_bytes_written += sum(len(v) for v in encoded.values() if v)
+
+    def _dead_letter(self, message: Message, reason: str) -> bytes:
+        self._current = _Pending()
+        where = message.where
         self.counters.dead_lettered += 1
         log.warning(
             "dead-lettering %s[%d]@%d: %s", where.topic, where.partition, where.offset, reason
         )
         source_ts, reason = source_timestamp(where.timestamp_ms, reason)
         letter = DeadLetter(
-            raw=raw or b"",
+            raw=message.value or b"",
             reason=reason,
             source_topic=where.topic,
             source_partition=where.partition,
@@ -302,7 +375,7 @@ class Processor:
             source_timestamp=source_ts,
             failed_at=self._wall_clock(),
         )
-        return Step(dead_letter=self.outputs.fit_dead_letter(letter))
+        return self.outputs.fit_dead_letter(letter)
 
 
 class _EmptyMessageError(LedgerError):

@@ -37,14 +37,14 @@ _EARLIEST_AT = datetime(1970, 1, 1, tzinfo=UTC)
 _LATEST_AT = datetime(2106, 1, 1, tzinfo=UTC)
 
 if TYPE_CHECKING:
-    from streams.worker.app import _Tables
+    from streams.worker.faust_tables import FaustTables
     from streams.worker.processor import Processor
 
 
 def register_views(
     app: faust.App,
     *,
-    tables: _Tables,
+    tables: FaustTables,
     processor: Processor,
     policy: Policy,
     settings: Settings,
@@ -125,6 +125,8 @@ def register_views(
                     "dead_lettered": c.dead_lettered,
                     "emitted": c.emitted,
                     "timer_firings": c.timer_firings,
+                    "state_cache": {"hits": processor.cache.hits, "misses": processor.cache.misses},
+                    "previous_format_states": c.previous_format_states,
                     "offsets": offsets,
                 }
             )

@@ -235,7 +235,7 @@ def test_a_single_worker_decides_exactly_what_the_offline_engine_decides(
     assert kinds[Status.RETRACTED, Code.SUSPECTED_OVERSTAY] > 0, kinds
     assert sum(n for (status, _), n in kinds.items() if status is Status.RETRACTED) > 0
 
-    changelogs = [f"{settings.app_id}-{t}-changelog" for t in ("travellers", "schedules", "clocks")]
+    changelogs = [f"{settings.app_id}-{t}-changelog" for t in ("travellers", "clocks")]
     assert cleanup_policies(settings, changelogs) == dict.fromkeys(changelogs, "compact")
 
 

@@ -26,8 +26,10 @@ from streams.domain.policy import load_policy
 from streams.edge import EdgeLimits, EdgeViolation, check_event, check_record
 from streams.settings import Settings
 from streams.worker.guard import OutputLimits, Quarantine, source_timestamp
-from streams.worker.processor import Coordinates, Processor
-from tests.unit.test_processor import FakeTables
+from streams.worker.memory_tables import MemoryTables
+from streams.worker.processor import Coordinates, Message, Output, Processor
+from streams.worker.state_format import decode_clock
+from tests.unit.test_processor import run_batch
 
 SETTINGS = Settings()
 LIMITS = EdgeLimits.from_settings(SETTINGS)
@@ -229,18 +231,20 @@ def test_the_processor_dead_letters_a_poison_heartbeat_and_keeps_its_clock() -> 
         )
 
     processor = Processor(load_policy(), edge=edge)
-    tables = FakeTables()
+    tables = MemoryTables()
     topic = SETTINGS.topic_crossings
     good = GateHeartbeat(event_id="hb1", occurred_at=AT, port="HK-LO-WU")
-    step = processor.step(encode_event(good), Coordinates(topic, 0, 0, ms(AT)), tables)
-    tables.write(0, step)
-    before = tables.clock(0)
+    run_batch(processor, tables, [Message(encode_event(good), Coordinates(topic, 0, 0, ms(AT)))])
+    before = decode_clock(tables.clocks[0])
+    writes = tables.writes
     bad = GateHeartbeat(event_id="hb2", occurred_at=datetime(2099, 1, 1, tzinfo=UTC), port="X")
-    step = processor.step(encode_event(bad), Coordinates(topic, 0, 1, ms(AT)), tables)
-    assert step.clock is None and not step.states and not step.emissions
-    assert step.dead_letter is not None
-    letter = decode_dead_letter(step.dead_letter)
+    sent = run_batch(
+        processor, tables, [Message(encode_event(bad), Coordinates(topic, 0, 1, ms(AT)))]
+    ).sent
+    assert [output for output, _, _ in sent] == [Output.DEAD_LETTERS]
+    letter = decode_dead_letter(sent[0][2])
     assert letter.reason.startswith("EdgeViolation: occurred_at: 2099-01-01T00:00:00.000Z is more")
     assert (letter.source_offset, letter.source_timestamp) == (1, AT)
-    tables.write(0, step)
-    assert tables.clock(0) == before
+    assert tables.writes == writes, "nothing of the refused step is written"
+    assert decode_clock(tables.clocks[0]) == before
+    assert processor.clock(0) == before

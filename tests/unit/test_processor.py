@@ -1,15 +1,19 @@
-"""The worker's enforcement step without Faust or Kafka: partitions, batches, clocks, dead letters.
+"""The worker's batch protocol without Faust or Kafka: partitions, batches, clocks, dead letters.
 
-A dict-backed stand-in for the Faust tables drives :class:`Processor` the way the agent does:
-messages are routed to partitions by key (kafka-python's murmur2, as the publishers do), gate
+:meth:`Processor.process_batch` runs here over :class:`MemoryTables` (the stored bytes, in the
+worker's real formats) and a publisher that records what it was handed, the way the agent drives
+it: messages are routed to partitions by key (kafka-python's murmur2, as the publishers do), gate
 heartbeats go to every partition, the crossings and permits topics of a partition interleave in
-an arbitrary order, and writes land only at the end of each batch through :class:`BatchOverlay`.
-The decisions in force must then equal the offline engine's on the published order.
+an arbitrary order, and batches have random sizes. The decisions in force must then equal the
+offline engine's on the published order, also when the processor's memory (cache, clocks,
+deadline heaps) is dropped between batches as after a rebalance or restart.
 """
 
 from __future__ import annotations
 
+import asyncio
 import random
+from collections.abc import Awaitable
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
@@ -18,59 +22,34 @@ from hypothesis import strategies as st
 from kafka.partitioner.default import murmur2
 
 from producers.simulator import SimulationConfig, simulate
-from schemas.codec import decode_dead_letter, encode_event
+from schemas.codec import decode_dead_letter, decode_emission, encode_event
 from streams.domain.clock import EventClock
-from streams.domain.decisions import Code, Decision, fold_emissions
+from streams.domain.decisions import Code, Decision, Emission, fold_emissions
 from streams.domain.engine import Engine
 from streams.domain.events import CrossingRecorded, Event, GateHeartbeat, StayExtended
 from streams.domain.policy import load_policy
-from streams.domain.state import TravellerState
-from streams.worker.app import decode_state, encode_state
-from streams.worker.processor import (
-    BatchOverlay,
-    Coordinates,
-    Processor,
-    Schedule,
-    Step,
-)
+from streams.worker.memory_tables import AckedPublisher, MemoryTables
+from streams.worker.processor import Coordinates, Message, Output, Processor
+from streams.worker.state_format import decode_clock, decode_state, encode_clock
 from tests.unit.rules.helpers import entry, heartbeat, to_event
 
 PARTITIONS = 4
 POLICY = load_policy()
 
 
-class FakeTables:
-    """The three worker tables as dicts, values encoded as the worker stores them."""
+class Recorder(AckedPublisher):
+    def emissions(self) -> list[Emission]:
+        return [decode_emission(v) for o, _, v in self.sent if o is Output.DECISIONS]
 
-    def __init__(self) -> None:
-        self.travellers: dict[str, bytes] = {}
-        self.schedule_rows: dict[str, str] = {}
-        self.clocks: dict[int, str] = {}
 
-    def traveller(self, traveller_id: str) -> TravellerState | None:
-        raw = self.travellers.get(traveller_id)
-        return None if raw is None else decode_state(raw)
+def run_batch(processor: Processor, tables: MemoryTables, messages: list[Message]) -> Recorder:
+    recorder = Recorder()
+    asyncio.run(processor.process_batch(messages, tables, recorder))
+    return recorder
 
-    def clock(self, partition: int) -> EventClock:
-        raw = self.clocks.get(partition)
-        return EventClock() if raw is None else EventClock.from_text(raw)
 
-    def schedules(self, partition: int) -> list[tuple[str, Schedule]]:
-        return [(tid, Schedule.from_text(text)) for tid, text in self.schedule_rows.items()]
-
-    def write(self, partition: int, step: Step) -> None:
-        for tid, state in step.states.items():
-            if state is None:
-                self.travellers.pop(tid, None)
-            else:
-                self.travellers[tid] = encode_state(state)
-        for tid, schedule in step.schedules.items():
-            if schedule is None:
-                self.schedule_rows.pop(tid, None)
-            else:
-                self.schedule_rows[tid] = schedule.to_text()
-        if step.clock is not None:
-            self.clocks[partition] = step.clock.to_text()
+def message(event: Event, partition: int = 0, offset: int = 0, topic: str = "c") -> Message:
+    return Message(encode_event(event), Coordinates(topic, partition, offset))
 
 
 def partition_of(traveller_id: str) -> int:
@@ -91,31 +70,26 @@ def partition_logs(events: list[Event]) -> dict[tuple[str, int], list[Event]]:
 
 
 def consume(
-    logs: dict[tuple[str, int], list[Event]], rng: random.Random, batch_max: int
-) -> tuple[list[Decision], dict[str, Decision]]:
-    """Run the processor over the logs like the agent; return emissions' decisions and the fold."""
-    tables = FakeTables()
-    processor = Processor(POLICY)
+    logs: dict[tuple[str, int], list[Event]], rng: random.Random, batch_max: int, amnesia: float
+) -> dict[str, Decision]:
+    """Run the batches like the agent; ``amnesia``: chance to drop memory after a batch."""
+    tables = MemoryTables()
+    processor = Processor(POLICY, states_per_partition=rng.choice([3, 50_000]))
     cursors = dict.fromkeys(logs, 0)
-    offsets = dict.fromkeys(logs, 0)
     emissions = []
     while any(cursors[k] < len(logs[k]) for k in logs):
-        overlay = BatchOverlay(tables)
+        batch = []
         for _ in range(rng.randint(1, batch_max)):
             live = [k for k in logs if cursors[k] < len(logs[k])]
             if not live:
                 break
             key = rng.choice(live)  # topics and partitions interleave arbitrarily
-            event = logs[key][cursors[key]]
+            batch.append(message(logs[key][cursors[key]], key[1], cursors[key], key[0]))
             cursors[key] += 1
-            where = Coordinates(key[0], key[1], offsets[key])
-            offsets[key] += 1
-            step = processor.step(encode_event(event), where, overlay)
-            overlay.absorb(key[1], step)
-            emissions.extend(step.emissions)
-        for partition, merged in overlay.pending.items():
-            tables.write(partition, merged)
-    return [e.decision for e in emissions], fold_emissions(emissions)
+        emissions.extend(run_batch(processor, tables, batch).emissions())
+        if rng.random() < amnesia:  # a rebalance (some partitions) or a restart (all)
+            processor.forget(rng.sample(range(PARTITIONS), rng.randint(1, PARTITIONS)))
+    return fold_emissions(emissions)
 
 
 def offline(events: list[Event], until: datetime) -> dict[str, Decision]:
@@ -139,12 +113,17 @@ def simulated(travellers: int, seed: int) -> tuple[list[Event], datetime]:
 
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 10_000), interleave=st.integers(0, 10_000), batch=st.integers(1, 60))
+@given(
+    seed=st.integers(0, 10_000),
+    interleave=st.integers(0, 10_000),
+    batch=st.integers(1, 60),
+    amnesia=st.sampled_from([0.0, 0.2]),
+)
 def test_partitioned_batched_processing_decides_like_the_offline_engine(
-    seed: int, interleave: int, batch: int
+    seed: int, interleave: int, batch: int, amnesia: float
 ) -> None:
     events, end = simulated(120, seed)
-    _, live = consume(partition_logs(events), random.Random(interleave), batch)
+    live = consume(partition_logs(events), random.Random(interleave), batch, amnesia)
     expected = offline(events, end)
     assert live == expected
     assert any(d.code is Code.SUSPECTED_OVERSTAY for d in expected.values()) or any(
@@ -153,31 +132,27 @@ def test_partitioned_batched_processing_decides_like_the_offline_engine(
 
 
 def test_a_deadline_fires_from_heartbeats_alone_after_the_index_is_rebuilt() -> None:
-    tables = FakeTables()
-    processor = Processor(POLICY)
+    tables = MemoryTables()
     visit = to_event(entry("t1", "HK-LO-WU", "2025-12-01T10:00:00+08:00", "VISITOR"))
-    p = 0
-    tables.write(p, processor.step(encode_event(visit), Coordinates("c", p, 0), tables))
-    assert "t1" in tables.schedule_rows
-    processor.index.forget()  # as after a rebalance: only the durable schedules remain
-    fresh = Processor(POLICY)  # or a restarted worker: no heap at all
+    run_batch(Processor(POLICY), tables, [message(visit)])
+    assert decode_state(tables.states[0]["t1"]).due is not None, "the state carries its deadline"
+    fresh = Processor(POLICY)  # a restarted worker: no heap, no cache, only the stored states
     # VISITOR 7 days, day-after counting: deadline 2025-12-09T00:00+08:00.
     before = to_event(heartbeat("2025-12-09T00:00:00+08:00", port="HK-LO-WU"))
     after = to_event(heartbeat("2025-12-09T00:00:01+08:00", port="HK-LO-WU"))
-    step = fresh.step(encode_event(before), Coordinates("c", p, 1), tables)
-    tables.write(p, step)
-    assert step.emissions == [], "an exit exactly at the deadline would still be in time"
-    step = fresh.step(encode_event(after), Coordinates("c", p, 2), tables)
-    codes = [e.decision.code for e in step.emissions]
-    assert codes == [Code.SUSPECTED_OVERSTAY]
-    assert step.emissions[0].decision.observed_at == datetime(2025, 12, 8, 16, 0, tzinfo=UTC)
+    at_deadline = run_batch(fresh, tables, [message(before, offset=1)])
+    assert at_deadline.sent == [], "an exit exactly at the deadline would still be in time"
+    emissions = run_batch(fresh, tables, [message(after, offset=2)]).emissions()
+    assert [e.decision.code for e in emissions] == [Code.SUSPECTED_OVERSTAY]
+    assert emissions[0].decision.observed_at == datetime(2025, 12, 8, 16, 0, tzinfo=UTC)
 
 
 def test_authority_events_do_not_move_the_partition_clock() -> None:
-    tables = FakeTables()
+    tables = MemoryTables()
     processor = Processor(POLICY)
     gate = to_event(heartbeat("2025-12-01T00:00:00+00:00"))
-    tables.write(0, processor.step(encode_event(gate), Coordinates("c", 0, 0), tables))
+    run_batch(processor, tables, [message(gate)])
+    written = tables.writes
     extension = StayExtended(
         event_id="x1",
         traveller_id="t1",
@@ -185,9 +160,9 @@ def test_authority_events_do_not_move_the_partition_clock() -> None:
         jurisdiction="HK",
         permitted_until=datetime(2026, 3, 2, tzinfo=UTC),
     )
-    step = processor.step(encode_event(extension), Coordinates("p", 0, 0), tables)
-    assert step.clock is None
-    assert tables.clock(0).watermark == datetime(2025, 12, 1, tzinfo=UTC)
+    run_batch(processor, tables, [message(extension, offset=1, topic="p")])
+    assert tables.writes == written + 1, "the traveller's state only, not the clock"
+    assert decode_clock(tables.clocks[0]).watermark == datetime(2025, 12, 1, tzinfo=UTC)
 
 
 def test_allowed_lateness_holds_the_partition_watermark_back() -> None:
@@ -196,15 +171,21 @@ def test_allowed_lateness_holds_the_partition_watermark_back() -> None:
     assert clock.watermark == datetime(2025, 12, 1, 11, tzinfo=UTC)
     earlier = to_event(heartbeat("2025-12-01T11:30:00+00:00"))
     assert clock.observe(earlier, timedelta(hours=1)) == clock, "the clock never moves back"
-    assert EventClock.from_text(clock.to_text()) == clock
+    assert decode_clock(encode_clock(clock)) == clock
 
 
 def test_undecodable_input_becomes_a_dead_letter_with_its_coordinates() -> None:
-    tables = FakeTables()
+    tables = MemoryTables()
     processor = Processor(POLICY, clock=lambda: datetime(2026, 1, 1, tzinfo=UTC))
-    step = processor.step(b"\x00garbage", Coordinates("border.crossings.v1", 3, 42, 1_000), tables)
-    assert step.dead_letter is not None and step.emissions == [] and step.states == {}
-    letter = decode_dead_letter(step.dead_letter)
+    garbage = Message(b"\x00garbage", Coordinates("border.crossings.v1", 3, 42, 1_000, b"k"))
+    tombstone = Message(None, Coordinates("border.permits.v1", 0, 7, key=b"k2"))
+    sent = run_batch(processor, tables, [garbage, tombstone]).sent
+    assert [(o, k) for o, k, _ in sent] == [
+        (Output.DEAD_LETTERS, b"k"),
+        (Output.DEAD_LETTERS, b"k2"),
+    ]
+    assert tables.writes == 0
+    letter = decode_dead_letter(sent[0][2])
     assert (letter.source_topic, letter.source_partition, letter.source_offset) == (
         "border.crossings.v1",
         3,
@@ -213,24 +194,40 @@ def test_undecodable_input_becomes_a_dead_letter_with_its_coordinates() -> None:
     assert letter.raw == b"\x00garbage"
     assert letter.reason.startswith("DecodeError")
     assert letter.source_timestamp == datetime(1970, 1, 1, 0, 0, 1, tzinfo=UTC)
-    assert processor.counters.dead_lettered == 1
-    tombstone = processor.step(None, Coordinates("border.permits.v1", 0, 7), tables)
-    assert tombstone.dead_letter is not None
-    assert "tombstone" in decode_dead_letter(tombstone.dead_letter).reason
+    assert processor.counters.dead_lettered == 2
+    assert "tombstone" in decode_dead_letter(sent[1][2]).reason
 
 
-def test_a_batch_sees_its_own_earlier_writes_and_merges_them() -> None:
-    tables = FakeTables()
+def test_a_batch_sees_its_own_earlier_events_and_writes_each_traveller_once() -> None:
+    tables = MemoryTables()
     processor = Processor(POLICY)
-    overlay = BatchOverlay(tables)
     first = to_event(entry("t9", "HK-LO-WU", "2025-12-01T10:00:00+08:00", "VISITOR"))
     second = replace(first, event_id="dup-of-first")  # same instant: a suspected duplicate
-    for offset, event in enumerate((first, second)):
-        step = processor.step(encode_event(event), Coordinates("c", 1, offset), overlay)
-        overlay.absorb(1, step)
-    assert tables.travellers == {}, "nothing is written before the batch's outputs are acked"
-    merged = overlay.pending[1]
-    state = merged.states["t9"]
-    assert state is not None and len(state.events) == 2
-    tables.write(1, merged)
-    assert tables.traveller("t9") == state
+    gate = to_event(heartbeat("2025-12-01T10:00:00+08:00", port="HK-LO-WU"))
+    sent = run_batch(processor, tables, [message(first), message(second, offset=1), message(gate)])
+    codes = {e.decision.code for e in sent.emissions()}
+    assert Code.DUPLICATE_SUSPECTED in codes, "the second event saw the first one's state"
+    assert tables.writes == 2, "one write for the traveller, one for the partition clock"
+    state = decode_state(tables.states[0]["t9"])
+    assert len(state.events) == 2
+    assert processor.cache.state(0, "t9") == state
+
+
+class FailingAcks(Recorder):
+    async def publish(self, output: Output, key: bytes | None, value: bytes) -> Awaitable[object]:
+        failed: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        failed.set_exception(ConnectionError("broker gone"))
+        return failed
+
+
+def test_nothing_is_written_when_an_output_is_not_acknowledged() -> None:
+    tables = MemoryTables()
+    processor = Processor(POLICY)
+    visit = to_event(entry("t1", "HK-LO-WU", "2025-12-01T10:00:00+08:00", "VISITOR"))
+    try:
+        asyncio.run(processor.process_batch([message(visit)], tables, FailingAcks()))
+    except ConnectionError:
+        pass
+    else:
+        raise AssertionError("a failed acknowledgement must fail the batch")
+    assert tables.writes == 0 and processor.cache.size(0) == 0

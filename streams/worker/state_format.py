@@ -1,0 +1,226 @@
+"""The worker's persistence formats: traveller states as Avro, partition clocks as text.
+
+A traveller state is written as a ``TravellerState`` record through the project's codec
+(single-object encoding: marker, schema fingerprint, Avro body), so the changelog carries the
+writer schema's fingerprint and older writers are resolved like on the topics. Reading trusts
+what the worker itself wrote: the events and decisions in a state were validated when they
+entered the ledger, so they are rebuilt field by field without being validated again (that
+re-validation was most of the cost of the former JSON form).
+
+Values written by the previous format (JSON of ``state_to_dict``, format 1) are still read, so a
+worker restarted on an old changelog keeps its state; they are rewritten in Avro the next time
+the traveller changes. A partition clock is ``max_seen|watermark`` in ISO-8601 UTC.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from collections.abc import Callable
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Final
+
+from schemas.codec import (
+    MARKER,
+    STATE_RECORD,
+    DecodeError,
+    EncodeError,
+    decode_record,
+    record_header,
+)
+from schemas.state_schema import STATE_EVENTS
+from streams.domain.clock import EventClock
+from streams.domain.decisions import Code, Decision, Severity
+from streams.domain.events import EVENT_TYPES, TravellerEvent, format_instant, parse_instant
+from streams.domain.state import TravellerState, state_from_dict
+from streams.worker.state_writer import (
+    END_OF_ARRAY,
+    BodyCache,
+    body_writer,
+    item_schemas,
+    write_count,
+    write_instant,
+    write_optional_instant,
+    write_string,
+)
+
+NAMESPACE: Final = "border.ledger."
+BODIES_KEPT: Final = 200_000  # encoded events (and decisions) kept for the next state writes
+_STATE_FIELDS: Final = ("traveller_id", "events", "decisions", "due", "prune_at", "forgotten")
+_DECISION_FIELDS: Final = tuple(
+    f.name for f in dataclasses.fields(Decision) if f.name != "traveller_id"
+)
+
+if tuple(f.name for f in dataclasses.fields(TravellerState)) != _STATE_FIELDS:
+    # A new state field must reach the table value, or a restarted worker would lose it.
+    raise ImportError("TravellerState changed: extend schemas/state_schema.py and this module")
+
+Converter = Callable[[Any], Any]
+
+
+def _converters(cls: type[Any]) -> dict[str, Converter]:
+    """Per field of an event class, how to turn its Avro value into the dataclass value."""
+    out: dict[str, Converter] = {}
+    for name, hint in typing.get_type_hints(cls).items():
+        union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+        for kind in typing.get_args(hint) if union else (hint,):
+            if isinstance(kind, type) and issubclass(kind, StrEnum):
+                out[name] = kind._value2member_map_.__getitem__
+            elif typing.get_origin(kind) is tuple:
+                out[name] = tuple
+    return out
+
+
+# full record name -> (event class, field names, converters of the fields that need one)
+_EVENTS: Final = {
+    NAMESPACE + name: (
+        EVENT_TYPES[name],
+        tuple(f.name for f in dataclasses.fields(EVENT_TYPES[name])),
+        _converters(EVENT_TYPES[name]),
+    )
+    for name in STATE_EVENTS
+}
+_EVENT_NAMES: Final = {cls: full for full, (cls, _, _) in _EVENTS.items()}
+
+
+def _event_mapping(e: TravellerEvent) -> dict[str, Any]:
+    return {name: getattr(e, name) for name in _EVENTS[_EVENT_NAMES[type(e)]][1]}
+
+
+def _decision_mapping(d: Decision) -> dict[str, Any]:
+    return {name: getattr(d, name) for name in _DECISION_FIELDS}
+
+
+def state_record(state: TravellerState) -> dict[str, Any]:
+    """The state as a ``TravellerState`` record mapping (what fastavro writes as a whole)."""
+    return {
+        "traveller_id": state.traveller_id,
+        "due": state.due,
+        "prune_at": state.prune_at,
+        "events": [(_EVENT_NAMES[type(e)], _event_mapping(e)) for e in state.events],
+        "decisions": [_decision_mapping(d) for d in state.decisions],
+        "forgotten": [{"jurisdiction": j, "up_to": at} for j, at in state.forgotten],
+    }
+
+
+_BRANCH_SCHEMAS, _DECISION_SCHEMA = item_schemas()
+_BRANCH_INDEX: Final = {cls: write_count(i) for i, cls in enumerate(_EVENT_NAMES)}
+_EVENT_BODIES: Final = {
+    cls: BodyCache(body_writer(schema, _event_mapping), BODIES_KEPT)
+    for cls, schema in zip(_EVENT_NAMES, _BRANCH_SCHEMAS, strict=True)
+}
+_DECISION_BODIES: Final = BodyCache(body_writer(_DECISION_SCHEMA, _decision_mapping), BODIES_KEPT)
+_STATE_HEADER: Final = record_header(STATE_RECORD)
+
+
+def encode_state(state: TravellerState) -> bytes:
+    """The table value of a traveller state (see :mod:`streams.worker.state_writer`)."""
+    tid = state.traveller_id
+    parts = [
+        _STATE_HEADER,
+        write_string(tid),
+        write_optional_instant(state.due),
+        write_optional_instant(state.prune_at),
+    ]
+    if state.events:
+        parts.append(write_count(len(state.events)))
+        for e in state.events:
+            cls = type(e)
+            parts.append(_BRANCH_INDEX[cls])
+            parts.append(_EVENT_BODIES[cls].body(e))
+    parts.append(END_OF_ARRAY)
+    if state.decisions:
+        parts.append(write_count(len(state.decisions)))
+        for d in state.decisions:
+            if d.traveller_id != tid:  # the format stores the state's traveller once
+                raise EncodeError(f"decision {d.decision_id} of {d.traveller_id} in {tid}'s state")
+            parts.append(_DECISION_BODIES.body(d))
+    parts.append(END_OF_ARRAY)
+    if state.forgotten:
+        parts.append(write_count(len(state.forgotten)))
+        for jurisdiction, up_to in state.forgotten:
+            parts.append(write_string(jurisdiction))
+            parts.append(write_instant(up_to))
+    parts.append(END_OF_ARRAY)
+    return b"".join(parts)
+
+
+def decode_state(raw: bytes) -> TravellerState:
+    """Inverse of :func:`encode_state`; also reads the previous JSON format.
+
+    Raises :class:`~schemas.codec.DecodeError` (or ``InvalidEventError`` for a malformed JSON
+    state) when the bytes are not a state.
+    """
+    if is_previous_format(raw):
+        return state_from_dict(json.loads(raw))
+    if raw[:2] != MARKER:
+        raise DecodeError(f"not a traveller state: starts with {bytes(raw[:2]).hex()}")
+    r = decode_record(raw, STATE_RECORD)
+    tid = r["traveller_id"]
+    try:
+        return TravellerState(
+            traveller_id=tid,
+            events=tuple(_event(full, values) for full, values in r["events"]),
+            decisions=tuple(_decision(tid, values) for values in r["decisions"]),
+            due=r["due"],
+            prune_at=r["prune_at"],
+            forgotten=tuple((f["jurisdiction"], f["up_to"]) for f in r["forgotten"]),
+        )
+    except (KeyError, ValueError, TypeError) as e:
+        raise DecodeError(f"{STATE_RECORD} of {tid} does not map to a state: {e!r}") from e
+
+
+def is_previous_format(raw: bytes) -> bool:
+    """Whether ``raw`` is a state in the previous (JSON) format."""
+    return raw[:1] == b"{"
+
+
+def _event(full: str, values: dict[str, Any]) -> TravellerEvent:
+    cls, _, converters = _EVENTS[full]
+    for name, convert in converters.items():
+        value = values[name]
+        if value is not None:
+            values[name] = convert(value)
+    event: TravellerEvent = cls(**values)
+    return event
+
+
+_CODES: Final = Code._value2member_map_
+_SEVERITIES: Final = Severity._value2member_map_
+
+
+def _decision(tid: str, v: dict[str, Any]) -> Decision:
+    return Decision(
+        decision_id=v["decision_id"],
+        traveller_id=tid,
+        code=_CODES[v["code"]],  # type: ignore[arg-type]  # the map holds Code members
+        severity=_SEVERITIES[v["severity"]],  # type: ignore[arg-type]
+        jurisdiction=v["jurisdiction"],
+        rule=v["rule"],
+        evidence=tuple(v["evidence"]),
+        deadline=v["deadline"],
+        overstay_seconds=v["overstay_seconds"],
+        observed_at=v["observed_at"],
+        detail=v["detail"],
+    )
+
+
+def encode_clock(clock: EventClock) -> bytes:
+    """``max_seen|watermark`` in ISO-8601 UTC (empty when unknown)."""
+    return "|".join(_instant(v) for v in (clock.max_seen, clock.watermark)).encode()
+
+
+def decode_clock(raw: bytes) -> EventClock:
+    """Inverse of :func:`encode_clock`."""
+    seen, mark = raw.decode().split("|")
+    return EventClock(
+        parse_instant(seen, "max_seen") if seen else None,
+        parse_instant(mark, "watermark") if mark else None,
+    )
+
+
+def _instant(value: datetime | None) -> str:
+    return format_instant(value) if value is not None else ""

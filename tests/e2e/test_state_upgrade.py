@@ -1,0 +1,187 @@
+"""A worker restarted on a changelog written in the previous state format reads it.
+
+Before the Avro state format the worker kept three tables: ``travellers`` (the state as JSON of
+``state_to_dict``), ``schedules`` (``partition|due|prune_at``) and ``clocks`` (``max|watermark``
+text). This test puts such a changelog in Kafka as that worker left it after consuming the first
+half of the stream: its decisions on the decisions topic, its input offsets committed, and its
+tables' changelogs holding the JSON states, schedules and clocks (computed by the same domain
+code, then written in the old encodings). A current worker with an empty RocksDB directory then
+recovers from those changelogs and consumes the second half. It READS the previous format (no
+rebuild from the input topics: the input before the committed offsets is never read again):
+``/health/`` counts the JSON states it decoded, and the final decisions equal the offline
+engine's. The old ``schedules`` changelog is left unused: deadlines come from the states.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.structs import OffsetAndMetadata
+
+from infra.kafka_broker import ensure_topics
+from producers.simulator import simulate
+from streams.domain.events import GateHeartbeat, format_instant
+from streams.domain.policy import Policy, load_policy
+from streams.domain.state import state_to_dict
+from streams.settings import Settings
+from streams.worker.memory_tables import AckedPublisher, MemoryTables
+from streams.worker.processor import Coordinates, Message, Output, Processor
+from streams.worker.state_format import decode_clock, decode_state
+from tests.e2e.test_equivalence import (
+    CONFIG,
+    PARTITIONS,
+    Stream,
+    assert_equivalent,
+    assert_watermarks_at,
+)
+from tests.pipeline import (
+    isolated_settings,
+    offline_decisions,
+    publish_stream,
+    read_emissions,
+    running_worker,
+    wait_until_settled,
+    worker_health,
+)
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(name="stream")
+def simulated_stream() -> Stream:
+    events = simulate(CONFIG).events
+    as_of = max(e.occurred_at for e in events) + timedelta(hours=12)
+    final = GateHeartbeat(event_id="final-heartbeat", occurred_at=as_of, port="HK-LO-WU")
+    policy = load_policy()
+    _, expected = offline_decisions(policy, events, as_of)
+    return Stream(events, final, policy, expected)
+
+
+@pytest.fixture(name="settings")
+def isolated(kafka_settings: Settings, make_topic: Callable[..., str], tmp_path: Path) -> Settings:
+    base = kafka_settings.with_overrides(partitions=PARTITIONS)
+    return isolated_settings(base, make_topic, tmp_path)
+
+
+def read_inputs(settings: Settings) -> tuple[dict[int, list[Message]], dict[TopicPartition, int]]:
+    """Every input message per partition (topics merged by record timestamp), and end offsets."""
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None)
+    try:
+        tps = [
+            TopicPartition(t, p)
+            for t in (settings.topic_crossings, settings.topic_permits)
+            for p in sorted(consumer.partitions_for_topic(t) or ())
+        ]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        ends = consumer.end_offsets(tps)
+        records = []
+        while any(consumer.position(tp) < ends[tp] for tp in tps):
+            for batch in consumer.poll(timeout_ms=500).values():
+                records.extend(batch)
+    finally:
+        consumer.close()
+    by_partition: dict[int, list[Message]] = defaultdict(list)
+    for r in sorted(records, key=lambda r: (r.timestamp, r.topic, r.offset)):
+        where = Coordinates(r.topic, r.partition, r.offset, r.timestamp, r.key)
+        by_partition[r.partition].append(Message(r.value, where))
+    return by_partition, ends
+
+
+def previous_worker(settings: Settings, policy: Policy) -> tuple[MemoryTables, list[bytes], int]:
+    """What the previous worker computed on the published input: tables, decisions, messages."""
+    inputs, ends = read_inputs(settings)
+    tables, publisher = MemoryTables(), AckedPublisher()
+    processor = Processor(policy)
+
+    async def run() -> None:
+        for messages in inputs.values():
+            for i in range(0, len(messages), 100):
+                await processor.process_batch(messages[i : i + 100], tables, publisher)
+
+    asyncio.run(run())
+    commit_offsets(settings, ends)
+    decisions = [v for o, _, v in publisher.sent if o is Output.DECISIONS]
+    return tables, decisions, sum(len(m) for m in inputs.values())
+
+
+def commit_offsets(settings: Settings, ends: dict[TopicPartition, int]) -> None:
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=settings.app_id,
+        enable_auto_commit=False,
+    )
+    try:
+        consumer.commit({tp: OffsetAndMetadata(end, "", -1) for tp, end in ends.items()})
+    finally:
+        consumer.close()
+
+
+def write_previous_changelogs(settings: Settings, tables: MemoryTables) -> int:
+    """The three changelogs in the previous encodings; returns the JSON states written."""
+    names = {t: f"{settings.app_id}-{t}-changelog" for t in ("travellers", "schedules", "clocks")}
+    ensure_topics(settings, list(names.values()), configs={"cleanup.policy": "compact"})
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    states = 0
+    try:
+        for partition, stored in tables.states.items():
+            for tid, raw in stored.items():
+                state = decode_state(raw)
+                old = json.dumps(state_to_dict(state), separators=(",", ":")).encode()
+                producer.send(names["travellers"], old, tid.encode(), partition=partition)
+                states += 1
+                due = format_instant(state.due) if state.due else ""
+                prune = format_instant(state.prune_at) if state.prune_at else ""
+                schedule = f"{partition}|{due}|{prune}".encode()
+                producer.send(names["schedules"], schedule, tid.encode(), partition=partition)
+        for partition, clock in tables.clocks.items():
+            decode_clock(clock)  # the clock's text form did not change
+            producer.send(names["clocks"], clock, f"p{partition}".encode(), partition=partition)
+        producer.flush()
+    finally:
+        producer.close()
+    return states
+
+
+def publish_decisions(settings: Settings, values: list[bytes]) -> None:
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    try:
+        for value in values:
+            producer.send(settings.topic_decisions, value)
+        producer.flush()
+    finally:
+        producer.close()
+
+
+def test_a_worker_restarted_on_a_previous_format_changelog_reads_it(
+    settings: Settings, stream: Stream, tmp_path: Path
+) -> None:
+    events = stream.published
+    half = len(events) // 2
+    publish_stream(settings, events[:half])
+    tables, decisions, first_half = previous_worker(settings, stream.policy)
+    written = write_previous_changelogs(settings, tables)
+    publish_decisions(settings, decisions)
+    assert written > 100, written
+
+    log = tmp_path / "worker.log"
+    with running_worker(settings, log) as proc:
+        workers = [(proc, log)]
+        publish_stream(settings, events[half:])
+        wait_until_settled(settings, workers)
+        assert_watermarks_at([settings], stream.final.occurred_at, workers)
+        health = worker_health(settings)
+        assert health is not None
+        emissions = read_emissions(settings)
+        assert_equivalent(emissions, stream, workers)
+    # It read the JSON states recovered from the changelog; nothing was rebuilt from the input
+    # topics: it processed the second half only.
+    assert health["processed"] == stream.input_messages - first_half, health
+    assert health["previous_format_states"] > 0, health

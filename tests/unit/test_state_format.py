@@ -1,0 +1,120 @@
+"""The worker's table formats: Avro states (fast writer = fastavro), clocks, previous JSON."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import UTC, date, datetime
+
+import pytest
+
+from producers.simulator import SimulationConfig, simulate
+from schemas import codec
+from schemas.codec import DecodeError, encode_record
+from schemas.state_schema import SCHEMA_DIR, render
+from streams.domain.clock import EventClock
+from streams.domain.engine import Engine
+from streams.domain.policy import load_policy
+from streams.domain.state import FACTS, TravellerState, state_to_dict
+from streams.worker.state_format import (
+    decode_clock,
+    decode_state,
+    encode_clock,
+    encode_state,
+    is_previous_format,
+    state_record,
+)
+from streams.worker.state_writer import write_long
+
+
+@pytest.fixture(scope="module")
+def states() -> list[TravellerState]:
+    sim = simulate(
+        SimulationConfig(
+            start=date(2025, 12, 1), days=3, travellers=400, seed=11, violation_share=0.3
+        )
+    )
+    engine = Engine(load_policy())
+    for event in sim.events:
+        engine.process(event)
+    seen: list[TravellerState] = []
+    for tid in engine.travellers():
+        state = engine.state(tid)
+        assert state is not None
+        seen.append(state)
+    assert any(s.decisions for s in seen) and any(len(s.events) > 3 for s in seen)
+    # Pruning marks what it forgot per jurisdiction; a few simulated days never get there.
+    marks = (("HK", datetime(2025, 11, 1, tzinfo=UTC)), (FACTS, datetime(2025, 10, 2, tzinfo=UTC)))
+    seen.extend(replace(s, forgotten=marks[: 1 + i % 2]) for i, s in enumerate(seen[:50]))
+    seen.append(TravellerState("only-forgotten", forgotten=marks))
+    return seen
+
+
+def test_states_round_trip_exactly(states: list[TravellerState]) -> None:
+    for state in states:
+        assert decode_state(encode_state(state)) == state
+
+
+def test_the_fast_writer_writes_what_fastavro_writes(states: list[TravellerState]) -> None:
+    for state in states:
+        assert encode_state(state) == encode_record("TravellerState", state_record(state))
+        assert encode_state(state) == encode_state(state), "cached bodies give the same bytes"
+
+
+def test_a_state_carries_the_schema_fingerprint(states: list[TravellerState]) -> None:
+    assert codec.record_name(encode_state(states[0])) == "TravellerState"
+
+
+def test_states_written_in_the_previous_json_format_are_read(
+    states: list[TravellerState],
+) -> None:
+    for state in states[:200]:
+        old = json.dumps(state_to_dict(state), separators=(",", ":")).encode()
+        assert is_previous_format(old) and not is_previous_format(encode_state(state))
+        assert decode_state(old) == state
+
+
+def test_the_binary_state_is_smaller_than_the_json_one(states: list[TravellerState]) -> None:
+    avro = sum(len(encode_state(s)) for s in states)
+    old = sum(len(json.dumps(state_to_dict(s), separators=(",", ":"))) for s in states)
+    assert avro * 2 < old, (avro, old)
+
+
+@pytest.mark.parametrize("raw", [b"", b"\x00\x01", b"\xc3\x01" + b"\x00" * 8, b"garbage"])
+def test_bytes_that_are_not_a_state_are_a_decode_error(raw: bytes) -> None:
+    with pytest.raises(DecodeError):
+        decode_state(raw)
+
+
+def test_a_state_of_another_record_kind_is_refused() -> None:
+    emission_like = codec.encode_dead_letter(
+        codec.DeadLetter(b"x", "r", "t", 0, 0, None, datetime(2026, 1, 1, tzinfo=UTC))
+    )
+    with pytest.raises(DecodeError, match="expected a TravellerState"):
+        decode_state(emission_like)
+
+
+def test_the_state_schema_file_embeds_the_current_event_and_decision_schemas() -> None:
+    # Fails after an event or decision schema change until the state schema is regenerated
+    # (python -m schemas.state_schema > schemas/TravellerState.avsc) and added to history/.
+    assert (SCHEMA_DIR / "TravellerState.avsc").read_text() == render()
+
+
+@pytest.mark.parametrize("n", [0, 1, -1, 63, 64, -65, 300, 2**40, -(2**62)])
+def test_avro_longs_match_fastavro(n: int) -> None:
+    import io
+
+    import fastavro
+
+    out = io.BytesIO()
+    fastavro.schemaless_writer(out, fastavro.parse_schema({"type": "long"}), n)
+    assert write_long(n) == out.getvalue()
+
+
+def test_clocks_round_trip() -> None:
+    for clock in (
+        EventClock(),
+        EventClock(datetime(2025, 12, 1, tzinfo=UTC), None),
+        EventClock(datetime(2025, 12, 1, 1, tzinfo=UTC), datetime(2025, 12, 1, tzinfo=UTC)),
+    ):
+        assert decode_clock(encode_clock(clock)) == clock
