@@ -3,7 +3,7 @@
 The watermark is the greatest ``occurred_at`` of the gate events seen (crossings and heartbeats)
 minus the allowed lateness, and it never moves back. :class:`EventClock` is that rule as an
 immutable value: ``ledger check`` keeps one for the whole stream, a worker one per partition
-(stored in its ``clocks`` table in the :meth:`EventClock.to_text` form).
+(stored by the worker in its ``clocks`` table, see ``streams.worker.state_format``).
 """
 
 from __future__ import annotations
@@ -11,13 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from streams.domain.events import (
-    CrossingRecorded,
-    Event,
-    GateHeartbeat,
-    format_instant,
-    parse_instant,
-)
+from streams.domain.events import CrossingRecorded, Event, GateHeartbeat
 
 
 def advances_watermark(event: Event) -> bool:
@@ -52,16 +46,3 @@ class EventClock:
         if self.watermark is not None and instant <= self.watermark:
             return self
         return EventClock(self.max_seen, instant)
-
-    def to_text(self) -> str:
-        """``max_seen|watermark`` in ISO-8601 UTC (empty when unknown)."""
-        return "|".join(format_instant(v) if v else "" for v in (self.max_seen, self.watermark))
-
-    @classmethod
-    def from_text(cls, text: str) -> EventClock:
-        """Inverse of :meth:`to_text`."""
-        seen, mark = text.split("|")
-        return cls(
-            parse_instant(seen, "max_seen") if seen else None,
-            parse_instant(mark, "watermark") if mark else None,
-        )

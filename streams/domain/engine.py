@@ -38,7 +38,7 @@ from streams.domain.history import insert_event
 from streams.domain.policy import Policy, RuleKind, local_midnight
 from streams.domain.prune import next_prune, prune, prune_due
 from streams.domain.rules import rolling
-from streams.domain.state import TravellerState, state_from_dict, state_to_dict
+from streams.domain.state import TravellerState
 from streams.domain.timers import DeadlineIndex
 
 __all__ = [
@@ -52,8 +52,6 @@ __all__ = [
     "fire_due",
     "next_due",
     "open_stays",
-    "state_from_dict",
-    "state_to_dict",
 ]
 
 

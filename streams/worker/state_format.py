@@ -35,7 +35,8 @@ from schemas.state_schema import STATE_EVENTS
 from streams.domain.clock import EventClock
 from streams.domain.decisions import Code, Decision, Severity
 from streams.domain.events import EVENT_TYPES, TravellerEvent, format_instant, parse_instant
-from streams.domain.state import TravellerState, state_from_dict
+from streams.domain.state import TravellerState
+from streams.worker.state_json import state_from_dict
 from streams.worker.state_writer import (
     END_OF_ARRAY,
     BodyCache,

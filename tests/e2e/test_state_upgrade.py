@@ -29,11 +29,11 @@ from infra.kafka_broker import ensure_topics
 from producers.simulator import simulate
 from streams.domain.events import GateHeartbeat, format_instant
 from streams.domain.policy import Policy, load_policy
-from streams.domain.state import state_to_dict
 from streams.settings import Settings
 from streams.worker.memory_tables import AckedPublisher, MemoryTables
 from streams.worker.processor import Coordinates, Message, Output, Processor
 from streams.worker.state_format import decode_clock, decode_state
+from streams.worker.state_json import state_to_dict
 from tests.e2e.test_equivalence import (
     CONFIG,
     PARTITIONS,
@@ -95,7 +95,9 @@ def read_inputs(settings: Settings) -> tuple[dict[int, list[Message]], dict[Topi
     return by_partition, ends
 
 
-def previous_worker(settings: Settings, policy: Policy) -> tuple[MemoryTables, list[bytes], int]:
+def previous_worker(
+    settings: Settings, policy: Policy
+) -> tuple[MemoryTables, list[tuple[bytes | None, bytes]], int]:
     """What the previous worker computed on the published input: tables, decisions, messages."""
     inputs, ends = read_inputs(settings)
     tables, publisher = MemoryTables(), AckedPublisher()
@@ -108,7 +110,7 @@ def previous_worker(settings: Settings, policy: Policy) -> tuple[MemoryTables, l
 
     asyncio.run(run())
     commit_offsets(settings, ends)
-    decisions = [v for o, _, v in publisher.sent if o is Output.DECISIONS]
+    decisions = [(k, v) for o, k, v in publisher.sent if o is Output.DECISIONS]
     return tables, decisions, sum(len(m) for m in inputs.values())
 
 
@@ -129,33 +131,37 @@ def write_previous_changelogs(settings: Settings, tables: MemoryTables) -> int:
     names = {t: f"{settings.app_id}-{t}-changelog" for t in ("travellers", "schedules", "clocks")}
     ensure_topics(settings, list(names.values()), configs={"cleanup.policy": "compact"})
     producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
-    states = 0
+    sent = []
     try:
         for partition, stored in tables.states.items():
             for tid, raw in stored.items():
                 state = decode_state(raw)
                 old = json.dumps(state_to_dict(state), separators=(",", ":")).encode()
-                producer.send(names["travellers"], old, tid.encode(), partition=partition)
-                states += 1
+                key = tid.encode()
+                sent.append(producer.send(names["travellers"], old, key, partition=partition))
                 due = format_instant(state.due) if state.due else ""
                 prune = format_instant(state.prune_at) if state.prune_at else ""
                 schedule = f"{partition}|{due}|{prune}".encode()
-                producer.send(names["schedules"], schedule, tid.encode(), partition=partition)
+                sent.append(producer.send(names["schedules"], schedule, key, partition=partition))
+        assert tables.clocks, "the first half moved the partition clocks"
         for partition, clock in tables.clocks.items():
             decode_clock(clock)  # the clock's text form did not change
-            producer.send(names["clocks"], clock, f"p{partition}".encode(), partition=partition)
+            key = f"p{partition}".encode()
+            sent.append(producer.send(names["clocks"], clock, key, partition=partition))
         producer.flush()
+        for future in sent:
+            future.get(timeout=30)
     finally:
         producer.close()
-    return states
+    return sum(len(stored) for stored in tables.states.values())
 
 
-def publish_decisions(settings: Settings, values: list[bytes]) -> None:
+def publish_decisions(settings: Settings, decisions: list[tuple[bytes | None, bytes]]) -> None:
+    """As the worker publishes them: keyed by traveller, so each one's emissions stay in order."""
     producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
     try:
-        for value in values:
-            producer.send(settings.topic_decisions, value)
-        producer.flush()
+        for key, value in decisions:
+            producer.send(settings.topic_decisions, value, key).get(timeout=30)
     finally:
         producer.close()
 

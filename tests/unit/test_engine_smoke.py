@@ -15,12 +15,11 @@ from streams.domain.engine import (
     advance_watermark,
     apply_event,
     next_due,
-    state_from_dict,
-    state_to_dict,
 )
 from streams.domain.errors import PolicyError
 from streams.domain.events import Event, event_from_mapping
 from streams.domain.policy import load_policy, policy_from_mapping
+from streams.worker.state_format import decode_state, encode_state
 
 POLICY = load_policy()
 
@@ -112,11 +111,11 @@ def test_a_repeated_event_id_changes_nothing() -> None:
     assert engine.process(e) == []
 
 
-def test_pure_fold_round_trips_through_json_state() -> None:
+def test_pure_fold_round_trips_through_the_worker_state() -> None:
     e1 = crossing("a", "2025-01-01T00:00:00Z", "HK-LO-WU", "ENTRY", "VISITOR")
     state, out = apply_event(None, e1, e1.occurred_at, POLICY)
     assert out and next_due(state) == datetime(2025, 1, 8, 16, 0, tzinfo=UTC)
-    restored = state_from_dict(json.loads(json.dumps(state_to_dict(state))))
+    restored = decode_state(encode_state(state))
     assert restored == state
     later, fired = advance_watermark(restored, datetime(2025, 2, 1, tzinfo=UTC), POLICY)
     assert [e.decision.code for e in fired] == [Code.SUSPECTED_OVERSTAY]

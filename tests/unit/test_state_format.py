@@ -15,7 +15,7 @@ from schemas.state_schema import SCHEMA_DIR, render
 from streams.domain.clock import EventClock
 from streams.domain.engine import Engine
 from streams.domain.policy import load_policy
-from streams.domain.state import FACTS, TravellerState, state_to_dict
+from streams.domain.state import FACTS, TravellerState
 from streams.worker.state_format import (
     decode_clock,
     decode_state,
@@ -24,6 +24,7 @@ from streams.worker.state_format import (
     is_previous_format,
     state_record,
 )
+from streams.worker.state_json import state_to_dict
 from streams.worker.state_writer import write_long
 
 

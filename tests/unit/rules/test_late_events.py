@@ -15,7 +15,9 @@ from __future__ import annotations
 from typing import Any
 
 from streams.domain.decisions import Code, Severity, Status
-from streams.domain.state import TravellerState, state_from_dict, state_to_dict
+from streams.domain.state import TravellerState
+from streams.worker.state_format import decode_state, encode_state
+from streams.worker.state_json import state_from_dict, state_to_dict
 from tests.unit.rules.helpers import (
     code_set,
     comparable,
@@ -153,8 +155,9 @@ def test_an_unjudged_event_redelivered_changes_nothing_and_stays_flagged() -> No
 
 def test_the_mark_survives_the_state_round_trip_of_the_worker() -> None:
     state = state_of(engine_after(pruned_history()))
-    restored = state_from_dict(state_to_dict(state))
+    restored = decode_state(encode_state(state))
     assert restored == state
+    assert state_from_dict(state_to_dict(state)) == state, "and through the previous format"
     assert restored.forgotten_up_to("CN") == instant(OLD_EXIT)
 
 
