@@ -102,6 +102,11 @@ def input_messages(events: Sequence[Event]) -> int:
 
 @pytest.fixture(scope="module")
 def stream() -> Stream:
+    return simulated_stream()
+
+
+def simulated_stream() -> Stream:
+    """The simulated events, the final heartbeat at T and the offline engine's answer."""
     events = simulate(CONFIG).events
     # T: half a day after the last event, so missing exits have become suspected overstays.
     as_of = max(e.occurred_at for e in events) + timedelta(hours=12)

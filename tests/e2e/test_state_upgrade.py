@@ -18,7 +18,6 @@ import asyncio
 import json
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -26,24 +25,22 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
 from infra.kafka_broker import ensure_topics
-from producers.simulator import simulate
-from streams.domain.events import GateHeartbeat, format_instant
-from streams.domain.policy import Policy, load_policy
+from streams.domain.events import format_instant
+from streams.domain.policy import Policy
 from streams.settings import Settings
 from streams.worker.memory_tables import AckedPublisher, MemoryTables
 from streams.worker.processor import Coordinates, Message, Output, Processor
 from streams.worker.state_format import decode_clock, decode_state
 from streams.worker.state_json import state_to_dict
 from tests.e2e.test_equivalence import (
-    CONFIG,
     PARTITIONS,
     Stream,
     assert_equivalent,
     assert_watermarks_at,
+    simulated_stream,
 )
 from tests.pipeline import (
     isolated_settings,
-    offline_decisions,
     publish_stream,
     read_emissions,
     running_worker,
@@ -55,13 +52,8 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(name="stream")
-def simulated_stream() -> Stream:
-    events = simulate(CONFIG).events
-    as_of = max(e.occurred_at for e in events) + timedelta(hours=12)
-    final = GateHeartbeat(event_id="final-heartbeat", occurred_at=as_of, port="HK-LO-WU")
-    policy = load_policy()
-    _, expected = offline_decisions(policy, events, as_of)
-    return Stream(events, final, policy, expected)
+def the_stream() -> Stream:
+    return simulated_stream()
 
 
 @pytest.fixture(name="settings")
