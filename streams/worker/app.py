@@ -129,6 +129,11 @@ def create_app(settings: Settings, policy: Policy | None = None) -> faust.App:
         # states, clocks and heaps are rebuilt from the tables on next use. args[0]: revoked TPs.
         processor.forget({tp.partition for tp in args[0]})
 
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]  # async receiver: mode awaits it
+    async def _forget_assigned(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+        # A partition (re)assigned here may have been changed elsewhere since it was last held.
+        processor.forget({tp.partition for tp in args[0]})
+
     watchdog = CommitWatchdog()
 
     @app.timer(1.0)  # type: ignore[untyped-decorator]  # faust leaves timer untyped

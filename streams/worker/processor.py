@@ -308,13 +308,20 @@ class Processor:
 
     def _load_index(self, partition: int) -> None:
         """Rebuild the partition's deadline heaps from its stored states (and cache them)."""
-        entries = []
+        entries: dict[str, tuple[datetime | None, datetime | None]] = {}
+        pending = self._pending.get(partition, _Pending()).states
         if self._tables is not None:
             for tid, raw in self._tables.scan_states(partition):
                 state = self._decode(raw)
-                self.cache.put(partition, tid, state)
-                entries.append((tid, state.due, state.prune_at))
-        count = self.index.load(partition, entries)
+                if tid not in pending:  # a batch in flight holds newer states (mid-batch reload)
+                    self.cache.put(partition, tid, state)
+                entries[tid] = (state.due, state.prune_at)
+        for tid, newer in pending.items():
+            if newer is None:
+                entries.pop(tid, None)
+            else:
+                entries[tid] = (newer.due, newer.prune_at)
+        count = self.index.load(partition, ((t, d, p) for t, (d, p) in entries.items()))
         log.info("partition %d: deadline index rebuilt with %d entries", partition, count)
 
     def _fire(self, pending: _Pending, partition: int, watermark: datetime) -> list[Emission]:

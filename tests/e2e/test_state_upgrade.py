@@ -180,6 +180,8 @@ def test_a_worker_restarted_on_a_previous_format_changelog_reads_it(
         emissions = read_emissions(settings)
         assert_equivalent(emissions, stream, workers)
     # It read the JSON states recovered from the changelog; nothing was rebuilt from the input
-    # topics: it processed the second half only.
-    assert health["processed"] == stream.input_messages - first_half, health
+    # topics: it processed the second half (a few messages after the committed offsets may be
+    # delivered twice after a recovery, faust-streaming issue 216), never the first half again.
+    second_half = stream.input_messages - first_half
+    assert second_half <= health["processed"] < second_half + first_half // 10, health
     assert health["previous_format_states"] > 0, health

@@ -69,14 +69,30 @@ def partition_logs(events: list[Event]) -> dict[tuple[str, int], list[Event]]:
     return logs
 
 
+class Rebalancing(Recorder):
+    """Drops some partitions from the processor's memory now and then, also mid-batch."""
+
+    def __init__(self, processor: Processor, rng: random.Random, chance: float) -> None:
+        super().__init__()
+        self.processor, self.rng, self.chance = processor, rng, chance
+
+    def maybe_forget(self) -> None:
+        if self.rng.random() < self.chance:  # a rebalance (some partitions) or a restart (all)
+            self.processor.forget(self.rng.sample(range(PARTITIONS), self.rng.randint(1, 4)))
+
+    async def publish(self, output: Output, key: bytes | None, value: bytes) -> Awaitable[object]:
+        self.maybe_forget()
+        return await super().publish(output, key, value)
+
+
 def consume(
     logs: dict[tuple[str, int], list[Event]], rng: random.Random, batch_max: int, amnesia: float
 ) -> dict[str, Decision]:
-    """Run the batches like the agent; ``amnesia``: chance to drop memory after a batch."""
+    """Run the batches like the agent; ``amnesia``: chance to drop memory, between or mid-batch."""
     tables = MemoryTables()
     processor = Processor(POLICY, states_per_partition=rng.choice([3, 50_000]))
+    publisher = Rebalancing(processor, rng, amnesia)
     cursors = dict.fromkeys(logs, 0)
-    emissions = []
     while any(cursors[k] < len(logs[k]) for k in logs):
         batch = []
         for _ in range(rng.randint(1, batch_max)):
@@ -86,10 +102,9 @@ def consume(
             key = rng.choice(live)  # topics and partitions interleave arbitrarily
             batch.append(message(logs[key][cursors[key]], key[1], cursors[key], key[0]))
             cursors[key] += 1
-        emissions.extend(run_batch(processor, tables, batch).emissions())
-        if rng.random() < amnesia:  # a rebalance (some partitions) or a restart (all)
-            processor.forget(rng.sample(range(PARTITIONS), rng.randint(1, PARTITIONS)))
-    return fold_emissions(emissions)
+        asyncio.run(processor.process_batch(batch, tables, publisher))
+        publisher.maybe_forget()
+    return fold_emissions(publisher.emissions())
 
 
 def offline(events: list[Event], until: datetime) -> dict[str, Decision]:
