@@ -27,9 +27,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from producers.publisher import EventPublisher
+from producers.roles import GatesAndAuthorities
 from producers.simulator import SimulationConfig, simulate
 from schemas.codec import encode_event, topic_for
+from streams.credentials import kafka_client_security
 from streams.domain.events import Event, GateHeartbeat
 from streams.settings import Settings
 
@@ -58,13 +59,14 @@ def _broker(bootstrap: str | None) -> Iterator[Settings]:
 
 
 def _fresh_topics(settings: Settings) -> Settings:
-    from infra.kafka_broker import ensure_topics
+    from infra.kafka_broker import ensure_kafka_security, ensure_topics
 
     tag = uuid.uuid4().hex[:8]
     fresh = settings.with_overrides(
         topic_crossings=f"bench.crossings.{tag}", topic_permits=f"bench.permits.{tag}"
     )
     ensure_topics(fresh, [fresh.topic_crossings, fresh.topic_permits])
+    ensure_kafka_security(fresh)
     return fresh
 
 
@@ -74,7 +76,7 @@ def _rate(n: int, seconds: float) -> str:
 
 def bench_publisher(settings: Settings, events: Sequence[Event]) -> float:
     """Seconds to publish ``events`` through EventPublisher until all are acknowledged."""
-    publisher = EventPublisher(settings, client_id="bench-publisher")
+    publisher = GatesAndAuthorities(settings, client_id="bench-publisher")
     publisher.publish(events[0])  # connect and fetch metadata outside the timed loop
     publisher.flush(30)
     start = time.perf_counter()
@@ -95,6 +97,7 @@ def bench_raw(settings: Settings, events: Sequence[Event]) -> float:
     ]  # fmt: skip
     producer = KafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap,
+        **kafka_client_security(settings, "operator"),
         enable_idempotence=True,
         acks="all",
         linger_ms=5,

@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from schemas.codec import decode_event, encode_event, topic_for
+from streams.credentials import kafka_client_security
 from streams.domain.events import (
     Basis,
     Channel,
@@ -73,7 +74,11 @@ def publish(settings: Settings, events: list[Event]) -> list[tuple[Coordinates, 
     from kafka import KafkaProducer
 
     producer = KafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=20, batch_size=1 << 18
+        bootstrap_servers=settings.kafka_bootstrap,
+        **kafka_client_security(settings, "operator"),
+        acks="all",
+        linger_ms=20,
+        batch_size=1 << 18,
     )
     values = [encode_event(e) for e in events]
     futures = [

@@ -80,6 +80,7 @@ from types import FrameType
 from typing import Any
 
 from schemas.codec import decode_emission, decode_event, encode_event
+from streams.credentials import kafka_client_security
 from streams.domain.events import (
     Basis,
     Channel,
@@ -146,7 +147,7 @@ def _broker(bootstrap: str | None, data_dir: Path) -> Iterator[Settings]:
 def _fresh(settings: Settings, label: str) -> Settings:
     """Settings with four fresh topics (4 partitions by default), app id, web port, data dir."""
     from infra import process
-    from infra.kafka_broker import ensure_topics, project_topics
+    from infra.kafka_broker import ensure_kafka_security, ensure_topics, project_topics
 
     tag = f"{label}-{uuid.uuid4().hex[:8]}"
     data_dir = settings.data_dir / tag
@@ -162,6 +163,7 @@ def _fresh(settings: Settings, label: str) -> Settings:
         chdb_path=data_dir / "chdb",
     )
     ensure_topics(fresh, project_topics(fresh))
+    ensure_kafka_security(fresh)
     return fresh
 
 
@@ -291,15 +293,17 @@ def publish_backlog(settings: Settings, events: tuple[Event, ...]) -> tuple[int,
     """Publish with EventPublisher; returns the messages on the input topics and the seconds."""
     from kafka import KafkaConsumer, TopicPartition
 
-    from producers.publisher import EventPublisher
+    from producers.roles import GatesAndAuthorities
 
     start = time.perf_counter()
-    publisher = EventPublisher(settings, client_id="bench-stream-publisher")
+    publisher = GatesAndAuthorities(settings, client_id="bench-stream-publisher")
     for event in events:
         publisher.publish(event)
     publisher.close(timeout=120)
     elapsed = time.perf_counter() - start
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, **kafka_client_security(settings, "operator")
+    )
     try:
         tps = [
             TopicPartition(t, p)
@@ -321,7 +325,9 @@ def _input_partitions(settings: Settings) -> list[tuple[str, int]]:
     """Every partition of the crossings and permits topics, from the broker's metadata."""
     from kafka import KafkaConsumer
 
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, **kafka_client_security(settings, "operator")
+    )
     try:
         return [
             (t, p)
@@ -340,6 +346,7 @@ def raw_kafka_python(
 
     consumer = KafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap,
+        **kafka_client_security(settings, "operator"),
         group_id=None,
         enable_auto_commit=False,
         client_id="bench-raw-kafka-python",
@@ -379,6 +386,7 @@ def raw_aiokafka(settings: Settings, total: int) -> float:
 
         consumer = AIOKafkaConsumer(
             bootstrap_servers=settings.kafka_bootstrap,
+            **kafka_client_security(settings, "operator"),
             group_id=None,
             enable_auto_commit=False,
             client_id="bench-raw-aiokafka",
@@ -428,7 +436,9 @@ class Throughput:
 def _end_offsets(settings: Settings, topics: tuple[str, ...]) -> int:
     from kafka import KafkaConsumer, TopicPartition
 
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, **kafka_client_security(settings, "operator")
+    )
     try:
         tps = [TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or ()]
         return sum(int(v) for v in consumer.end_offsets(tps).values())
@@ -637,6 +647,7 @@ class DecisionCollector(threading.Thread):
 
         self._consumer = KafkaConsumer(
             bootstrap_servers=settings.kafka_bootstrap,
+            **kafka_client_security(settings, "operator"),
             group_id=None,
             enable_auto_commit=False,
             fetch_min_bytes=1,
@@ -707,6 +718,7 @@ def paced_load(
 
     producer = KafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap,
+        **kafka_client_security(settings, "operator"),
         client_id="bench-latency-gates",
         enable_idempotence=True,
         acks="all",
@@ -941,11 +953,12 @@ def _row(label: str, value: str) -> None:
 def _new_group(settings: Settings, label: str) -> Settings:
     """The same topics, read by a fresh consumer group (app id) with its own port and data dir."""
     from infra import process
+    from infra.kafka_broker import ensure_kafka_security
 
     tag = f"{label}-{uuid.uuid4().hex[:8]}"
     data_dir = settings.data_dir.parent / tag
     data_dir.mkdir(parents=True)
-    return settings.with_overrides(
+    fresh = settings.with_overrides(
         topic_decisions=f"bench.decisions.{tag}",
         topic_deadletter=f"bench.deadletter.{tag}",
         app_id=f"bench-stream-{tag}",
@@ -953,6 +966,8 @@ def _new_group(settings: Settings, label: str) -> Settings:
         data_dir=data_dir,
         chdb_path=data_dir / "chdb",
     )
+    ensure_kafka_security(fresh)  # the new group's and outputs' ACLs
+    return fresh
 
 
 def _stamp(began: float, message: str) -> None:

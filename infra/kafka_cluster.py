@@ -27,7 +27,9 @@ from typing import ClassVar
 
 from infra import process
 from infra.errors import InfraError
-from infra.kafka_broker import KafkaBroker, ensure_kafka_jars
+from infra.kafka_broker import KafkaBroker, ensure_kafka_jars, ensure_kafka_security
+from infra.kafka_security import client_listener, scram_format_arguments
+from streams.credentials import kafka_client_security
 from streams.settings import Settings
 
 CLUSTER_DIRNAME = "kafka-cluster"
@@ -59,12 +61,13 @@ class KafkaNode(KafkaBroker):
         del props["controller.quorum.bootstrap.servers"]
         rf, isr = str(self.settings.replication_factor), str(self.settings.min_insync_replicas)
         controller = f"{self.host}:{self.controller_port}"
+        listener = client_listener(self.settings)
         props.update(
             {
                 "node.id": str(self.node_id),
                 "controller.quorum.voters": self.voters,
-                "listeners": f"PLAINTEXT://{self.address},CONTROLLER://{controller}",
-                "advertised.listeners": f"PLAINTEXT://{self.address}",
+                "listeners": f"{listener}://{self.address},CONTROLLER://{controller}",
+                "advertised.listeners": f"{listener}://{self.address}",
                 "default.replication.factor": rf,
                 "min.insync.replicas": isr,
                 "offsets.topic.replication.factor": rf,
@@ -120,6 +123,7 @@ class KafkaNode(KafkaBroker):
             _cluster_id(self.home.parent),
             "-c",
             str(self.config_file),
+            *scram_format_arguments(self.settings),
         ]
         result = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=self.home)
         if result.returncode != 0:
@@ -206,10 +210,11 @@ class KafkaCluster:
             dead = [node.node_id for node in self.nodes if node.pid() is None]
             if dead:
                 raise InfraError(f"Kafka node(s) {dead} exited during startup\n{self.log_tail()}")
-            registered = _registered_brokers(self.bootstrap)
+            registered = _registered_brokers(self.settings)
             if isinstance(registered, str):
                 last = registered
             elif registered >= {node.node_id for node in self.nodes}:
+                ensure_kafka_security(self.settings)
                 return
             else:
                 last = f"brokers registered: {sorted(registered)}"
@@ -220,17 +225,18 @@ class KafkaCluster:
         )
 
 
-def _registered_brokers(bootstrap: str) -> set[int] | str:
+def _registered_brokers(settings: Settings) -> set[int] | str:
     """Node ids in the cluster metadata, or why they could not be read."""
     from kafka.admin import KafkaAdminClient
     from kafka.errors import KafkaError
 
     try:
         admin = KafkaAdminClient(
-            bootstrap_servers=bootstrap,
+            bootstrap_servers=settings.kafka_bootstrap,
             client_id="ledger-infra-probe",
             bootstrap_timeout_ms=3000,
             request_timeout_ms=5000,
+            **kafka_client_security(settings, "operator"),
         )
     except KafkaError as e:
         return f"{type(e).__name__}: {e}"

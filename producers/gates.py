@@ -4,16 +4,31 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import Protocol, TypeVar
 
 from producers.publisher import EventPublisher
 from streams.domain.events import Event, GateHeartbeat
 
 
+class Publisher(Protocol):
+    """What :func:`publish_events` needs: an :class:`EventPublisher` or several behind one face
+    (``producers.roles.GatesAndAuthorities``)."""
+
+    def publish(self, event: Event) -> None: ...
+
+    def send_heartbeats(
+        self, port: str, occurred_at: datetime, event_id: str | None = None
+    ) -> list[GateHeartbeat]: ...
+
+
+P = TypeVar("P", bound=Publisher)
+
+
 def publish_events(
     events: Iterable[Event],
-    publisher: EventPublisher,
+    publisher: P,
     *,
-    progress: Callable[[int, EventPublisher], None] | None = None,
+    progress: Callable[[int, P], None] | None = None,
     progress_every: int = 10_000,
 ) -> tuple[int, int]:
     """Publish a stream of events; heartbeats fan out to every crossings partition.

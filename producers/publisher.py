@@ -44,6 +44,7 @@ from producers.delivery import (
 )
 from producers.reconcile import delivered_event_ids
 from schemas.codec import encode_event, topic_for
+from streams.credentials import KafkaRole, kafka_client_security
 from streams.domain.errors import LedgerError
 from streams.domain.events import Event, GateHeartbeat, event_type
 from streams.settings import Settings
@@ -88,8 +89,10 @@ class EventPublisher:
         *,
         client_id: str = "border-ledger-publisher",
         clock: Callable[[], float] = time.monotonic,
+        role: KafkaRole = "gate",
     ) -> None:
         self._settings = settings
+        self._role: KafkaRole = role  # whose Kafka credentials: "gate" or "authority"
         self._config = config or PublisherConfig()
         self._client_id = client_id
         self._clock = clock
@@ -367,6 +370,7 @@ class EventPublisher:
         return {
             "bootstrap_servers": self._settings.kafka_bootstrap,
             "client_id": self._client_id,
+            **kafka_client_security(self._settings, self._role),
             "enable_idempotence": True,
             "acks": "all",
             "delivery_timeout_ms": c.delivery_timeout_ms,

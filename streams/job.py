@@ -22,6 +22,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, TextIO
 
+from streams.credentials import kafka_client_security
 from streams.domain.errors import LedgerError
 from streams.settings import Settings
 
@@ -130,7 +131,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 
 def _publish_day(settings: Settings, options: JobOptions, progress: Progress) -> int:
-    from producers.publisher import EventPublisher
+    from producers.roles import GatesAndAuthorities
     from producers.simulator import SimulationConfig, simulate
 
     config = SimulationConfig(
@@ -146,7 +147,7 @@ def _publish_day(settings: Settings, options: JobOptions, progress: Progress) ->
         f"simulated {len(events)} events for {options.travellers} travellers "
         f"({len(simulation.violations)} with an injected violation); publishing"
     )
-    publisher = EventPublisher(settings, client_id="ledger-run")
+    publisher = GatesAndAuthorities(settings, client_id="ledger-run")
     started = time.monotonic()
     step = max(1, len(events) // 5)
     for i, event in enumerate(events, 1):
@@ -192,7 +193,11 @@ def _publish_malformed(settings: Settings, count: int) -> int:
     messages = malformed_messages()[:count]
     if not messages:
         return 0
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    producer = KafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        acks="all",
+        **kafka_client_security(settings, "gate"),  # as a broken gate would send them
+    )
     try:
         for raw in messages:
             producer.send(settings.topic_crossings, key=b"malformed-traveller", value=raw)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
+from streams.credentials import kafka_client_security
 from streams.domain.errors import LedgerError
 from streams.settings import Settings
 
@@ -49,13 +50,17 @@ _MARKER_CHECK_SECONDS = 5.0
 
 def consumer_lag(settings: Settings, group: str, topics: Iterable[str]) -> list[PartitionLag]:
     """Lag of ``group`` on every partition of ``topics`` (uncommitted partitions count from 0)."""
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="ledger-ops")
+    security = kafka_client_security(settings, "operator")  # lag of any group: an operator's job
+    admin = KafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap, client_id="ledger-ops", **security
+    )
     consumer = KafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap,
         client_id="ledger-ops",
         enable_auto_commit=False,
         isolation_level="read_committed",  # end offsets stop at the last stable offset
         auto_offset_reset="earliest",
+        **security,
     )
     try:
         try:

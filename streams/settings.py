@@ -33,7 +33,9 @@ class Settings:
     # Kafka security: SASL/SCRAM per role (see streams/credentials.py); SASL_SSL off loopback.
     kafka_security_protocol: str = "SASL_PLAINTEXT"
     kafka_sasl_mechanism: str = "SCRAM-SHA-512"
-    kafka_ssl_cafile: Path | None = None
+    kafka_ssl_cafile: Path | None = None  # clients: the CA that signed the brokers' certificates
+    kafka_ssl_keystore: Path | None = None  # brokers (SASL_SSL): PKCS12 keystore with their key
+    kafka_ssl_keystore_password: str = ""
     kafka_user_prefix: str = "ledger-"
     kafka_gate_password: str = "gate-local-only"
     kafka_authority_password: str = "authority-local-only"

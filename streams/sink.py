@@ -51,6 +51,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from schemas.codec import decode_event
+from streams.credentials import kafka_client_security
 from streams.domain.errors import LedgerError
 from streams.edge import EdgeLimits, EdgeViolation, check_record, check_storable, record_instant
 from streams.settings import Settings
@@ -199,6 +200,7 @@ class Sink:
         try:
             return KafkaConsumer(
                 bootstrap_servers=self.settings.kafka_bootstrap,
+                **kafka_client_security(self.settings, "sink"),
                 client_id=self.client_id,
                 group_id=None,
                 enable_auto_commit=False,

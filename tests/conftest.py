@@ -20,7 +20,14 @@ import pytest
 from infra import process
 from infra.clickhouse_server import ClickHouseServer, wait_for_clickhouse
 from infra.errors import InfraError
-from infra.kafka_broker import KafkaBroker, ensure_topics, wait_for_kafka
+from infra.kafka_broker import (
+    KafkaBroker,
+    admin_client,
+    ensure_kafka_security,
+    ensure_topics,
+    wait_for_kafka,
+)
+from streams.credentials import kafka_client_security
 from streams.settings import Settings
 
 SERVICE_TIMEOUT = 120.0
@@ -78,7 +85,10 @@ def kafka_broker(base_settings: Settings) -> Iterator[KafkaService]:
     if external:
         settings = base_settings.with_overrides(kafka_bootstrap=external)
         try:
-            wait_for_kafka(external, SERVICE_TIMEOUT)
+            wait_for_kafka(
+                external, SERVICE_TIMEOUT, security=kafka_client_security(settings, "operator")
+            )
+            ensure_kafka_security(settings)
         except InfraError as e:
             pytest.fail(f"LEDGER_TEST_KAFKA_BOOTSTRAP={external}: {e}", pytrace=False)
         yield KafkaService(bootstrap=external, settings=settings, broker=None)
@@ -178,15 +188,14 @@ def make_topic(kafka_broker: KafkaService) -> Iterator[Callable[..., str]]:
 
     yield _make
     if made:
-        _delete_topics(kafka_broker.bootstrap, made)
+        _delete_topics(kafka_broker.settings, made)
 
 
-def _delete_topics(bootstrap: str, topics: list[str]) -> None:
-    from kafka.admin import KafkaAdminClient
+def _delete_topics(settings: Settings, topics: list[str]) -> None:
     from kafka.errors import KafkaError
 
     try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="tests-cleanup")
+        admin = admin_client(settings, "tests-cleanup")
     except KafkaError:
         return  # the broker is gone; nothing to clean up
     try:

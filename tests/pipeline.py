@@ -19,10 +19,12 @@ from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
+from infra.kafka_broker import ensure_kafka_security
 from infra.process import free_port
 from producers.gates import publish_events
-from producers.publisher import EventPublisher
+from producers.roles import GatesAndAuthorities
 from schemas.codec import decode_emission
+from streams.credentials import kafka_client_security
 from streams.domain.decisions import Decision, Emission, fold_emissions
 from streams.domain.engine import Engine
 from streams.domain.events import Event
@@ -35,7 +37,7 @@ from streams.settings import PROJECT_ROOT, Settings
 def isolated_settings(base: Settings, make_topic: Callable[..., str], data_dir: Path) -> Settings:
     """Settings with four fresh topics, a fresh app id, its own data dir and a free web port."""
     partitions = base.partitions
-    return base.with_overrides(
+    settings = base.with_overrides(
         topic_crossings=make_topic("crossings", partitions),
         topic_permits=make_topic("permits", partitions),
         topic_decisions=make_topic("decisions", partitions),
@@ -45,6 +47,8 @@ def isolated_settings(base: Settings, make_topic: Callable[..., str], data_dir: 
         chdb_path=data_dir / "chdb",
         worker_web_port=free_port("127.0.0.1"),
     )
+    ensure_kafka_security(settings)  # every role's ACLs on these topics and this app id
+    return settings
 
 
 # A SIGKILLed member holds its partitions until its session times out (Faust's default: 60 s);
@@ -118,7 +122,7 @@ def logs_tail(workers: Sequence[tuple[subprocess.Popen[bytes], Path]], chars: in
 
 def publish_stream(settings: Settings, events: Iterable[Event], client_id: str = "tests") -> None:
     """Publish as gates and authorities do (heartbeats to every partition); all acknowledged."""
-    publisher = EventPublisher(settings, client_id=client_id)
+    publisher = GatesAndAuthorities(settings, client_id=client_id)
     publish_events(events, publisher)
     publisher.close()
 
@@ -154,7 +158,11 @@ def http_json(settings: Settings, path: str, timeout: float = 5.0) -> dict[str, 
 
 def topic_end_offsets(settings: Settings, topic: str) -> dict[int, int]:
     """End offset of every partition of ``topic``."""
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, client_id="tests-ends")
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        client_id="tests-ends",
+        **kafka_client_security(settings, "operator"),  # any topic
+    )
     try:
         partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         return {tp.partition: int(end) for tp, end in consumer.end_offsets(partitions).items()}
@@ -168,6 +176,7 @@ def read_emissions(settings: Settings, timeout: float = 60.0) -> list[Emission]:
     consumer = KafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap,
         client_id="tests-decisions",
+        **kafka_client_security(settings, "enforcement"),
         enable_auto_commit=False,
         auto_offset_reset="earliest",
     )

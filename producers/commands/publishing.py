@@ -1,9 +1,10 @@
 """Shared glue of ``ledger simulate --publish`` and ``ledger publish``: events in, Kafka out.
 
-Opens one :class:`~producers.publisher.EventPublisher`, streams the events through it (heartbeats
-fan out to every crossings partition), prints progress to stderr, closes with a flush timeout and
-prints the final count. Undelivered events surface as
-:class:`~producers.publisher.UndeliveredEventsError`, which the CLI reports with a non-zero exit.
+Opens a gate's and an authority's publisher (:class:`~producers.roles.GatesAndAuthorities`),
+streams the events through them (heartbeats fan out to every crossings partition), prints
+progress to stderr, closes with a flush timeout and prints the final count. Undelivered events
+surface as :class:`~producers.publisher.UndeliveredEventsError`, which the CLI reports with a
+non-zero exit.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ def publish_to_kafka(
 ) -> int:
     """Publish ``events`` and report on ``err``; return the number of events acknowledged."""
     from producers.gates import publish_events
-    from producers.publisher import EventPublisher
+    from producers.roles import GatesAndAuthorities
 
-    def progress(n: int, publisher: EventPublisher) -> None:
+    def progress(n: int, publisher: GatesAndAuthorities) -> None:
         print(
             f"  {n} handed over, {publisher.delivered} acknowledged, "
             f"{publisher.unacknowledged} buffered",
@@ -31,7 +32,7 @@ def publish_to_kafka(
             flush=True,
         )
 
-    publisher = EventPublisher(settings, client_id="ledger-cli")
+    publisher = GatesAndAuthorities(settings, client_id="ledger-cli")
     print(f"publishing to {settings.kafka_bootstrap}", file=err, flush=True)
     try:
         sent, beats = publish_events(events, publisher, progress=progress)

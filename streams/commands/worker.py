@@ -53,7 +53,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     # Declare the changelogs before Faust starts: compact-only, and already in the cluster
     # metadata when Faust checks their partitions (it raced a fresh topic's metadata once).
-    ensure_topics(settings, changelog_topics(settings), configs={"cleanup.policy": "compact"})
+    ensure_topics(
+        settings,
+        changelog_topics(settings),
+        configs={"cleanup.policy": "compact"},
+        role="worker",  # its ACLs allow topics prefixed with the app id, nothing else
+    )
     app = create_app(settings)
     faust_worker(app, args.loglevel, settings.worker_shutdown_seconds).execute_from_commandline()
     return 0

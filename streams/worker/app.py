@@ -20,6 +20,7 @@ the worker that owns the traveller's partition, and ``/health/``.
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import Awaitable
 from datetime import timedelta
 from pathlib import Path
@@ -27,6 +28,7 @@ from typing import Any
 
 import faust
 
+from streams.credentials import kafka_client_security
 from streams.domain.events import Event
 from streams.domain.policy import Policy, load_policy
 from streams.edge import EdgeLimits, check_record
@@ -41,6 +43,20 @@ from streams.worker.web import register_views
 log = logging.getLogger(__name__)
 
 ROCKSDB_OPTIONS = {"driver": "rocksdict"}
+
+
+def worker_credentials(settings: Settings) -> faust.SASLCredentials:
+    """The worker's SASL/SCRAM login (Faust's aiokafka clients), TLS-verified under SASL_SSL."""
+    options = kafka_client_security(settings, "worker")
+    context = None
+    if options["security_protocol"] == "SASL_SSL":
+        context = ssl.create_default_context(cafile=options.get("ssl_cafile"))
+    return faust.SASLCredentials(
+        username=options["sasl_plain_username"],
+        password=options["sasl_plain_password"],
+        mechanism=options["sasl_mechanism"],
+        ssl_context=context,
+    )
 
 
 def changelog_topics(settings: Settings) -> list[str]:
@@ -62,6 +78,7 @@ def create_app(settings: Settings, policy: Policy | None = None) -> faust.App:
     app = faust.App(
         settings.app_id,
         broker=[f"{READ_COMMITTED_SCHEME}://{address}" for address in settings.kafka_brokers],
+        broker_credentials=worker_credentials(settings),
         store="rocksdb://",
         datadir=str(datadir),
         topic_partitions=settings.partitions,

@@ -16,8 +16,9 @@ from typing import Any
 
 from kafka.admin import KafkaAdminClient
 
-from infra.kafka_broker import ensure_topics, project_topics
+from infra.kafka_broker import ensure_kafka_security, ensure_topics, project_topics
 from infra.process import free_port
+from streams.credentials import kafka_client_security
 from streams.domain.events import Event
 from streams.job import settings_env
 from streams.settings import PROJECT_ROOT, Settings
@@ -42,12 +43,17 @@ def cluster_settings(base: Settings, data_dir: Path, partitions: int) -> Setting
         worker_web_port=free_port("127.0.0.1"),
     )
     ensure_topics(settings)
+    ensure_kafka_security(settings)
     return settings
 
 
 def describe_partitions(settings: Settings, topics: Sequence[str]) -> dict[tuple[str, int], Any]:
     """Metadata of every partition of ``topics``: leader, replicas and in-sync replicas."""
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="tests-meta")
+    admin = KafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap,
+        client_id="tests-meta",
+        **kafka_client_security(settings, "operator"),
+    )
     try:
         described = admin.describe_topics(list(topics))
     finally:

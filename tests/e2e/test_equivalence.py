@@ -33,6 +33,7 @@ import pytest
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 
 from producers.simulator import SimulationConfig, simulate
+from streams.credentials import kafka_client_security
 from streams.domain.decisions import Code, Decision, Emission, Status, fold_emissions
 from streams.domain.engine import open_stays
 from streams.domain.events import Event, GateHeartbeat, format_instant
@@ -207,7 +208,11 @@ def owned_partitions(settings: Settings) -> list[int]:
 
 
 def cleanup_policies(settings: Settings, topics: Sequence[str]) -> dict[str, str]:
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="tests-cfg")
+    admin = KafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap,
+        client_id="tests-cfg",
+        **kafka_client_security(settings, "operator"),
+    )
     try:
         described = admin.describe_configs(
             [ConfigResource(ConfigResourceType.TOPIC, t) for t in topics], config_filter="all"

@@ -23,6 +23,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from producers.publisher import EventPublisher
 from schemas.codec import decode_emission
+from streams.credentials import kafka_client_security
 from streams.domain.decisions import Code, Emission, Status
 from streams.domain.events import Basis, Channel, CrossingRecorded, Direction, Document
 from streams.settings import Settings
@@ -108,6 +109,7 @@ def _wait_for_partitions(settings: Settings, proc: subprocess.Popen[bytes], log:
 def _decisions_consumer(settings: Settings) -> KafkaConsumer:
     consumer = KafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap,
+        **kafka_client_security(settings, "enforcement"),
         client_id="tests-live-decisions",
         enable_auto_commit=False,
         auto_offset_reset="earliest",

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from infra.process import free_port
-from producers.publisher import EventPublisher
+from producers.roles import GatesAndAuthorities
 from producers.simulator import SimulationConfig, simulate
 from streams.job import _publish_malformed, settings_env
 from streams.settings import PROJECT_ROOT, Settings
@@ -99,7 +99,7 @@ def test_a_simulated_day_flows_from_gates_to_the_clickhouse_server(
     ).events
     log = tmp_path / "worker.log"
     with running_worker(settings, log) as worker:
-        publisher = EventPublisher(settings, client_id="e2e-gates")
+        publisher = GatesAndAuthorities(settings, client_id="e2e")
         publisher.publish_all(events)
         publisher.close()
         assert _publish_malformed(settings, 3) == 3

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -12,9 +13,15 @@ from infra import process
 from infra.clickhouse_server import ClickHouseServer, connect, connect_investigator
 from infra.errors import InfraError
 from infra.kafka_broker import KafkaBroker, ensure_topics, project_topics, wait_for_kafka
+from streams.credentials import kafka_client_security
 from tests.conftest import ClickHouseService, KafkaService
 
 pytestmark = pytest.mark.integration
+
+
+def _operator(kafka_broker: KafkaService) -> dict[str, Any]:
+    """The operator's client options: infra tests use topics no other role is granted."""
+    return kafka_client_security(kafka_broker.settings, "operator")
 
 
 def test_a_record_produced_to_the_broker_is_consumed_back(
@@ -23,7 +30,9 @@ def test_a_record_produced_to_the_broker_is_consumed_back(
     from kafka import KafkaConsumer, KafkaProducer
 
     topic = make_topic("infra.roundtrip")
-    producer = KafkaProducer(bootstrap_servers=kafka_broker.bootstrap, acks="all")
+    producer = KafkaProducer(
+        bootstrap_servers=kafka_broker.bootstrap, acks="all", **_operator(kafka_broker)
+    )
     try:
         producer.send(topic, key=b"traveller-1", value=b"hello border").get(timeout=30)
         producer.flush()
@@ -33,6 +42,7 @@ def test_a_record_produced_to_the_broker_is_consumed_back(
     consumer = KafkaConsumer(
         topic,
         bootstrap_servers=kafka_broker.bootstrap,
+        **_operator(kafka_broker),
         group_id=f"test-{uuid.uuid4().hex[:8]}",
         auto_offset_reset="earliest",
         enable_auto_commit=False,
@@ -57,6 +67,7 @@ def test_a_single_node_broker_supports_transactions(
     topic = make_topic("infra.txn")
     producer = KafkaProducer(
         bootstrap_servers=kafka_broker.bootstrap,
+        **_operator(kafka_broker),
         transactional_id=f"test-txn-{uuid.uuid4().hex[:8]}",
         enable_idempotence=True,
         acks="all",
@@ -75,6 +86,7 @@ def test_a_single_node_broker_supports_transactions(
     consumer = KafkaConsumer(
         topic,
         bootstrap_servers=kafka_broker.bootstrap,
+        **_operator(kafka_broker),
         group_id=f"test-{uuid.uuid4().hex[:8]}",
         auto_offset_reset="earliest",
         enable_auto_commit=False,
@@ -98,7 +110,7 @@ def test_creating_the_project_topics_twice_is_idempotent(kafka_broker: KafkaServ
     ensure_topics(settings)
     assert ensure_topics(settings) == []
 
-    admin = KafkaAdminClient(bootstrap_servers=kafka_broker.bootstrap)
+    admin = KafkaAdminClient(bootstrap_servers=kafka_broker.bootstrap, **_operator(kafka_broker))
     try:
         described = admin.describe_topics(project_topics(settings))
     finally:

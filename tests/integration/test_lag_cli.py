@@ -13,6 +13,7 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
+from streams.credentials import kafka_client_security
 from streams.job import settings_env
 from streams.settings import PROJECT_ROOT, Settings
 from tests.pipeline import isolated_settings
@@ -41,7 +42,11 @@ def test_lag_is_reported_per_partition_until_the_group_commits(
     kafka_settings: Settings, make_topic: Callable[..., str], tmp_path: Path
 ) -> None:
     settings = isolated_settings(kafka_settings.with_overrides(partitions=2), make_topic, tmp_path)
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    producer = KafkaProducer(  # raw bytes on both inputs: the operator's test client
+        bootstrap_servers=settings.kafka_bootstrap,
+        acks="all",
+        **kafka_client_security(settings, "operator"),
+    )
     for i in range(5):
         producer.send(settings.topic_crossings, value=b"x", partition=i % 2).get(30)
     producer.send(settings.topic_permits, value=b"y", partition=1).get(30)
@@ -59,6 +64,7 @@ def test_lag_is_reported_per_partition_until_the_group_commits(
 
     consumer = KafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap,
+        **kafka_client_security(settings, "worker"),  # commits as the worker group does
         group_id=settings.app_id,
         enable_auto_commit=False,
     )

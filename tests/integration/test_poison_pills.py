@@ -16,6 +16,7 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from schemas.codec import DeadLetter, decode_dead_letter, encode_event
+from streams.credentials import kafka_client_security
 from streams.domain.events import (
     Basis,
     Channel,
@@ -87,6 +88,7 @@ def key_of(event: Event) -> bytes | None:
 def read_dead_letters(settings: Settings) -> list[DeadLetter]:
     consumer = KafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap,
+        **kafka_client_security(settings, "sink"),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         consumer_timeout_ms=10_000,
@@ -131,7 +133,11 @@ def test_poison_pills_are_dead_letters_and_nothing_stops(
     too_big = entry(big, T0, event_id="z" * 100_000)
     last = entry("t-after", T0 - timedelta(minutes=1))
 
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    producer = KafkaProducer(  # poison on both inputs: the operator's test client
+        bootstrap_servers=settings.kafka_bootstrap,
+        acks="all",
+        **kafka_client_security(settings, "operator"),
+    )
     offsets: dict[tuple[str, int], str] = {}  # (topic, offset) -> expected reason start
     for topic, event in good:
         producer.send(topic, key=key_of(event), value=encode_event(event)).get(30)

@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
+from infra.kafka_broker import ensure_kafka_security
 from producers.commands.simulate import write_json_lines
 from producers.gates import publish_events
 from producers.publisher import (
@@ -21,9 +22,11 @@ from producers.publisher import (
     UndeliveredEventsError,
     new_event_id,
 )
+from producers.roles import GatesAndAuthorities
 from producers.simulator import SimulationConfig, simulate
 from schemas.codec import decode_event
 from streams import cli
+from streams.credentials import kafka_client_security
 from streams.domain.events import (
     Channel,
     CrossingRecorded,
@@ -43,11 +46,13 @@ T0 = datetime(2025, 12, 1, 8, 0, tzinfo=UTC)
 @pytest.fixture
 def topics_settings(kafka_settings: Settings, make_topic: Callable[..., str]) -> Settings:
     """The session broker, with fresh crossings and permits topics of four partitions."""
-    return kafka_settings.with_overrides(
+    settings = kafka_settings.with_overrides(
         topic_crossings=make_topic("crossings", PARTITIONS),
         topic_permits=make_topic("permits", PARTITIONS),
         partitions=PARTITIONS,
     )
+    ensure_kafka_security(settings)  # the gate's and authority's ACLs on these topics
+    return settings
 
 
 def _consume(
@@ -56,6 +61,7 @@ def _consume(
     """(topic, partition, key, value) of the first ``expected`` records, polling with a deadline."""
     consumer = KafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap,
+        **kafka_client_security(settings, "sink"),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         group_id=None,
@@ -101,7 +107,7 @@ def test_simulated_events_come_back_decoded_keyed_and_co_partitioned(
         SimulationConfig(start=date(2025, 12, 1), travellers=300, seed=4, violation_share=0.1)
     )
     events: list[Event] = [e for e in sim.events if not isinstance(e, GateHeartbeat)]
-    publisher = EventPublisher(topics_settings)
+    publisher = GatesAndAuthorities(topics_settings, client_id="tests")
     publisher.publish_all(events)
     report = publisher.close(timeout=60)
     assert report.delivered == len(events)

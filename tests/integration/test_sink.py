@@ -23,7 +23,9 @@ from pathlib import Path
 
 import pytest
 
+from infra.kafka_broker import ensure_kafka_security
 from schemas.codec import DeadLetter, encode_dead_letter, encode_emission, encode_event, topic_for
+from streams.credentials import kafka_client_security
 from streams.domain.decisions import Code, Decision, Emission, Severity, Status
 from streams.domain.events import (
     Basis,
@@ -83,7 +85,12 @@ def produce(
     """Send (topic, key, value) messages, wait for every acknowledgement, return coordinates."""
     from kafka import KafkaProducer
 
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=5)
+    producer = KafkaProducer(  # raw records on all four topics: the operator's test client
+        bootstrap_servers=settings.kafka_bootstrap,
+        acks="all",
+        linger_ms=5,
+        **kafka_client_security(settings, "operator"),
+    )
     try:
         futures = [producer.send(t, key=k, value=v) for t, k, v in messages]
         producer.flush(timeout=60)
@@ -108,7 +115,7 @@ def topic_settings(
     service_settings: Settings, make_topic: Callable[..., str], tmp_path: Path
 ) -> Settings:
     """Service settings with fresh topics, a fresh server database and a fresh chDB dir."""
-    return service_settings.with_overrides(
+    settings = service_settings.with_overrides(
         topic_crossings=make_topic("crossings", PARTITIONS),
         topic_permits=make_topic("permits", PARTITIONS),
         topic_decisions=make_topic("decisions", PARTITIONS),
@@ -118,6 +125,8 @@ def topic_settings(
         sink_batch_size=40,
         sink_flush_seconds=0.05,
     )
+    ensure_kafka_security(settings)  # the sink's ACLs on these topics
+    return settings
 
 
 def ledger_env(settings: Settings) -> dict[str, str]:

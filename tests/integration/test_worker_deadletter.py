@@ -11,6 +11,7 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from schemas.codec import DeadLetter, decode_dead_letter, encode_event
+from streams.credentials import kafka_client_security
 from streams.domain.events import Basis, Channel, CrossingRecorded, Direction, Document
 from streams.job import malformed_messages
 from streams.settings import Settings
@@ -38,6 +39,7 @@ def _valid_entry(n: int) -> bytes:
 def _read_all(settings: Settings, topic: str, expected: int) -> list[DeadLetter]:
     consumer = KafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap,
+        **kafka_client_security(settings, "sink"),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         consumer_timeout_ms=10_000,
@@ -65,7 +67,11 @@ def test_undecodable_and_invalid_messages_are_dead_lettered_and_the_worker_goes_
         _valid_entry(3),
         garbage,
     ]
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    producer = KafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        acks="all",
+        **kafka_client_security(settings, "gate"),
+    )
     offsets = []
     for raw in sequence:
         offsets.append(producer.send(settings.topic_crossings, key=b"t-dl", value=raw).get(30))

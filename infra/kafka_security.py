@@ -1,0 +1,167 @@
+"""Kafka authentication and authorization: SCRAM users per role, and ACLs so each does its job.
+
+The client listener speaks SASL/SCRAM-SHA-512 (``SASL_PLAINTEXT`` on loopback; ``SASL_SSL`` with
+``LEDGER_KAFKA_SSL_KEYSTORE`` when ``LEDGER_KAFKA_SECURITY_PROTOCOL=SASL_SSL``, required off
+loopback by ``streams.credentials``). The controller listener uses SASL/PLAIN with the broker's
+own credentials (KRaft cannot use SCRAM there: the credentials live in the metadata it serves).
+``StandardAuthorizer`` denies whatever no ACL allows. The broker's and operator's SCRAM users are
+seeded when the storage is formatted (the broker needs its own to start); :func:`ensure_security`
+then upserts every role's credentials (so changed passwords take effect) and its ACLs:
+
+- gate: write the crossings topic; authority: write the permits topic;
+- worker: read both inputs, write decisions and dead letters, everything on topics, groups and
+  transactional ids prefixed with its app id (changelogs, Faust's own topics, its group);
+- sink: read the four topics, its own groups; enforcement: read decisions, its own groups;
+- operator and broker: super users (only they create or delete the project's topics).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from infra.errors import InfraError
+from streams.credentials import KAFKA_ROLES, KafkaRole, kafka_password, kafka_user
+from streams.settings import Settings
+
+AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+SCRAM_ITERATIONS = 8192
+_FORBIDDEN_IN_SECRETS = set('"\\,[]=\n\r ')
+SUPER_ROLES: tuple[KafkaRole, ...] = ("broker", "operator")
+ENFORCEMENT_GROUP_PREFIX = "enforcement"
+
+
+def client_listener(settings: Settings) -> str:
+    """The name (and protocol) of the client listener: SASL_PLAINTEXT or SASL_SSL."""
+    protocol = settings.kafka_security_protocol
+    if protocol not in ("SASL_PLAINTEXT", "SASL_SSL"):
+        raise InfraError(f"LEDGER_KAFKA_SECURITY_PROTOCOL={protocol}: the broker needs SASL")
+    return protocol
+
+
+def _secret(settings: Settings, role: KafkaRole) -> str:
+    password = kafka_password(settings, role)
+    if not password or set(password) & _FORBIDDEN_IN_SECRETS:
+        raise InfraError(
+            f"LEDGER_KAFKA_{role.upper()}_PASSWORD must be non-empty, without spaces, quotes, "
+            "backslashes, commas, brackets or '='"
+        )
+    return password
+
+
+def broker_security_properties(settings: Settings) -> dict[str, str]:
+    """server.properties entries for SASL on both listeners and the ACL authorizer."""
+    listener = client_listener(settings)
+    user, password = kafka_user(settings, "broker"), _secret(settings, "broker")
+    scram = settings.kafka_sasl_mechanism
+    props = {
+        "listener.security.protocol.map": f"CONTROLLER:SASL_PLAINTEXT,{listener}:{listener}",
+        "inter.broker.listener.name": listener,
+        "sasl.mechanism.inter.broker.protocol": scram,
+        "sasl.mechanism.controller.protocol": "PLAIN",
+        f"listener.name.{listener.lower()}.sasl.enabled.mechanisms": scram,
+        f"listener.name.{listener.lower()}.{scram.lower()}.sasl.jaas.config": (
+            "org.apache.kafka.common.security.scram.ScramLoginModule required "
+            f'username="{user}" password="{password}";'
+        ),
+        "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
+        "listener.name.controller.plain.sasl.jaas.config": (
+            "org.apache.kafka.common.security.plain.PlainLoginModule required "
+            f'username="{user}" password="{password}" user_{user}="{password}";'
+        ),
+        "authorizer.class.name": AUTHORIZER,
+        "super.users": ";".join(f"User:{kafka_user(settings, r)}" for r in SUPER_ROLES),
+        "allow.everyone.if.no.acl.found": "false",
+    }
+    if listener == "SASL_SSL":
+        if settings.kafka_ssl_keystore is None:
+            raise InfraError("SASL_SSL needs LEDGER_KAFKA_SSL_KEYSTORE (a PKCS12 keystore)")
+        props.update(
+            {
+                f"listener.name.{listener.lower()}.ssl.keystore.location": str(
+                    settings.kafka_ssl_keystore
+                ),
+                f"listener.name.{listener.lower()}.ssl.keystore.type": "PKCS12",
+                f"listener.name.{listener.lower()}.ssl.keystore.password": (
+                    settings.kafka_ssl_keystore_password
+                ),
+            }
+        )
+    return props
+
+
+def scram_format_arguments(settings: Settings) -> list[str]:
+    """``kafka-storage format`` arguments seeding the broker's and operator's SCRAM users."""
+    arguments: list[str] = []
+    for role in SUPER_ROLES:
+        spec = f"name={kafka_user(settings, role)},password={_secret(settings, role)}"
+        arguments += ["--add-scram", f"{settings.kafka_sasl_mechanism}=[{spec}]"]
+    return arguments
+
+
+def role_acls(settings: Settings) -> list[Any]:
+    """The ACLs (kafka-python ``ACL`` objects) that let each non-super role do its job."""
+    from kafka.admin import ACLOperation as Op
+    from kafka.admin import ResourceType as Res
+
+    s = settings
+    inputs = [s.topic_crossings, s.topic_permits]
+    outputs = [s.topic_decisions, s.topic_deadletter]
+    read, write = (Op.READ, Op.DESCRIBE), (Op.WRITE, Op.DESCRIBE)
+    grants: list[tuple[KafkaRole, Any, str, bool, tuple[Any, ...]]] = [
+        ("gate", Res.TOPIC, s.topic_crossings, False, write),
+        ("authority", Res.TOPIC, s.topic_permits, False, write),
+        *[("worker", Res.TOPIC, t, False, read) for t in inputs],
+        *[("worker", Res.TOPIC, t, False, write) for t in outputs],
+        ("worker", Res.TOPIC, s.app_id, True, (Op.ALL,)),
+        ("worker", Res.GROUP, s.app_id, True, (Op.ALL,)),
+        ("worker", Res.TRANSACTIONAL_ID, s.app_id, True, (Op.ALL,)),
+        *[("sink", Res.TOPIC, t, False, read) for t in inputs + outputs],
+        ("sink", Res.GROUP, f"{s.app_id}-sink", True, read),
+        ("enforcement", Res.TOPIC, s.topic_decisions, False, read),
+        ("enforcement", Res.GROUP, ENFORCEMENT_GROUP_PREFIX, True, read),
+    ]
+    return [
+        _acl(kafka_user(s, role), kind, name, prefixed, op)
+        for role, kind, name, prefixed, ops in grants
+        for op in ops
+    ]
+
+
+def _acl(user: str, kind: Any, name: str, prefixed: bool, operation: Any) -> Any:
+    from kafka.admin import ACL, ACLPermissionType, ACLResourcePatternType, ResourcePattern
+
+    pattern = ACLResourcePatternType.PREFIXED if prefixed else ACLResourcePatternType.LITERAL
+    return ACL(
+        principal=f"User:{user}",
+        host="*",
+        operation=operation,
+        permission_type=ACLPermissionType.ALLOW,
+        resource_pattern=ResourcePattern(kind, name, pattern),
+    )
+
+
+def ensure_security(settings: Settings, admin: Any) -> None:
+    """Upsert every role's SCRAM credentials and create the ACLs of ``settings`` (idempotent).
+
+    ``admin`` is a kafka-python ``KafkaAdminClient`` logged in as the operator.
+    """
+    from kafka.admin import ScramMechanism, UserScramCredentialUpsertion
+    from kafka.errors import KafkaError
+
+    mechanism = ScramMechanism[settings.kafka_sasl_mechanism.replace("-", "_")]
+    upserts = [
+        UserScramCredentialUpsertion(
+            kafka_user(settings, role), mechanism, _secret(settings, role), SCRAM_ITERATIONS
+        )
+        for role in KAFKA_ROLES
+    ]
+    try:
+        errors = {u: e for u, e in admin.alter_user_scram_credentials(upserts).items() if e}
+        if errors:
+            raise InfraError(f"creating Kafka SCRAM users failed: {errors}")
+        result = admin.create_acls(role_acls(settings))
+    except KafkaError as e:
+        raise InfraError(f"creating Kafka users and ACLs: {e}") from e
+    failed = result.get("failed", []) if isinstance(result, dict) else []
+    if failed:
+        raise InfraError(f"creating Kafka ACLs failed: {failed}")
