@@ -47,7 +47,9 @@ def test_every_node_has_its_own_id_ports_and_directory_and_replicates_internal_t
     assert {p["controller.quorum.voters"] for p in props} == {
         "1@127.0.0.1:11,2@127.0.0.1:12,3@127.0.0.1:13"
     }
-    assert [p["listeners"] for p in props][1] == "PLAINTEXT://127.0.0.1:2,CONTROLLER://127.0.0.1:12"
+    assert [p["listeners"] for p in props][1] == (
+        "SASL_PLAINTEXT://127.0.0.1:2,CONTROLLER://127.0.0.1:12"
+    )
     assert all("controller.quorum.bootstrap.servers" not in p for p in props)
     for p in props:
         assert p["default.replication.factor"] == p["offsets.topic.replication.factor"] == "3"

@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 
 from infra.clickhouse_server import ClickHouseServer
+from infra.errors import InfraError
+from infra.kafka_broker import KafkaBroker
+from infra.kafka_security import scram_format_arguments
 from infra.process import write_private
 from streams.credentials import (
     InsecureConfigurationError,
@@ -106,6 +109,39 @@ def test_the_cli_refuses_to_start_against_a_remote_host_with_default_secrets(
     )
     assert done.returncode == 2, done.stderr
     assert "refuses to start" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_broker_authenticates_and_authorizes_every_listener(tmp_path: Path) -> None:
+    props = KafkaBroker(Settings(data_dir=tmp_path)).server_properties()
+    assert props["listeners"].startswith("SASL_PLAINTEXT://127.0.0.1:19092,CONTROLLER://")
+    assert props["listener.security.protocol.map"] == (
+        "CONTROLLER:SASL_PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT"
+    )
+    assert props["authorizer.class.name"].endswith("StandardAuthorizer")
+    assert props["super.users"] == "User:ledger-broker;User:ledger-operator"
+    assert "PLAINTEXT:PLAINTEXT" not in props["listener.security.protocol.map"]
+
+
+def test_the_tls_listener_needs_a_keystore(tmp_path: Path) -> None:
+    tls = Settings(data_dir=tmp_path, kafka_security_protocol="SASL_SSL")
+    with pytest.raises(InfraError, match="KEYSTORE"):
+        KafkaBroker(tls).server_properties()
+    keystore = tmp_path / "broker.p12"
+    props = KafkaBroker(tls.with_overrides(kafka_ssl_keystore=keystore)).server_properties()
+    assert props["listeners"].startswith("SASL_SSL://")
+    assert props["listener.name.sasl_ssl.ssl.keystore.location"] == str(keystore)
+
+
+def test_only_the_broker_and_operator_are_seeded_at_format_time() -> None:
+    arguments = scram_format_arguments(Settings())
+    assert arguments == [
+        "--add-scram",
+        "SCRAM-SHA-512=[name=ledger-broker,password=broker-local-only]",
+        "--add-scram",
+        "SCRAM-SHA-512=[name=ledger-operator,password=operator-local-only]",
+    ]
+    with pytest.raises(InfraError, match="LEDGER_KAFKA_BROKER_PASSWORD"):
+        scram_format_arguments(Settings(kafka_broker_password="a,b"))
 
 
 def test_private_files_are_owner_only(tmp_path: Path) -> None:
