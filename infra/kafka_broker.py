@@ -196,7 +196,7 @@ class KafkaBroker(LocalService):
         """
         if self.pid() is not None:
             self.wait_ready(timeout)
-            ensure_kafka_security(self.settings)
+            ensure_kafka_security(self.settings, update_passwords=True)
             return False
         self._refuse_foreign_port()
         libs = ensure_kafka_jars(self.settings)
@@ -383,8 +383,9 @@ def admin_client(settings: Settings, client_id: str, role: KafkaRole = "operator
     )
 
 
-def ensure_kafka_security(settings: Settings) -> None:
-    """Create or update every role's SCRAM user and the ACLs for ``settings`` (idempotent)."""
+def ensure_kafka_security(settings: Settings, *, update_passwords: bool = False) -> None:
+    """Create every role's SCRAM user (or update all, see ``ensure_security``) and the ACLs for
+    ``settings``; idempotent."""
     from kafka.errors import KafkaError
 
     try:
@@ -392,7 +393,7 @@ def ensure_kafka_security(settings: Settings) -> None:
     except KafkaError as e:
         raise InfraError(f"cannot reach Kafka at {settings.kafka_bootstrap}: {e}") from e
     try:
-        ensure_security(settings, admin)
+        ensure_security(settings, admin, update_passwords=update_passwords)
     finally:
         admin.close()
 

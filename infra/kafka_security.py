@@ -17,6 +17,7 @@ then upserts every role's credentials (so changed passwords take effect) and its
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from infra.errors import InfraError
@@ -140,23 +141,33 @@ def _acl(user: str, kind: Any, name: str, prefixed: bool, operation: Any) -> Any
     )
 
 
-def ensure_security(settings: Settings, admin: Any) -> None:
-    """Upsert every role's SCRAM credentials and create the ACLs of ``settings`` (idempotent).
+def ensure_security(settings: Settings, admin: Any, *, update_passwords: bool = False) -> None:
+    """Create missing SCRAM users (all of them with ``update_passwords``, so changed passwords
+    take effect) and the ACLs of ``settings``, then wait until every broker enforces them.
 
-    ``admin`` is a kafka-python ``KafkaAdminClient`` logged in as the operator.
+    ``admin`` is a kafka-python ``KafkaAdminClient`` logged in as the operator. Re-salting an
+    existing user can fail a login in flight, hence only on request (``ledger infra up``).
     """
     from kafka.admin import ScramMechanism, UserScramCredentialUpsertion
     from kafka.errors import KafkaError
 
     mechanism = ScramMechanism[settings.kafka_sasl_mechanism.replace("-", "_")]
+    try:
+        known = admin.describe_user_scram_credentials(
+            [kafka_user(settings, r) for r in KAFKA_ROLES]
+        )
+    except KafkaError as e:
+        raise InfraError(f"reading Kafka SCRAM users: {e}") from e
     upserts = [
         UserScramCredentialUpsertion(
             kafka_user(settings, role), mechanism, _secret(settings, role), SCRAM_ITERATIONS
         )
         for role in KAFKA_ROLES
+        if update_passwords or not known.get(kafka_user(settings, role), {}).get("credential_infos")
     ]
     try:
-        errors = {u: e for u, e in admin.alter_user_scram_credentials(upserts).items() if e}
+        results = admin.alter_user_scram_credentials(upserts) if upserts else {}
+        errors = {u: e for u, e in results.items() if e}
         if errors:
             raise InfraError(f"creating Kafka SCRAM users failed: {errors}")
         result = admin.create_acls(role_acls(settings))
@@ -165,3 +176,51 @@ def ensure_security(settings: Settings, admin: Any) -> None:
     failed = result.get("failed", []) if isinstance(result, dict) else []
     if failed:
         raise InfraError(f"creating Kafka ACLs failed: {failed}")
+    _wait_until_every_broker_has(admin, role_acls(settings))
+
+
+def _acl_key(acl: Any) -> tuple[str, int, int, str, int]:
+    pattern = acl.resource_pattern
+    return (
+        acl.principal,
+        int(acl.operation),
+        int(pattern.resource_type),
+        pattern.resource_name,
+        int(pattern.pattern_type),
+    )
+
+
+def _wait_until_every_broker_has(admin: Any, acls: list[Any], timeout: float = 60.0) -> None:
+    """Block until every live broker's authorizer holds ``acls``.
+
+    The controller commits new ACLs before the brokers apply them; a client refused in that
+    window gets a non-retriable authorization error (fatal to a kafka-python producer). So each
+    broker is asked directly (DescribeAcls is answered from the broker's own authorizer), through
+    kafka-python's connection manager because its public call picks any one broker.
+    """
+    from kafka.admin import ACLOperation, ACLPermissionType, ACLResourcePatternType, ResourceType
+    from kafka.protocol.admin import DescribeAclsRequest
+
+    wanted = {_acl_key(a) for a in acls}
+    request = DescribeAclsRequest(
+        min_version=1,
+        resource_type_filter=ResourceType.ANY,
+        resource_name_filter=None,
+        pattern_type_filter=ACLResourcePatternType.ANY,
+        principal_filter=None,
+        host_filter=None,
+        operation=ACLOperation.ANY,
+        permission_type=ACLPermissionType.ANY,
+    )
+    deadline = time.monotonic() + timeout
+    brokers = [int(b["broker_id"]) for b in admin.describe_cluster().get("brokers", [])]
+    for broker in brokers:
+        while True:
+            response = admin._manager.run(admin._manager.send, request, broker)
+            held, _ = admin._convert_describe_acls_response_to_acls(response)
+            missing = wanted - {_acl_key(a) for a in held}
+            if not missing:
+                break
+            if time.monotonic() > deadline:
+                raise InfraError(f"broker {broker} lacks {len(missing)} ACLs after {timeout:.0f}s")
+            time.sleep(0.1)
