@@ -18,6 +18,7 @@ import pytest
 from kafka import KafkaProducer
 
 from schemas.codec import encode_event
+from streams.credentials import kafka_client_security
 from streams.domain.decisions import Code
 from streams.domain.events import Basis, Channel, CrossingRecorded, Direction, Document
 from streams.job import settings_env
@@ -55,6 +56,9 @@ def entry(traveller: str, minute: int) -> tuple[bytes, bytes]:
 def transaction(settings: Settings, travellers: list[str], *, commit: bool) -> None:
     producer = KafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap,
+        # A third-party client's transactions: the operator's test login (a gate has no
+        # transactional-id grant).
+        **kafka_client_security(settings, "operator"),
         transactional_id=f"third-party-{uuid.uuid4().hex[:8]}",
         compression_type="zstd",
     )
@@ -92,7 +96,10 @@ def test_every_codec_and_transactions_are_read_like_a_java_client_would(
     committed: list[str] = []
     for codec in CODECS:
         producer = KafkaProducer(
-            bootstrap_servers=settings.kafka_bootstrap, compression_type=codec, linger_ms=20
+            bootstrap_servers=settings.kafka_bootstrap,
+            compression_type=codec,
+            linger_ms=20,
+            **kafka_client_security(settings, "gate"),
         )
         travellers = [f"{codec}-{i}" for i in range(25)]
         for i, traveller in enumerate(travellers):
