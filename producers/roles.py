@@ -9,7 +9,6 @@ simulate --publish``, ``ledger publish``, ``ledger run``, tests, benchmarks) pub
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 
 from producers.publisher import (
@@ -39,14 +38,6 @@ class GatesAndAuthorities:
         """Hand ``event`` to the publisher of its topic."""
         permits = topic_for(event, self._settings) == self._settings.topic_permits
         (self.authorities if permits else self.gates).publish(event)
-
-    def publish_all(self, events: Iterable[Event]) -> int:
-        """Publish every event in order; return how many were handed over."""
-        n = 0
-        for event in events:
-            self.publish(event)
-            n += 1
-        return n
 
     def send_heartbeats(
         self, port: str, occurred_at: datetime, event_id: str | None = None

@@ -108,7 +108,7 @@ def test_simulated_events_come_back_decoded_keyed_and_co_partitioned(
     )
     events: list[Event] = [e for e in sim.events if not isinstance(e, GateHeartbeat)]
     publisher = GatesAndAuthorities(topics_settings, client_id="tests")
-    publisher.publish_all(events)
+    assert publish_events(events, publisher) == (len(events), 0)
     report = publisher.close(timeout=60)
     assert report.delivered == len(events)
     assert report.undelivered == ()
