@@ -8,10 +8,12 @@ own credentials (KRaft cannot use SCRAM there: the credentials live in the metad
 seeded when the storage is formatted (the broker needs its own to start); :func:`ensure_security`
 then upserts every role's credentials (so changed passwords take effect) and its ACLs:
 
-- gate: write the crossings topic; authority: write the permits topic;
+- gate: write (and read back, to reconcile in-doubt sends) the crossings topic; authority: the
+  same on the permits topic;
 - worker: read both inputs, write decisions and dead letters, everything on topics, groups and
   transactional ids prefixed with its app id (changelogs, Faust's own topics, its group);
-- sink: read the four topics, its own groups; enforcement: read decisions, its own groups;
+- sink: read the four topics, its own groups, write signed checkpoints; enforcement: read
+  decisions and checkpoints, its own groups;
 - operator and broker: super users (only they create or delete the project's topics).
 """
 
@@ -109,8 +111,9 @@ def role_acls(settings: Settings) -> list[Any]:
     outputs = [s.topic_decisions, s.topic_deadletter]
     read, write = (Op.READ, Op.DESCRIBE), (Op.WRITE, Op.DESCRIBE)
     grants: list[tuple[KafkaRole, Any, str, bool, tuple[Any, ...]]] = [
-        ("gate", Res.TOPIC, s.topic_crossings, False, write),
-        ("authority", Res.TOPIC, s.topic_permits, False, write),
+        # Gates and authorities read their own topic back to reconcile in-doubt sends.
+        ("gate", Res.TOPIC, s.topic_crossings, False, (*write, Op.READ)),
+        ("authority", Res.TOPIC, s.topic_permits, False, (*write, Op.READ)),
         *[("worker", Res.TOPIC, t, False, read) for t in inputs],
         *[("worker", Res.TOPIC, t, False, write) for t in outputs],
         ("worker", Res.TOPIC, s.app_id, True, (Op.ALL,)),
@@ -118,6 +121,8 @@ def role_acls(settings: Settings) -> list[Any]:
         ("worker", Res.TRANSACTIONAL_ID, s.app_id, True, (Op.ALL,)),
         *[("sink", Res.TOPIC, t, False, read) for t in inputs + outputs],
         ("sink", Res.GROUP, f"{s.app_id}-sink", True, read),
+        ("sink", Res.TOPIC, s.topic_checkpoints, False, write),  # signed Merkle checkpoints
+        ("enforcement", Res.TOPIC, s.topic_checkpoints, False, read),  # verifiers
         ("enforcement", Res.TOPIC, s.topic_decisions, False, read),
         ("enforcement", Res.GROUP, ENFORCEMENT_GROUP_PREFIX, True, read),
     ]

@@ -355,7 +355,7 @@ class EventPublisher:
             topics = {p.topic for p in self._pending.values() if p.attempts}
         if doubt:
             since = min(stamps) - 1000  # CreateTime is our clock, in whole milliseconds
-            found = delivered_event_ids(self._settings, topics, since, doubt)
+            found = delivered_event_ids(self._settings, topics, since, doubt, role=self._role)
             with self._lock:
                 for event_id in found:
                     if self._pending.pop(doubt[event_id], None) is not None:

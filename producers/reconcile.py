@@ -18,6 +18,7 @@ from collections.abc import Collection
 from kafka import KafkaConsumer, TopicPartition
 
 from schemas.codec import decode_event
+from streams.credentials import KafkaRole, kafka_client_security
 from streams.domain.errors import LedgerError
 from streams.settings import Settings
 
@@ -34,6 +35,8 @@ def delivered_event_ids(
     since_ms: int,
     wanted: Collection[str],
     timeout_s: float = 30.0,
+    *,
+    role: KafkaRole = "gate",
 ) -> set[str]:
     """The ids in ``wanted`` of events on ``topics`` with a record timestamp >= ``since_ms``.
 
@@ -43,6 +46,7 @@ def delivered_event_ids(
     consumer = KafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap,
         client_id="border-ledger-publisher-reconcile",
+        **kafka_client_security(settings, role),  # a gate or authority reads its own topic back
         enable_auto_commit=False,
         request_timeout_ms=10_000,
     )

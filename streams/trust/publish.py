@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from streams.credentials import KafkaRole
+from streams.credentials import KafkaRole, kafka_client_security
 from streams.domain.errors import LedgerError
 from streams.settings import Settings
 
@@ -41,6 +41,7 @@ class Publisher:
                     bootstrap_servers=self.settings.kafka_bootstrap,
                     client_id=self.client_id,
                     acks="all",
+                    **kafka_client_security(self.settings, self.role),
                 )
             futures = [self._producer.send(topic, key=k, value=v) for k, v in messages]
             for f in futures:

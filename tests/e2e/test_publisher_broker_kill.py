@@ -32,6 +32,7 @@ from producers.publisher import (
 )
 from producers.simulator import SimulationConfig, simulate
 from schemas.codec import decode_event
+from streams.credentials import kafka_client_security
 from streams.domain.events import Event, GateHeartbeat
 from streams.domain.policy import load_policy
 from streams.settings import Settings
@@ -77,6 +78,7 @@ def wanted_messages(events: list[Event]) -> Counter[str]:
 def messages_in_kafka(settings: Settings) -> Counter[str]:
     consumer = KafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap,
+        **kafka_client_security(settings, "operator"),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         consumer_timeout_ms=5_000,
@@ -95,7 +97,9 @@ class PacedPublisher(threading.Thread):
 
     def __init__(self, settings: Settings, events: list[Event]) -> None:
         super().__init__(daemon=True)
-        self.publisher = EventPublisher(settings, FAST, client_id="paced-gates")
+        # Crossings and permits through one producer (what this test is about): the operator's
+        # login, since a gate may not write permits.
+        self.publisher = EventPublisher(settings, FAST, client_id="paced-gates", role="operator")
         self.events = events
         self.error: BaseException | None = None
 
@@ -166,7 +170,7 @@ def test_close_names_every_undelivered_event_when_the_broker_never_returns(
         broker.start()
         ensure_topics(settings, project_topics(settings), partitions=PARTITIONS)
         events = [e for e in simulate(CONFIG).events if not isinstance(e, GateHeartbeat)][:400]
-        publisher = EventPublisher(settings, FAST, client_id="stranded-gates")
+        publisher = EventPublisher(settings, FAST, client_id="stranded-gates", role="operator")
         publish_events(events[:200], publisher)
         assert publisher.flush(60)
         pid = broker.pid()

@@ -120,7 +120,8 @@ def test_each_role_writes_only_its_topics(
         ("enforcement", ("topic_decisions",), ("topic_crossings", "topic_permits")),
         ("sink", ("topic_crossings", "topic_decisions", "topic_deadletter"), ()),
         ("worker", ("topic_crossings", "topic_permits"), ()),
-        ("gate", (), ("topic_crossings", "topic_decisions")),
+        ("gate", ("topic_crossings",), ("topic_permits", "topic_decisions")),
+        ("authority", ("topic_permits",), ("topic_crossings", "topic_decisions")),
     ],
 )
 def test_each_role_reads_only_its_topics(

@@ -21,6 +21,7 @@ import pytest
 
 from producers.simulator import SimulationConfig, simulate
 from schemas.codec import encode_emission
+from streams.credentials import kafka_client_security
 from streams.domain.engine import Engine
 from streams.domain.policy import load_policy
 from streams.settings import Settings
@@ -48,6 +49,7 @@ def published(settings: Settings) -> list[dict[str, object]]:
     consumer = KafkaConsumer(
         settings.topic_erasures,
         bootstrap_servers=settings.kafka_bootstrap,
+        **kafka_client_security(settings, "operator"),
         auto_offset_reset="earliest",
         consumer_timeout_ms=5000,
     )

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from infra.kafka_broker import ensure_kafka_security
 from streams.settings import PROJECT_ROOT, Settings
 from streams.trust.keys import init_key
 from tests.integration.test_sink import (
@@ -50,7 +51,7 @@ def trust_settings(base: Settings, make_topic: Callable[..., str], tmp: Path) ->
     """Fresh topics, a fresh database and chDB dir, a fresh signing key, frequent checkpoints."""
     key = tmp / "keys" / "signing.pem"
     init_key(key)
-    return base.with_overrides(
+    settings = base.with_overrides(
         topic_crossings=make_topic("crossings", PARTITIONS),
         topic_permits=make_topic("permits", PARTITIONS),
         topic_decisions=make_topic("decisions", PARTITIONS),
@@ -63,6 +64,8 @@ def trust_settings(base: Settings, make_topic: Callable[..., str], tmp: Path) ->
         sink_flush_seconds=0.05,
         checkpoint_every=25,
     )
+    ensure_kafka_security(settings)  # the sink's ACLs, checkpoints included, on these topics
+    return settings
 
 
 def run_python(
