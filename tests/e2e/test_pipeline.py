@@ -100,7 +100,8 @@ def test_a_simulated_day_flows_from_gates_to_the_clickhouse_server(
     log = tmp_path / "worker.log"
     with running_worker(settings, log) as worker:
         publisher = GatesAndAuthorities(settings, client_id="e2e")
-        publisher.publish_all(events)
+        for event in events:
+            publisher.publish(event)
         publisher.close()
         assert _publish_malformed(settings, 3) == 3
         wait_until_worker_consumed(settings, worker, log)
