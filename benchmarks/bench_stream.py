@@ -563,7 +563,10 @@ def changelog_bytes(settings: Settings) -> dict[str, int]:
 
     out: dict[str, int] = {}
     consumer = KafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        **kafka_client_security(settings, "operator"),
     )
     try:
         for topic in changelog_topics(settings):

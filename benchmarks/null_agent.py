@@ -18,6 +18,7 @@ from faust.web import Request, Response, View
 
 from streams.commands.worker import DEFAULT_LOGLEVEL, faust_worker
 from streams.settings import Settings
+from streams.worker.app import worker_credentials
 
 
 def create_null_app(settings: Settings) -> faust.App:
@@ -25,6 +26,7 @@ def create_null_app(settings: Settings) -> faust.App:
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
+        broker_credentials=worker_credentials(settings),  # a worker's login, its app id's ACLs
         topic_partitions=settings.partitions,
         consumer_auto_offset_reset="earliest",
         key_serializer="raw",

@@ -25,6 +25,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
 from infra.kafka_broker import ensure_topics
+from streams.credentials import kafka_client_security
 from streams.domain.events import format_instant
 from streams.domain.policy import Policy
 from streams.settings import Settings
@@ -64,7 +65,11 @@ def isolated(kafka_settings: Settings, make_topic: Callable[..., str], tmp_path:
 
 def read_inputs(settings: Settings) -> tuple[dict[int, list[Message]], dict[TopicPartition, int]]:
     """Every input message per partition (topics merged by record timestamp), and end offsets."""
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None)
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=None,
+        **kafka_client_security(settings, "operator"),
+    )
     try:
         tps = [
             TopicPartition(t, p)
@@ -109,6 +114,7 @@ def previous_worker(
 def commit_offsets(settings: Settings, ends: dict[TopicPartition, int]) -> None:
     consumer = KafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap,
+        **kafka_client_security(settings, "operator"),
         group_id=settings.app_id,
         enable_auto_commit=False,
     )
@@ -122,7 +128,11 @@ def write_previous_changelogs(settings: Settings, tables: MemoryTables) -> int:
     """The three changelogs in the previous encodings; returns the JSON states written."""
     names = {t: f"{settings.app_id}-{t}-changelog" for t in ("travellers", "schedules", "clocks")}
     ensure_topics(settings, list(names.values()), configs={"cleanup.policy": "compact"})
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    producer = KafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        acks="all",
+        **kafka_client_security(settings, "operator"),
+    )
     sent = []
     try:
         for partition, stored in tables.states.items():
@@ -150,7 +160,11 @@ def write_previous_changelogs(settings: Settings, tables: MemoryTables) -> int:
 
 def publish_decisions(settings: Settings, decisions: list[tuple[bytes | None, bytes]]) -> None:
     """As the worker publishes them: keyed by traveller, so each one's emissions stay in order."""
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    producer = KafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        acks="all",
+        **kafka_client_security(settings, "operator"),
+    )
     try:
         for key, value in decisions:
             producer.send(settings.topic_decisions, value, key).get(timeout=30)
