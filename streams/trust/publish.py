@@ -2,9 +2,8 @@
 
 One small kafka-python producer (``acks=all``) per user; a failed send is a
 :class:`PublishError` naming the topic, never a silent loss. ``role`` names the Kafka principal
-the producer acts as (the sink for checkpoints, the operator for erasures), for when the clients
-authenticate (``streams.credentials``); like the project's other clients it connects without
-SASL until then.
+the producer authenticates as (``streams.credentials``): the sink for checkpoints, the operator
+for erasures.
 """
 
 from __future__ import annotations
