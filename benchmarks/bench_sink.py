@@ -19,6 +19,7 @@ a temporary directory; ``--use-env`` uses the services named by the ``LEDGER_*``
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -39,7 +40,7 @@ from streams.domain.events import (
     Event,
     GateHeartbeat,
 )
-from streams.settings import Settings
+from streams.settings import PROJECT_ROOT, Settings
 from streams.sink import Sink
 from streams.store import open_store
 from streams.store.rows import Coordinates, event_row
@@ -179,7 +180,14 @@ def main(argv: list[str] | None = None) -> int:
         "--store", nargs="+", choices=("chdb", "server"), default=["chdb", "server"]
     )
     parser.add_argument("--use-env", action="store_true", help="use the LEDGER_* services")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=PROJECT_ROOT / "var" / "bench" / "sink.json",
+        help="figures as JSON",
+    )
     args = parser.parse_args(argv)
+    figures: dict[str, dict[str, float]] = {}
     with services(args.use_env) as settings:
         print(
             f"sink benchmark: {args.events} events, batch {settings.sink_batch_size}",
@@ -189,6 +197,10 @@ def main(argv: list[str] | None = None) -> int:
         for backend in args.store:
             baseline, sink = bench(settings, backend, args.events)
             print(f"{backend:8} {baseline:16,.0f} {sink:12,.0f} {sink / baseline:6.2f}")
+            figures[backend] = {"baseline_rows_per_s": baseline, "sink_rows_per_s": sink}
+    # benchmarks/capacity.py reads these figures (docs/capacity.md).
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"events": args.events, "stores": figures}, indent=2) + "\n")
     return 0
 
 

@@ -55,6 +55,9 @@ class Settings:
     clickhouse_port: int = 19000
     clickhouse_http_port: int = 18123
     clickhouse_database: str = "ledger"
+    # A cluster name from the servers' remote_servers: the DDL then runs ON CLUSTER with
+    # Replicated*MergeTree tables behind Distributed ones (streams/store/cluster_ddl.py).
+    clickhouse_cluster: str = ""
     clickhouse_user: str = "ledger_writer"
     clickhouse_password: str = "writer-local-only"
     investigator_user: str = "investigator"

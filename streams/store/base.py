@@ -216,7 +216,13 @@ class Store(ABC):
     def migrate(self) -> None:
         """Create the database and tables if missing (idempotent; run on every start)."""
         with self._lock:
-            for statement in ddl_statements(self.database):
+            statements = ddl_statements(self.database)
+            if self.settings.clickhouse_cluster:
+                from streams.store.cluster_ddl import cluster_statements
+
+                cluster = self.settings.clickhouse_cluster
+                statements = cluster_statements(statements, self.database, cluster)
+            for statement in statements:
                 self._execute(statement, None)
                 if statement.startswith("CREATE DATABASE"):
                     self._add_missing_columns()

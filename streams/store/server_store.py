@@ -31,8 +31,11 @@ from streams.store.base import (
 )
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*):([^{}]+)\}")
-# Server-side codes worth retrying: network/socket problems and back-pressure (TOO_MANY_PARTS).
-_RETRYABLE_CODES = frozenset({159, 209, 210, 252})
+# Server-side codes worth retrying: network/socket problems and back-pressure (TOO_MANY_PARTS);
+# on a cluster also a replica or ZooKeeper away (ALL_CONNECTION_TRIES_FAILED, NO_ZOOKEEPER,
+# TABLE_IS_READ_ONLY, TOO_FEW_LIVE_REPLICAS, UNSATISFIED_QUORUM_FOR_PREVIOUS_WRITE,
+# UNKNOWN_STATUS_OF_INSERT, KEEPER_EXCEPTION): the sink then re-checks what is stored and retries.
+_RETRYABLE_CODES = frozenset({159, 209, 210, 252, 225, 242, 279, 285, 286, 319, 999})
 
 
 class ServerStore(Store):

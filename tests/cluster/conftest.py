@@ -1,7 +1,9 @@
-"""Session fixtures of the cluster tests: one three-node KRaft Kafka cluster for the session.
+"""Session fixtures of the cluster tests: a three-node KRaft Kafka cluster and a ClickHouse
+cluster (two shards of two replicas, one ZooKeeper), each started once per session.
 
-The cluster runs on free loopback ports under the session's temp dir, heaps of 256 MB per node.
-A node that cannot start FAILS the tests that need it (with the log tails); it never skips.
+They run on free loopback ports under the session's temp dir (Kafka heaps 256 MB per node,
+ZooKeeper 256 MB). A node that cannot start FAILS the tests that need it (with the log tails);
+it never skips.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from infra import process
+from infra.clickhouse_cluster import ClickHouseCluster
 from infra.errors import InfraError
 from infra.kafka_cluster import KafkaCluster
 from streams.settings import Settings
@@ -35,6 +38,21 @@ def kafka_cluster(base_settings: Settings) -> Iterator[KafkaCluster]:
     except InfraError as e:
         cluster.stop()
         pytest.fail(f"Kafka cluster did not start: {e}", pytrace=False)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def clickhouse_cluster(base_settings: Settings) -> Iterator[ClickHouseCluster]:
+    """A running ClickHouse cluster; its ``settings`` point at the first replica."""
+    cluster = ClickHouseCluster(base_settings.with_overrides(store="server"), shards=2, replicas=2)
+    try:
+        cluster.start(timeout=CLUSTER_TIMEOUT)
+    except InfraError as e:
+        cluster.stop()
+        pytest.fail(f"ClickHouse cluster did not start: {e}", pytrace=False)
     try:
         yield cluster
     finally:
