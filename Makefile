@@ -52,6 +52,9 @@ bench-stream: setup ## worker events/s against a raw consumer, decision latency 
 bench-trust: setup ## sink rows/s with the Merkle log on vs off, ledger verify leaves/s, tree vs pymerkle
 	@$(PY) -m benchmarks.bench_trust
 
+capacity: setup ## capacity plan (docs/capacity.md) from var/bench/stream.json and sink.json
+	@$(PY) -m benchmarks.capacity
+
 up: setup ## start Kafka and the ClickHouse server in the background
 	@.venv/bin/ledger infra up all
 
@@ -61,4 +64,4 @@ down: ## stop the services started by `make up` or `ledger run`
 clean: ## remove local data (var/) but keep caches
 	rm -rf var
 
-.PHONY: help setup run lint test test-unit bench bench-engine bench-producers bench-sink bench-stream bench-audit bench-trust up down clean
+.PHONY: help setup run lint test test-unit bench bench-engine bench-producers bench-sink bench-stream bench-audit bench-trust capacity up down clean

@@ -2,7 +2,9 @@
 
 ``up`` starts what is not running (reusing what is), waits until it answers and creates the
 project's topics and database; ``down`` stops them; ``status`` prints one line per service.
-``fetch`` only downloads the Kafka jars (``infra/setup.sh`` calls it). Progress goes to stderr.
+``--nodes 3`` (kafka only) does the same for a KRaft cluster (:mod:`infra.kafka_cluster`).
+``fetch`` only downloads the Kafka and ZooKeeper jars (``infra/setup.sh`` calls it). Progress
+goes to stderr.
 """
 
 from __future__ import annotations
@@ -47,7 +49,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             return 2
         return cluster_command(action, settings, args.nodes, args.timeout, _say)
     if action == "fetch":
+        from infra.zookeeper_server import ensure_zookeeper_jars
+
         _say(f"kafka jars: {ensure_kafka_jars(settings)}")
+        _say(f"zookeeper jars (ClickHouse cluster): {ensure_zookeeper_jars(settings)}")
         return 0
     if action == "up":
         if "kafka" in wanted:

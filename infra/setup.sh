@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent installer for the ledger's local services (no Docker): installs Java 17, Maven and
 # Debian's clickhouse-server/clickhouse-client with apt only when missing, then fetches the Kafka
-# jars with Maven into the project cache only when they are not cached yet.
+# jars (and the ZooKeeper jars of the ClickHouse cluster) with Maven into the project cache only
+# when they are not cached yet.
 # Usage: infra/setup.sh            (run from anywhere; uses .venv/bin/python if present)
 set -euo pipefail
 
