@@ -15,9 +15,6 @@ traveller, and a decision or an event belongs to one traveller).
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,16 +103,6 @@ class ClickHouseReplica(ClickHouseServer):
         config_d.mkdir(parents=True, exist_ok=True)
         (config_d / "cluster.xml").write_text(self.render_cluster())
         return super().start(timeout)
-
-    def kill(self) -> bool:
-        """SIGKILL the server (a crash); True if it was running."""
-        pid = self.pid()
-        if pid is None:
-            return False
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-        process.terminate(pid, str(self.config_file), timeout=10.0)  # reaps it
-        return True
 
 
 class ClickHouseCluster:

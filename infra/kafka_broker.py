@@ -11,14 +11,12 @@ mode needs them) and no topic auto-creation, so :func:`ensure_topics` creates th
 from __future__ import annotations
 
 import base64
-import fcntl
 import os
 import shutil
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -31,6 +29,7 @@ from infra.kafka_security import (
     ensure_security,
     scram_format_arguments,
 )
+from infra.maven import fetch_jars
 from infra.service import LocalService
 from streams.credentials import KafkaRole, kafka_client_security
 from streams.settings import Settings
@@ -40,7 +39,6 @@ KAFKA_DIR = Path(__file__).resolve().parent / "kafka"
 POM = KAFKA_DIR / "pom.xml"
 LOG4J_CONFIG = KAFKA_DIR / "log4j2.xml"
 HEAP = "-Xmx512m"
-_MARKER_NAME = ".complete"
 
 
 def project_topics(settings: Settings) -> list[str]:
@@ -74,51 +72,8 @@ def kafka_libs(settings: Settings) -> Path:
 
 
 def ensure_kafka_jars(settings: Settings) -> Path:
-    """Fetch the Kafka jars with Maven unless a complete copy is cached; return the libs dir.
-
-    A marker file written after a successful fetch makes the second call instant. A file lock
-    keeps two processes (say, two test sessions) from fetching into the same place at once.
-    """
-    libs = kafka_libs(settings)
-    if (libs / _MARKER_NAME).exists():
-        return libs
-    libs.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(libs.parent / ".fetch.lock"):
-        if (libs / _MARKER_NAME).exists():
-            return libs
-        mvn = shutil.which("mvn")
-        if mvn is None:
-            raise InfraError("Maven (mvn) is not on PATH; run infra/setup.sh first")
-        staging = libs.parent / "libs.partial"
-        shutil.rmtree(staging, ignore_errors=True)
-        cmd = [
-            mvn,
-            "-q",
-            "-B",
-            "-f",
-            str(POM),
-            "dependency:copy-dependencies",
-            "-DincludeScope=runtime",
-            f"-DoutputDirectory={staging}",
-        ]
-        result = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if result.returncode != 0 or not any(staging.glob("kafka_2.13-*.jar")):
-            output = (result.stdout + result.stderr).strip()[-4000:]
-            raise InfraError(f"fetching Kafka jars with Maven failed:\n{output}")
-        shutil.rmtree(libs, ignore_errors=True)
-        staging.rename(libs)
-        (libs / _MARKER_NAME).write_text(f"kafka {KAFKA_VERSION}\n")
-    return libs
-
-
-@contextmanager
-def _locked(lock_file: Path) -> Iterator[None]:
-    with lock_file.open("w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    """Fetch the Kafka jars with Maven unless a complete copy is cached; return the libs dir."""
+    return fetch_jars(POM, kafka_libs(settings), "kafka_2.13-*.jar", f"kafka {KAFKA_VERSION}")
 
 
 def _java() -> str:

@@ -14,9 +14,6 @@ are derived from its first address (ports ``p, p+2, p+4``; controllers on
 from __future__ import annotations
 
 import base64
-import contextlib
-import os
-import signal
 import subprocess
 import time
 import uuid
@@ -100,16 +97,6 @@ class KafkaNode(KafkaBroker):
             pid_file=self.pid_file,
             cwd=self.home,
         )
-        return True
-
-    def kill(self) -> bool:
-        """SIGKILL the node (a crash: no clean shutdown); True if it was running."""
-        pid = self.pid()
-        if pid is None:
-            return False
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-        process.terminate(pid, str(self.config_file), timeout=10.0)  # reaps it
         return True
 
     def _format_storage(self, libs: Path) -> None:

@@ -7,6 +7,9 @@ pid file and log files, and supplies ``host``/``port`` and ``start``.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -70,6 +73,16 @@ class LocalService:
         if pid is None:
             return False
         process.terminate(pid, str(self.config_file), timeout)
+        return True
+
+    def kill(self) -> bool:
+        """SIGKILL the process (a crash, no clean shutdown) and reap it; True if it was running."""
+        pid = self.pid()
+        if pid is None:
+            return False
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        process.terminate(pid, str(self.config_file), timeout=10.0)  # only waits and reaps now
         return True
 
     def log_tail(self, lines: int = 40) -> str:

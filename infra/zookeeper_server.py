@@ -10,9 +10,7 @@ the server failed to start serving).
 
 from __future__ import annotations
 
-import shutil
 import socket
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,43 +18,20 @@ from typing import ClassVar
 
 from infra import process
 from infra.errors import InfraError
-from infra.kafka_broker import _java, _locked
+from infra.kafka_broker import _java
+from infra.maven import fetch_jars
 from infra.service import LocalService
 from streams.settings import Settings
 
 ZOOKEEPER_VERSION = "3.8.4"  # keep in step with <zookeeper.version> in infra/zookeeper/pom.xml
 ZOOKEEPER_DIR = Path(__file__).resolve().parent / "zookeeper"
-_MARKER_NAME = ".complete"
 
 
 def ensure_zookeeper_jars(settings: Settings) -> Path:
     """Fetch the ZooKeeper jars with Maven unless a complete copy is cached; the libs dir."""
     libs = settings.cache_dir / f"zookeeper-{ZOOKEEPER_VERSION}" / "libs"
-    if (libs / _MARKER_NAME).exists():
-        return libs
-    libs.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(libs.parent / ".fetch.lock"):
-        if (libs / _MARKER_NAME).exists():
-            return libs
-        mvn = shutil.which("mvn")
-        if mvn is None:
-            raise InfraError("Maven (mvn) is not on PATH; run infra/setup.sh first")
-        staging = libs.parent / "libs.partial"
-        shutil.rmtree(staging, ignore_errors=True)
-        cmd = [
-            *(mvn, "-q", "-B", "-f", str(ZOOKEEPER_DIR / "pom.xml")),
-            "dependency:copy-dependencies",
-            "-DincludeScope=runtime",
-            f"-DoutputDirectory={staging}",
-        ]
-        result = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if result.returncode != 0 or not any(staging.glob("zookeeper-3*.jar")):
-            output = (result.stdout + result.stderr).strip()[-4000:]
-            raise InfraError(f"fetching ZooKeeper jars with Maven failed:\n{output}")
-        shutil.rmtree(libs, ignore_errors=True)
-        staging.rename(libs)
-        (libs / _MARKER_NAME).write_text(f"zookeeper {ZOOKEEPER_VERSION}\n")
-    return libs
+    pom = ZOOKEEPER_DIR / "pom.xml"
+    return fetch_jars(pom, libs, "zookeeper-3*.jar", f"zookeeper {ZOOKEEPER_VERSION}")
 
 
 @dataclass(frozen=True)
