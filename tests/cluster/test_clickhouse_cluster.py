@@ -24,6 +24,7 @@ from infra.clickhouse_cluster import ClickHouseCluster
 from infra.kafka_cluster import KafkaCluster
 from producers.simulator import SimulationConfig, simulate
 from schemas.codec import DeadLetter, encode_dead_letter, encode_emission
+from streams.credentials import kafka_client_security
 from streams.domain.engine import Engine
 from streams.domain.events import GateHeartbeat
 from streams.domain.policy import load_policy
@@ -52,7 +53,11 @@ def publish_inputs(settings: Settings) -> int:
     engine = Engine(load_policy())
     emissions = [em for e in events for em in engine.process(e)]
     emissions.extend(engine.advance_to(as_of))
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    producer = KafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        acks="all",
+        **kafka_client_security(settings, "worker"),  # writes decisions and dead letters
+    )
     try:
         for em in emissions:
             key = em.decision.traveller_id.encode()
