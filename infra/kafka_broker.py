@@ -149,9 +149,20 @@ class KafkaBroker(LocalService):
         Returns True if this call started a process, False if a live broker was reused.
         Raises :class:`InfraError`, with the tail of the broker log, if it never answers.
         """
-        if self.pid() is not None:
+        if not self.launch():
             self.wait_ready(timeout)
             ensure_kafka_security(self.settings, update_passwords=True)
+            return False
+        self.wait_ready(timeout)
+        ensure_kafka_security(self.settings)
+        return True
+
+    def launch(self) -> bool:
+        """Spawn the broker without waiting for it (a cluster node waits for its quorum).
+
+        Returns False if our broker process already runs.
+        """
+        if self.pid() is not None:
             return False
         self._refuse_foreign_port()
         libs = ensure_kafka_jars(self.settings)
@@ -165,8 +176,6 @@ class KafkaBroker(LocalService):
             pid_file=self.pid_file,
             cwd=self.home,
         )
-        self.wait_ready(timeout)
-        ensure_kafka_security(self.settings)
         return True
 
     def wait_ready(self, timeout: float = 120.0) -> None:

@@ -78,27 +78,6 @@ class KafkaNode(KafkaBroker):
         )
         return props
 
-    def launch(self) -> bool:
-        """Spawn the node without waiting (a lone node of a static quorum never gets ready).
-
-        Returns False if our node process already runs.
-        """
-        if self.pid() is not None:
-            return False
-        self._refuse_foreign_port()
-        libs = ensure_kafka_jars(self.settings)
-        self.home.mkdir(parents=True, exist_ok=True)
-        self.logs_dir.mkdir(parents=True, exist_ok=True)
-        self._write_config()
-        self._format_storage(libs)
-        process.spawn(
-            [*self._java_cmd(libs), "kafka.Kafka", str(self.config_file)],
-            log_file=self.logs_dir / "stdout.log",
-            pid_file=self.pid_file,
-            cwd=self.home,
-        )
-        return True
-
     def _format_storage(self, libs: Path) -> None:
         if (self.storage_dir / "meta.properties").exists():
             return
