@@ -6,7 +6,6 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Protocol, TypeVar
 
-from producers.publisher import EventPublisher
 from streams.domain.events import Event, GateHeartbeat
 
 
@@ -47,30 +46,3 @@ def publish_events(
         if progress is not None and (sent + beats) % progress_every == 0:
             progress(sent + beats, publisher)
     return sent, beats
-
-
-class GatePublisher:
-    """A port's gate: records crossings and heartbeats through an :class:`EventPublisher`."""
-
-    def __init__(self, publisher: EventPublisher, port: str) -> None:
-        self.publisher = publisher
-        self.port = port
-
-    def record(self, event: Event) -> None:
-        """Publish a crossing recorded at this gate."""
-        self.publisher.publish(event)
-
-    def heartbeat(self, occurred_at: datetime) -> list[GateHeartbeat]:
-        """Heartbeat this gate's port on every crossings partition."""
-        return self.publisher.send_heartbeats(self.port, occurred_at)
-
-
-class AuthorityPublisher:
-    """An issuing authority: publishes permits, revocations, extensions, consents, registrations."""
-
-    def __init__(self, publisher: EventPublisher) -> None:
-        self.publisher = publisher
-
-    def record(self, event: Event) -> None:
-        """Publish an authority event (routed to the permits topic)."""
-        self.publisher.publish(event)

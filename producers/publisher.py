@@ -72,9 +72,6 @@ class _Pending:
     first_sent_ms: int | None = None  # wall clock of the first attempt (records' CreateTime)
 
 
-ProducerFactory = Callable[[dict[str, Any]], KafkaProducer]
-
-
 class EventPublisher:
     """Idempotent, keyed, never-silently-dropping publisher of domain events.
 

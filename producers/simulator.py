@@ -222,11 +222,6 @@ def simulate(config: SimulationConfig) -> Simulation:
     return _World(config).run()
 
 
-def iter_events(config: SimulationConfig) -> Iterator[Event]:
-    """The simulated events in arrival order."""
-    yield from simulate(config).events
-
-
 def _local(day: date, seconds: float) -> datetime:
     """Local wall-clock second ``seconds`` of ``day``, as a UTC instant with ms precision."""
     naive_midnight = datetime.combine(day, time(0))

@@ -61,7 +61,7 @@ class Progress:
 def run_job(settings: Settings, options: JobOptions, out: TextIO = sys.stdout) -> int:
     """Run the whole job; returns the process exit status."""
     from infra.kafka_broker import KafkaBroker, ensure_topics
-    from streams.store.base import open_store
+    from streams.store.opening import open_store
 
     settings = replace(settings, store="chdb")
     progress = Progress()

@@ -112,10 +112,6 @@ class Settings:
         return settings
 
     @property
-    def kafka_port(self) -> int:
-        return int(self.kafka_bootstrap.rsplit(":", 1)[1])
-
-    @property
     def kafka_brokers(self) -> list[str]:
         """The ``host:port`` addresses listed in ``kafka_bootstrap``."""
         return [a.strip() for a in self.kafka_bootstrap.split(",") if a.strip()]

@@ -437,9 +437,3 @@ def record_time(timestamp_ms: int | None, fallback: datetime) -> datetime:
             "timestamp", f"record timestamp {timestamp_ms} ms is beyond the calendar"
         )
     return instant
-
-
-def run_until_caught_up(settings: Settings, store: Store) -> SinkStats:
-    """Store everything published so far (end offsets observed now), then return."""
-    sink = Sink(settings, store)
-    return sink.run(until=sink.end_offsets())

@@ -474,12 +474,6 @@ def _int(value: Any, where: str) -> int:
     return value
 
 
-def _bool(value: Any, where: str) -> bool:
-    if not isinstance(value, bool):
-        raise PolicyError(f"{where}: expected true or false")
-    return value
-
-
 def _opt_date(value: Any, where: str) -> date | None:
     if value is None:
         return None

@@ -12,9 +12,8 @@ from streams.store.base import (
     StoreError,
     StoreUnavailableError,
     Table,
-    open_store,
-    opened_store,
 )
+from streams.store.opening import open_store, opened_store
 
 __all__ = [
     "COLUMNS",

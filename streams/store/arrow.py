@@ -14,7 +14,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from streams.store.base import StoreError
+from streams.store.errors import StoreError
 
 _SCALARS: dict[str, pa.DataType] = {
     "String": pa.string(),

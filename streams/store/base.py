@@ -12,11 +12,9 @@ connection, which callers may retry. ``open_store`` picks the backend from setti
 
 from __future__ import annotations
 
-import re
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -24,26 +22,20 @@ from importlib import resources
 from types import TracebackType
 from typing import Any, Literal
 
-from streams.domain.errors import LedgerError
 from streams.settings import Settings
+from streams.store.cluster_ddl import cluster_statements
+from streams.store.errors import (
+    ReadOnlyError,
+    StoreError,
+    StoreUnavailableError,
+    quote_identifier,
+)
 
 Role = Literal["writer", "investigator"]
 Row = Mapping[str, Any]
 TopicPartition = tuple[str, int]
 
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-class StoreError(LedgerError):
-    """The audit store refused or failed an operation."""
-
-
-class ReadOnlyError(StoreError):
-    """The session may only read (the investigator role) and tried to change something."""
-
-
-class StoreUnavailableError(StoreError):
-    """The store could not be reached or the connection broke; the operation may be retried."""
+__all__ = ["ReadOnlyError", "StoreError", "StoreUnavailableError", "quote_identifier"]
 
 
 class Table(StrEnum):
@@ -171,13 +163,6 @@ def ddl_statements(database: str) -> list[str]:
     return statements
 
 
-def quote_identifier(name: str) -> str:
-    """``name`` back-quoted, after checking it is a plain identifier (no injection via settings)."""
-    if not _IDENTIFIER.match(name):
-        raise StoreError(f"not a plain identifier: {name!r}")
-    return f"`{name}`"
-
-
 class Store(ABC):
     """An append-only ClickHouse audit store (events, decisions, dead letters, sink offsets).
 
@@ -218,8 +203,6 @@ class Store(ABC):
         with self._lock:
             statements = ddl_statements(self.database)
             if self.settings.clickhouse_cluster:
-                from streams.store.cluster_ddl import cluster_statements
-
                 cluster = self.settings.clickhouse_cluster
                 statements = cluster_statements(statements, self.database, cluster)
             for statement in statements:
@@ -331,35 +314,3 @@ class Store(ABC):
 # ClickHouse codes meaning "not allowed": READONLY, QUERY_IS_PROHIBITED,
 # SETTING_CONSTRAINT_VIOLATION, ACCESS_DENIED.
 PERMISSION_CODES = frozenset({164, 392, 452, 497})
-
-
-def open_store(settings: Settings, role: Role = "writer", store: str | None = None) -> Store:
-    """Open the backend named by ``store`` (default ``settings.store``) in ``role``.
-
-    ``writer`` may migrate and insert; ``investigator`` is read-only (the server's readonly user,
-    or chDB's ``readonly`` setting on that session).
-    """
-    kind = store or settings.store
-    if role not in ("writer", "investigator"):
-        raise StoreError(f"unknown role {role!r}")
-    if kind == "chdb":
-        from streams.store.chdb_store import ChdbStore
-
-        return ChdbStore(settings, role)
-    if kind == "server":
-        from streams.store.server_store import ServerStore
-
-        return ServerStore(settings, role)
-    raise StoreError(f"unknown store {kind!r} (expected 'chdb' or 'server')")
-
-
-@contextmanager
-def opened_store(
-    settings: Settings, role: Role = "writer", store: str | None = None
-) -> Iterator[Store]:
-    """:func:`open_store` as a context manager that closes the store on exit."""
-    s = open_store(settings, role, store)
-    try:
-        yield s
-    finally:
-        s.close()

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import re
 
-from streams.store.base import StoreError, quote_identifier
+from streams.store.errors import StoreError, quote_identifier
 
 _CREATE_DATABASE = re.compile(r"CREATE DATABASE IF NOT EXISTS (\S+)\s*$")
 _CREATE_TABLE = re.compile(

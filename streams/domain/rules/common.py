@@ -103,10 +103,6 @@ class DecisionSink:
             self.due = deadline
         return False
 
-    def rule(self, label: str) -> str:
-        """A rule label qualified by the policy version, e.g. ``TWOV-240H@2024-12-17/policy:v1``."""
-        return f"{label}/policy:{self.policy.version}"
-
     def add(  # noqa: PLR0917 - called from every rule; positional reads like a table row
         self,
         code: Code,

@@ -68,7 +68,6 @@ class Sequence:
     stays: list[Stay] = field(default_factory=list)
     exits_without_entry: list[CrossingRecorded] = field(default_factory=list)
     unknown_ports: list[CrossingRecorded] = field(default_factory=list)
-    loose_extensions: list[StayExtended] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -94,10 +93,9 @@ def fold_sequence(
     for e in events:
         if isinstance(e, StayExtended):
             track = tracks.get((e.jurisdiction, False))
+            # An extension of no open stay has nothing to extend (a later entry does not revive it).
             if track is not None and track.open is not None:
                 track.open.extensions.append(e)
-            else:
-                out.loose_extensions.append(e)
             continue
         if not isinstance(e, CrossingRecorded):
             continue
