@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from streams.domain.decisions import Code, Decision, Emission, Severity, Status
-from streams.domain.events import Channel, CrossingRecorded, Direction, Document, GateHeartbeat
+from domain.decisions import Code, Decision, Emission, Severity, Status
+from domain.events import Channel, CrossingRecorded, Direction, Document, GateHeartbeat
 from streams.store.rows import Coordinates, decision_row, event_row
 
 START = datetime(2025, 1, 1, tzinfo=UTC)

@@ -36,9 +36,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from base.settings import PROJECT_ROOT, Settings
 from benchmarks.audit_data import Generator
 from streams.guide import QUESTIONS
-from streams.settings import PROJECT_ROOT, Settings
 from streams.store import Store, Table, open_store
 from streams.store.recompute import on_plain_tables
 

@@ -1,7 +1,7 @@
 """Benchmark of the pure rules engine: events/s on one core and state memory per 100k travellers.
 
 The stream is a deterministic multi-day simulation (``producers.simulator``, fixed seed, a share
-of injected violations) fed in arrival order to :class:`streams.domain.engine.Engine`. The same-run
+of injected violations) fed in arrival order to :class:`domain.engine.Engine`. The same-run
 baseline is the cost of merely validating the same events from their mapping form
 (``event_from_mapping``, what every consumer does before the engine), so the ratio is
 machine-independent: engine events/s divided by parse events/s. Memory is the tracemalloc size of
@@ -20,10 +20,10 @@ import time
 import tracemalloc
 from datetime import date
 
+from domain.engine import Engine
+from domain.events import GateHeartbeat, event_from_mapping, event_to_mapping
+from domain.policy import load_policy
 from producers.simulator import SimulationConfig, simulate
-from streams.domain.engine import Engine
-from streams.domain.events import GateHeartbeat, event_from_mapping, event_to_mapping
-from streams.domain.policy import load_policy
 
 TARGET_EVENTS_PER_SECOND = 50_000
 

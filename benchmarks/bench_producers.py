@@ -27,12 +27,12 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from base.credentials import kafka_client_security
+from base.settings import Settings
+from domain.events import Event, GateHeartbeat
 from producers.roles import GatesAndAuthorities
 from producers.simulator import SimulationConfig, simulate
 from schemas.codec import encode_event, topic_for
-from streams.credentials import kafka_client_security
-from streams.domain.events import Event, GateHeartbeat
-from streams.settings import Settings
 
 
 @contextmanager

@@ -29,9 +29,9 @@ from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from schemas.codec import decode_event, encode_event, topic_for
-from streams.credentials import kafka_client_security
-from streams.domain.events import (
+from base.credentials import kafka_client_security
+from base.settings import PROJECT_ROOT, Settings
+from domain.events import (
     Basis,
     Channel,
     CrossingRecorded,
@@ -40,7 +40,7 @@ from streams.domain.events import (
     Event,
     GateHeartbeat,
 )
-from streams.settings import PROJECT_ROOT, Settings
+from schemas.codec import decode_event, encode_event, topic_for
 from streams.sink import Sink
 from streams.store import open_store
 from streams.store.rows import Coordinates, event_row

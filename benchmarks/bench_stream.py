@@ -79,9 +79,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from schemas.codec import decode_emission, decode_event, encode_event
-from streams.credentials import kafka_client_security
-from streams.domain.events import (
+from base.credentials import kafka_client_security
+from base.settings import PROJECT_ROOT, Settings
+from domain.events import (
     Basis,
     Channel,
     CrossingRecorded,
@@ -90,7 +90,7 @@ from streams.domain.events import (
     Event,
     GateHeartbeat,
 )
-from streams.settings import PROJECT_ROOT, Settings
+from schemas.codec import decode_emission, decode_event, encode_event
 
 OUT_DIR = PROJECT_ROOT / "var" / "bench"
 TARGET_P99_MS = 500.0
@@ -98,7 +98,7 @@ HEALTH_POLL_S = 0.05
 HEARTBEAT_EVERY_S = 0.5  # latency load: one gate heartbeat to every partition this often
 STARTUP_TIMEOUT_S = 90.0
 # ``ledger worker`` as users run it (default loglevel), and the Faust null agent (the ceiling).
-WORKER_COMMAND = ("-m", "streams", "worker")
+WORKER_COMMAND = ("-m", "ledger", "worker")
 NULL_AGENT_COMMAND = ("-m", "benchmarks.null_agent")
 
 
@@ -177,7 +177,7 @@ class Worker:
         profile: Path | None = None,
         command: tuple[str, ...] = WORKER_COMMAND,
     ) -> None:
-        from streams.job import settings_env
+        from ledger.job import settings_env
 
         self.settings = settings
         self.log_path = log_path
@@ -454,7 +454,7 @@ def enforcement_throughput(
     command: tuple[str, ...] = WORKER_COMMAND,
 ) -> Throughput:
     """Run one worker (or the null agent) on the backlog and time it by its /health/ counter."""
-    from streams.job import worker_lag
+    from ledger.job import worker_lag
 
     timeout = 180.0
     with _worker(settings, phase, profile, command) as worker:
@@ -527,7 +527,7 @@ class InProcess:
 
 def in_process(messages: list[RawMessage], batch_size: int, lateness_s: int) -> InProcess:
     """``Processor.process_batch`` (what the agent runs) over memory tables, no Kafka or Faust."""
-    from streams.domain.policy import load_policy
+    from domain.policy import load_policy
     from streams.worker.memory_tables import AckedPublisher, MemoryTables
     from streams.worker.processor import Coordinates, Message, Processor
 
@@ -627,9 +627,9 @@ def latency_events(n: int, tag: str) -> list[CrossingRecorded]:
 
 def check_entries_decide(entries: list[CrossingRecorded]) -> None:
     """Offline: each of the first entries yields a STAY_OPENED whose evidence ends with it."""
-    from streams.domain.decisions import Code
-    from streams.domain.engine import Engine
-    from streams.domain.policy import load_policy
+    from domain.decisions import Code
+    from domain.engine import Engine
+    from domain.policy import load_policy
 
     engine = Engine(load_policy())
     for e in entries[:20]:

@@ -25,8 +25,8 @@ import time
 import uuid
 from pathlib import Path
 
+from base.settings import Settings
 from benchmarks.bench_sink import make_events, publish, services
-from streams.settings import Settings
 from streams.sink import Sink
 from streams.store import open_store
 from streams.trust.keys import Verifier, init_key

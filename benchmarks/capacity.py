@@ -36,8 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from streams.domain.policy import load_policy
-from streams.settings import PROJECT_ROOT
+from base.settings import PROJECT_ROOT
+from domain.policy import load_policy
 
 BENCH_DIR = PROJECT_ROOT / "var" / "bench"
 PEAK_DAY_CROSSINGS = 2_040_000

@@ -16,8 +16,8 @@ from typing import Any
 import faust
 from faust.web import Request, Response, View
 
-from streams.commands.worker import DEFAULT_LOGLEVEL, faust_worker
-from streams.settings import Settings
+from base.settings import Settings
+from ledger.commands.worker import DEFAULT_LOGLEVEL, faust_worker
 from streams.worker.app import worker_credentials
 
 

@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import ClassVar
 from xml.sax.saxutils import escape
 
+from base.settings import Settings
 from infra import process
 from infra.clickhouse_server import ClickHouseServer
 from infra.errors import InfraError
 from infra.zookeeper_server import ZooKeeperServer
-from streams.settings import Settings
 
 CLUSTER_DIRNAME = "clickhouse-cluster"
 WRITER_SETTINGS = {

@@ -21,11 +21,11 @@ from string import Template
 from typing import Any, ClassVar
 from xml.sax.saxutils import escape
 
+from base.credentials import CLICKHOUSE_SECRETS, require_configured_secrets
+from base.settings import Settings
 from infra import process
 from infra.errors import InfraError
 from infra.service import LocalService
-from streams.credentials import CLICKHOUSE_SECRETS, require_configured_secrets
-from streams.settings import Settings
 from streams.store.investigator_guard import investigator_limits
 
 CLICKHOUSE_DIR = Path(__file__).resolve().parent / "clickhouse"

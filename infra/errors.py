@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streams.domain.errors import LedgerError
+from base.errors import LedgerError
 
 
 class InfraError(LedgerError):

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from base.credentials import KafkaRole, kafka_client_security
+from base.settings import Settings
 from infra import process
 from infra.errors import InfraError
 from infra.kafka_security import (
@@ -31,8 +33,6 @@ from infra.kafka_security import (
 )
 from infra.maven import fetch_jars
 from infra.service import LocalService
-from streams.credentials import KafkaRole, kafka_client_security
-from streams.settings import Settings
 
 KAFKA_VERSION = "4.1.1"  # keep in step with <kafka.version> in infra/kafka/pom.xml
 KAFKA_DIR = Path(__file__).resolve().parent / "kafka"
@@ -246,7 +246,7 @@ def wait_for_kafka(
 
     ``alive`` (a callable returning a falsy value once the process died) makes the wait fail
     fast; ``log_tail`` (a callable returning text) is appended to the error message;
-    ``security`` holds the client's SASL options (see ``streams.credentials``).
+    ``security`` holds the client's SASL options (see ``base.credentials``).
     """
     from kafka.admin import KafkaAdminClient
     from kafka.errors import KafkaError

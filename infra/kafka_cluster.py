@@ -22,12 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from base.credentials import kafka_client_security
+from base.settings import Settings
 from infra import process
 from infra.errors import InfraError
 from infra.kafka_broker import KafkaBroker, ensure_kafka_jars, ensure_kafka_security
 from infra.kafka_security import client_listener, scram_format_arguments
-from streams.credentials import kafka_client_security
-from streams.settings import Settings
 
 CLUSTER_DIRNAME = "kafka-cluster"
 

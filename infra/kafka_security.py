@@ -2,7 +2,7 @@
 
 The client listener speaks SASL/SCRAM-SHA-512 (``SASL_PLAINTEXT`` on loopback; ``SASL_SSL`` with
 ``LEDGER_KAFKA_SSL_KEYSTORE`` when ``LEDGER_KAFKA_SECURITY_PROTOCOL=SASL_SSL``, required off
-loopback by ``streams.credentials``). The controller listener uses SASL/PLAIN with the broker's
+loopback by ``base.credentials``). The controller listener uses SASL/PLAIN with the broker's
 own credentials (KRaft cannot use SCRAM there: the credentials live in the metadata it serves).
 ``StandardAuthorizer`` denies whatever no ACL allows. The broker's and operator's SCRAM users are
 seeded when the storage is formatted (the broker needs its own to start); :func:`ensure_security`
@@ -22,9 +22,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from base.credentials import KAFKA_ROLES, KafkaRole, kafka_password, kafka_user
+from base.settings import Settings
 from infra.errors import InfraError
-from streams.credentials import KAFKA_ROLES, KafkaRole, kafka_password, kafka_user
-from streams.settings import Settings
 
 AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
 SCRAM_ITERATIONS = 8192

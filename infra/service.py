@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from base.settings import Settings
 from infra import process
 from infra.errors import InfraError
-from streams.settings import Settings
 
 
 @dataclass(frozen=True)

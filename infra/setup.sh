@@ -33,4 +33,4 @@ fi
 python="${root}/.venv/bin/python"
 [ -x "$python" ] || python="$(command -v python3)"
 cd "$root"
-"$python" -m infra fetch
+"$python" -m ledger infra fetch

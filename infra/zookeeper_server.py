@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from base.settings import Settings
 from infra import process
 from infra.errors import InfraError
 from infra.kafka_broker import _java
 from infra.maven import fetch_jars
 from infra.service import LocalService
-from streams.settings import Settings
 
 ZOOKEEPER_VERSION = "3.8.4"  # keep in step with <zookeeper.version> in infra/zookeeper/pom.xml
 ZOOKEEPER_DIR = Path(__file__).resolve().parent / "zookeeper"

@@ -14,7 +14,7 @@ from typing import Any
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
-from streams.domain.errors import LedgerError
+from base.errors import LedgerError
 
 log = logging.getLogger(__name__)
 

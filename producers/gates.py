@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Protocol, TypeVar
 
-from streams.domain.events import Event, GateHeartbeat
+from domain.events import Event, GateHeartbeat
 
 
 class Publisher(Protocol):

@@ -33,6 +33,10 @@ from typing import Any
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
+from base.credentials import KafkaRole, kafka_client_security
+from base.errors import LedgerError
+from base.settings import Settings
+from domain.events import Event, GateHeartbeat, event_type
 from producers.delivery import (
     DeliveryReport,
     PublisherBufferFullError,
@@ -44,10 +48,6 @@ from producers.delivery import (
 )
 from producers.reconcile import delivered_event_ids
 from schemas.codec import encode_event, topic_for
-from streams.credentials import KafkaRole, kafka_client_security
-from streams.domain.errors import LedgerError
-from streams.domain.events import Event, GateHeartbeat, event_type
-from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -17,10 +17,10 @@ from collections.abc import Collection
 
 from kafka import KafkaConsumer, TopicPartition
 
+from base.credentials import KafkaRole, kafka_client_security
+from base.errors import LedgerError
+from base.settings import Settings
 from schemas.codec import decode_event
-from streams.credentials import KafkaRole, kafka_client_security
-from streams.domain.errors import LedgerError
-from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from base.settings import Settings
+from domain.events import Event, GateHeartbeat
 from producers.publisher import (
     DeliveryReport,
     EventPublisher,
@@ -18,8 +20,6 @@ from producers.publisher import (
     UndeliveredEventsError,
 )
 from schemas.codec import topic_for
-from streams.domain.events import Event, GateHeartbeat
-from streams.settings import Settings
 
 
 class GatesAndAuthorities:

@@ -31,8 +31,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from streams.domain.errors import LedgerError
-from streams.domain.events import (
+from base.errors import LedgerError
+from domain.events import (
     Basis,
     BiometricConsentRecorded,
     Channel,

@@ -1,6 +1,6 @@
 """Edge validation: what the ledger refuses at its door, before the engine sees an event.
 
-The event contract (``streams.domain.events``) says what an event *is*; this module says what the
+The event contract (``domain.events``) says what an event *is*; this module says what the
 ledger *accepts* from the outside world (DOMAIN.md section 2). Checks that need only the event:
 every instant (and every permit or pre-registration date) lies in the plausible range, and
 ``max_stay_days`` cannot push a deadline past it. Checks that need the Kafka record: the event is
@@ -18,8 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from streams.domain.errors import InvalidEventError
-from streams.domain.events import (
+from base.errors import InvalidEventError
+from base.settings import Settings
+from domain.events import (
     CrossingRecorded,
     Event,
     GateHeartbeat,
@@ -29,7 +30,6 @@ from streams.domain.events import (
     format_instant,
     parse_instant,
 )
-from streams.settings import Settings
 
 # ClickHouse DateTime: unsigned 32-bit seconds since the epoch.
 STORABLE_FROM = datetime(1970, 1, 1, tzinfo=UTC)

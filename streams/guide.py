@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from streams.audit import decisions_in_force_sql
-from streams.commands.sql import cell
 from streams.store.base import QueryResult, Store
+from streams.store.text import cell
 
 
 @dataclass(frozen=True, slots=True)

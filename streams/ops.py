@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
-from streams.credentials import kafka_client_security
-from streams.domain.errors import LedgerError
-from streams.settings import Settings
+from base.credentials import kafka_client_security
+from base.errors import LedgerError
+from base.settings import Settings
 
 
 class LagUnavailableError(LedgerError):

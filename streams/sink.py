@@ -50,11 +50,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from base.credentials import kafka_client_security
+from base.errors import LedgerError
+from base.settings import Settings
 from schemas.codec import decode_event
-from streams.credentials import kafka_client_security
-from streams.domain.errors import LedgerError
 from streams.edge import EdgeLimits, EdgeViolation, check_record, check_storable, record_instant
-from streams.settings import Settings
 from streams.store.base import Store, StoreUnavailableError, Table, TopicPartition
 from streams.store.records import event_record_row, record_row
 from streams.store.rows import Coordinates

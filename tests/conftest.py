@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import pytest
 
+from base.credentials import kafka_client_security
+from base.settings import Settings
 from infra import process
 from infra.clickhouse_server import ClickHouseServer, wait_for_clickhouse
 from infra.errors import InfraError
@@ -27,8 +29,6 @@ from infra.kafka_broker import (
     ensure_topics,
     wait_for_kafka,
 )
-from streams.credentials import kafka_client_security
-from streams.settings import Settings
 
 SERVICE_TIMEOUT = 120.0
 

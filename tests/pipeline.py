@@ -19,19 +19,19 @@ from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
+from base.credentials import kafka_client_security
+from base.settings import PROJECT_ROOT, Settings
+from domain.decisions import Decision, Emission, fold_emissions
+from domain.engine import Engine
+from domain.events import Event
+from domain.policy import Policy
 from infra.kafka_broker import ensure_kafka_security
 from infra.process import free_port
+from ledger.job import settings_env, worker_lag
 from producers.gates import publish_events
 from producers.roles import GatesAndAuthorities
 from schemas.codec import decode_emission
-from streams.credentials import kafka_client_security
-from streams.domain.decisions import Decision, Emission, fold_emissions
-from streams.domain.engine import Engine
-from streams.domain.events import Event
-from streams.domain.policy import Policy
-from streams.job import settings_env, worker_lag
 from streams.ops import LagUnavailableError, PartitionLag, consumer_lag
-from streams.settings import PROJECT_ROOT, Settings
 
 
 def isolated_settings(base: Settings, make_topic: Callable[..., str], data_dir: Path) -> Settings:
@@ -74,7 +74,7 @@ def running_worker(
     env.update(faust_env or {})
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streams", "worker", "--loglevel", "info"],
+            [sys.executable, "-m", "ledger", "worker", "--loglevel", "info"],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,

@@ -15,7 +15,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("streams", "producers", "schemas", "infra", "auditor", "benchmarks")
+PACKAGES = (
+    "base",
+    "domain",
+    "schemas",
+    "streams",
+    "producers",
+    "infra",
+    "ledger",
+    "auditor",
+    "benchmarks",
+)
 MODULE_LIMIT = 400
 FUNCTION_LIMIT = 60
 

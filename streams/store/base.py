@@ -22,7 +22,7 @@ from importlib import resources
 from types import TracebackType
 from typing import Any, Literal
 
-from streams.settings import Settings
+from base.settings import Settings
 from streams.store.cluster_ddl import cluster_statements
 from streams.store.errors import (
     ReadOnlyError,

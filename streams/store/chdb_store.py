@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from streams.settings import Settings
+from base.settings import Settings
 from streams.store.arrow import arrow_stream
 from streams.store.base import (
     PERMISSION_CODES,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from streams.domain.errors import LedgerError
+from base.errors import LedgerError
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 

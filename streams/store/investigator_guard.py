@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from streams.settings import Settings
+from base.settings import Settings
 
 # Table functions that only generate values in memory; everything else (file, url, s3, remote,
 # hdfs, mysql, postgresql, executable, input, jdbc, odbc, cluster, ...) is refused.

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from streams.settings import Settings
+from base.settings import Settings
 from streams.store.base import Role, Store
 from streams.store.errors import StoreError
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from base.errors import LedgerError
+from domain.events import Event
 from schemas.codec import HEADER_SIZE, decode_dead_letter, decode_emission, decode_event
-from streams.domain.errors import LedgerError
-from streams.domain.events import Event
 from streams.store.base import Table
 from streams.store.rows import Coordinates, dead_letter_row, decision_row, event_row
 

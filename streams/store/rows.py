@@ -16,9 +16,8 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
-from schemas.codec import current_schema, fingerprint
-from streams.domain.decisions import Emission
-from streams.domain.events import (
+from domain.decisions import Emission
+from domain.events import (
     CrossingRecorded,
     Event,
     GateHeartbeat,
@@ -28,6 +27,7 @@ from streams.domain.events import (
     event_type,
     format_instant,
 )
+from schemas.codec import current_schema, fingerprint
 
 
 @dataclass(frozen=True, slots=True)

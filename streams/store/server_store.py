@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from streams.credentials import require_configured_secrets
-from streams.settings import Settings
+from base.credentials import require_configured_secrets
+from base.settings import Settings
 from streams.store.base import (
     PERMISSION_CODES,
     QueryResult,

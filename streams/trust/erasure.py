@@ -11,7 +11,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from streams.settings import Settings
+from base.settings import Settings
 from streams.store.base import Store, quote_identifier
 from streams.trust.publish import Publisher
 

@@ -17,8 +17,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from streams.domain.errors import LedgerError
-from streams.settings import PROJECT_ROOT
+from base.errors import LedgerError
+from base.settings import PROJECT_ROOT
 
 
 class SigningKeyError(LedgerError):

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from streams.settings import Settings
+from base.settings import Settings
 from streams.store.base import COLUMNS, LEAF_COLUMNS, Store, Table, quote_identifier
 from streams.trust.checkpoint import CHECKPOINT_COLUMNS, Checkpoint
 

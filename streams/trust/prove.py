@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from streams.domain.errors import LedgerError
-from streams.settings import Settings
+from base.errors import LedgerError
+from base.settings import Settings
 from streams.store.base import Store, Table, quote_identifier
 from streams.trust.checkpoint import Checkpoint
 from streams.trust.keys import Verifier

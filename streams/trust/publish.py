@@ -2,7 +2,7 @@
 
 One small kafka-python producer (``acks=all``) per user; a failed send is a
 :class:`PublishError` naming the topic, never a silent loss. ``role`` names the Kafka principal
-the producer authenticates as (``streams.credentials``): the sink for checkpoints, the operator
+the producer authenticates as (``base.credentials``): the sink for checkpoints, the operator
 for erasures.
 """
 
@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from streams.credentials import KafkaRole, kafka_client_security
-from streams.domain.errors import LedgerError
-from streams.settings import Settings
+from base.credentials import KafkaRole, kafka_client_security
+from base.errors import LedgerError
+from base.settings import Settings
 
 
 class PublishError(LedgerError):

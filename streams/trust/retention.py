@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from streams.domain.errors import LedgerError
+from base.errors import LedgerError
 from streams.store.base import COLUMNS, Store, Table, TopicPartition, quote_identifier
 from streams.trust.retention_policy import RetentionPolicy
 

@@ -14,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from streams.domain.errors import LedgerError
+from base.errors import LedgerError
 
 CLOSED_WITHIN_LIMIT = "closed within limit"  # the stays view's outcome for STAY_CLOSED
 

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from streams.settings import Settings
+from base.settings import Settings
 from streams.store.base import Store, Table, TopicPartition, quote_identifier
 from streams.trust.checkpoint import CHECKPOINT_COLUMNS, Checkpoint, log_id
 from streams.trust.keys import Signer

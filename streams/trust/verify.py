@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from streams.domain.errors import LedgerError
-from streams.settings import Settings
+from base.errors import LedgerError
+from base.settings import Settings
 from streams.store.base import Store
 from streams.store.records import record_row
 from streams.store.rows import Coordinates

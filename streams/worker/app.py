@@ -28,11 +28,11 @@ from typing import Any
 
 import faust
 
-from streams.credentials import kafka_client_security
-from streams.domain.events import Event
-from streams.domain.policy import Policy, load_policy
+from base.credentials import kafka_client_security
+from base.settings import Settings
+from domain.events import Event
+from domain.policy import Policy, load_policy
 from streams.edge import EdgeLimits, check_record
-from streams.settings import Settings
 from streams.worker.acks import CommitWatchdog, drop_stale_acks
 from streams.worker.faust_tables import TABLES, FaustTables
 from streams.worker.guard import OutputLimits, exit_within

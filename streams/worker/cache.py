@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterable
 
-from streams.domain.clock import EventClock
-from streams.domain.state import TravellerState
+from domain.clock import EventClock
+from domain.state import TravellerState
 
 DEFAULT_STATES_PER_PARTITION = 50_000
 

@@ -12,8 +12,8 @@ import urllib.request
 from collections.abc import Mapping
 from typing import Any
 
-from streams.domain.errors import LedgerError
-from streams.settings import Settings
+from base.errors import LedgerError
+from base.settings import Settings
 
 
 class WorkerUnreachableError(LedgerError):

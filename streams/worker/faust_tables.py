@@ -19,8 +19,8 @@ from typing import Any
 
 from faust.streams import _current_event
 
-from streams.domain.clock import EventClock
-from streams.domain.state import TravellerState
+from domain.clock import EventClock
+from domain.state import TravellerState
 from streams.worker.state_format import decode_clock, decode_state
 
 TABLES = ("travellers", "clocks")

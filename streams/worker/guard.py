@@ -24,9 +24,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TypeVar
 
+from base.errors import LedgerError
+from domain.decisions import Emission
 from schemas.codec import DeadLetter, encode_dead_letter, encode_emission
-from streams.domain.decisions import Emission
-from streams.domain.errors import LedgerError
 from streams.edge import check_storable, record_instant
 
 log = logging.getLogger(__name__)

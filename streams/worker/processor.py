@@ -3,7 +3,7 @@
 The Faust agent (``streams.worker.app``) is wiring: it hands each batch of input messages to
 :meth:`Processor.process_batch` with a :class:`Tables` (durable bytes per partition) and a
 :class:`Publisher`. For every message the batch runs exactly the domain code of ``ledger check``
-(:func:`~streams.domain.engine.apply_event` and :func:`~streams.domain.engine.fire_due`), then
+(:func:`~domain.engine.apply_event` and :func:`~domain.engine.fire_due`), then
 
 1. publishes the decision emissions and dead letters, and awaits all their acknowledgements;
 2. only then writes, per partition, each traveller the batch changed once (its state, which also
@@ -15,9 +15,9 @@ and never lost, and consumers dedup on ``decision_id``.
 
 Time is per partition. Each partition has its own event-time clock (greatest ``occurred_at`` of
 the gate events seen on it, heartbeats included, minus the allowed lateness; see
-:class:`~streams.domain.clock.EventClock`); gates send heartbeats to every partition so every
+:class:`~domain.clock.EventClock`); gates send heartbeats to every partition so every
 clock moves even without traveller traffic. Deadlines live in a per-partition
-:class:`~streams.domain.timers.DeadlineIndex`, scanned whenever that clock advances. The heaps are
+:class:`~domain.timers.DeadlineIndex`, scanned whenever that clock advances. The heaps are
 memory only: the first time a partition is touched after an assignment they are rebuilt from the
 partition's stored states (which also fills the :class:`~streams.worker.cache.StateCache`), so
 they survive restarts and rebalances. Decoded states are cached, so a batch reads RocksDB only
@@ -33,15 +33,15 @@ from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Protocol
 
+from base.errors import LedgerError
+from domain.clock import EventClock
+from domain.decisions import Emission
+from domain.engine import apply_event, fire_due
+from domain.events import Event, GateHeartbeat
+from domain.policy import Policy
+from domain.state import TravellerState
+from domain.timers import DeadlineIndex
 from schemas.codec import DeadLetter, decode_event, encode_emission
-from streams.domain.clock import EventClock
-from streams.domain.decisions import Emission
-from streams.domain.engine import apply_event, fire_due
-from streams.domain.errors import LedgerError
-from streams.domain.events import Event, GateHeartbeat
-from streams.domain.policy import Policy
-from streams.domain.state import TravellerState
-from streams.domain.timers import DeadlineIndex
 from streams.worker.cache import DEFAULT_STATES_PER_PARTITION, StateCache
 from streams.worker.guard import OutputLimits, Quarantine, source_timestamp
 from streams.worker.state_format import (

@@ -23,6 +23,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final
 
+from domain.clock import EventClock
+from domain.decisions import Code, Decision, Severity
+from domain.events import EVENT_TYPES, TravellerEvent, format_instant, parse_instant
+from domain.state import TravellerState
 from schemas.codec import (
     MARKER,
     STATE_RECORD,
@@ -32,10 +36,6 @@ from schemas.codec import (
     record_header,
 )
 from schemas.state_schema import STATE_EVENTS
-from streams.domain.clock import EventClock
-from streams.domain.decisions import Code, Decision, Severity
-from streams.domain.events import EVENT_TYPES, TravellerEvent, format_instant, parse_instant
-from streams.domain.state import TravellerState
 from streams.worker.state_json import state_from_dict
 from streams.worker.state_writer import (
     END_OF_ARRAY,

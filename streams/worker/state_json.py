@@ -12,9 +12,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from streams.domain.decisions import Code, Decision, Severity
-from streams.domain.errors import InvalidEventError
-from streams.domain.events import (
+from base.errors import InvalidEventError
+from domain.decisions import Code, Decision, Severity
+from domain.events import (
     GateHeartbeat,
     TravellerEvent,
     event_from_mapping,
@@ -22,7 +22,7 @@ from streams.domain.events import (
     format_instant,
     parse_instant,
 )
-from streams.domain.state import TravellerState
+from domain.state import TravellerState
 
 STATE_FORMAT = 1
 

@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING, Any
 import faust
 from faust.web import Request, Response, View
 
-from streams.domain.engine import open_stays
-from streams.domain.errors import InvalidEventError, LedgerError
-from streams.domain.events import format_instant, parse_instant
-from streams.domain.policy import Policy
-from streams.settings import Settings
+from base.errors import InvalidEventError, LedgerError
+from base.settings import Settings
+from domain.engine import open_stays
+from domain.events import format_instant, parse_instant
+from domain.policy import Policy
 
 MAX_TRAVELLER_ID = 256
 # Instants a stay question can be about: the ledger's records live in 1970..2105 (DateTime).

@@ -12,11 +12,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from base.settings import Settings
 from infra import process
 from infra.clickhouse_cluster import ClickHouseCluster
 from infra.errors import InfraError
 from infra.kafka_cluster import KafkaCluster
-from streams.settings import Settings
 
 NODES = 3
 CLUSTER_TIMEOUT = 240.0

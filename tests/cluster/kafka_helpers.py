@@ -16,12 +16,12 @@ from typing import Any
 
 from kafka.admin import KafkaAdminClient
 
+from base.credentials import kafka_client_security
+from base.settings import PROJECT_ROOT, Settings
+from domain.events import Event
 from infra.kafka_broker import ensure_kafka_security, ensure_topics, project_topics
 from infra.process import free_port
-from streams.credentials import kafka_client_security
-from streams.domain.events import Event
-from streams.job import settings_env
-from streams.settings import PROJECT_ROOT, Settings
+from ledger.job import settings_env
 from streams.store import open_store
 from streams.worker.app import changelog_topics
 from tests.pipeline import publish_stream, topic_end_offsets
@@ -83,7 +83,7 @@ def running_sink(settings: Settings, log_path: Path) -> Iterator[subprocess.Pope
     env.update(settings_env(settings))
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streams", "sink", "--store", "server"],
+            [sys.executable, "-m", "ledger", "sink", "--store", "server"],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
+from base.settings import Settings
+from domain.events import Event, GateHeartbeat
+from domain.policy import load_policy
 from infra.kafka_cluster import KafkaCluster
 from producers.simulator import SimulationConfig, simulate
-from streams.domain.events import Event, GateHeartbeat
-from streams.domain.policy import load_policy
-from streams.settings import Settings
 from streams.store import open_store
 from tests.cluster.kafka_helpers import (
     Trickle,

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 
+from base.settings import Settings
+from domain.decisions import fold_emissions
+from domain.events import Event, GateHeartbeat
+from domain.policy import load_policy
 from infra.kafka_cluster import KafkaCluster
 from producers.simulator import SimulationConfig, simulate
-from streams.domain.decisions import fold_emissions
-from streams.domain.events import Event, GateHeartbeat
-from streams.domain.policy import load_policy
-from streams.settings import Settings
 from tests.cluster.kafka_helpers import Trickle, cluster_settings
 from tests.pipeline import (
     FAST_FAILOVER,

@@ -4,7 +4,7 @@ A simulated stream (overstays, suspected overstays, retractions, duplicates, out
 delivery) is published as gates and authorities publish it, followed by one GateHeartbeat at
 instant T on every partition. The worker's emissions, read back from the decisions topic and
 folded as a consumer that dedups on ``decision_id`` folds them, must equal the fold of the
-offline :class:`~streams.domain.engine.Engine` run over the same events in publication order and
+offline :class:`~domain.engine.Engine` run over the same events in publication order and
 then advanced to T (``ledger check --as-of T``). Duplicated emissions are allowed (outputs are
 at-least-once); a different fold is not. The same must hold when the worker is SIGKILLed
 mid-stream and restarted on its own RocksDB or on an empty one (state rebuilt from the changelog
@@ -32,15 +32,15 @@ from pathlib import Path
 import pytest
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 
+from base.credentials import kafka_client_security
+from base.settings import Settings
+from domain.decisions import Code, Decision, Emission, Status, fold_emissions
+from domain.engine import open_stays
+from domain.events import Event, GateHeartbeat, format_instant
+from domain.policy import Policy, load_policy
+from ledger.job import settings_env
 from producers.simulator import SimulationConfig, simulate
-from streams.credentials import kafka_client_security
-from streams.domain.decisions import Code, Decision, Emission, Status, fold_emissions
-from streams.domain.engine import open_stays
-from streams.domain.events import Event, GateHeartbeat, format_instant
-from streams.domain.policy import Policy, load_policy
-from streams.job import settings_env
 from streams.ops import LagUnavailableError, consumer_lag
-from streams.settings import Settings
 from tests.pipeline import (
     FAST_FAILOVER,
     another_worker,
@@ -420,7 +420,7 @@ def check_stay_cli(settings: Settings, stream: Stream) -> None:
     env = dict(os.environ)
     env.update(settings_env(settings))
     done = subprocess.run(
-        [sys.executable, "-m", "streams", "stay", "--live", tid, "--at", format_instant(at)],
+        [sys.executable, "-m", "ledger", "stay", "--live", tid, "--at", format_instant(at)],
         capture_output=True,
         text=True,
         env=env,

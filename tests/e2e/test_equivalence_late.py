@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
+from base.settings import Settings
+from domain.decisions import Code, Status
+from domain.events import CrossingRecorded, Event, GateHeartbeat
+from domain.policy import load_policy
 from producers.simulator import simulate
-from streams.domain.decisions import Code, Status
-from streams.domain.events import CrossingRecorded, Event, GateHeartbeat
-from streams.domain.policy import load_policy
-from streams.settings import Settings
 from tests.e2e.test_equivalence import (
     CONFIG,
     Stream,

@@ -21,12 +21,12 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
+from base.credentials import kafka_client_security
+from base.settings import Settings
+from domain.decisions import Code, Emission, Status
+from domain.events import Basis, Channel, CrossingRecorded, Direction, Document
 from producers.publisher import EventPublisher
 from schemas.codec import decode_emission
-from streams.credentials import kafka_client_security
-from streams.domain.decisions import Code, Emission, Status
-from streams.domain.events import Basis, Channel, CrossingRecorded, Direction, Document
-from streams.settings import Settings
 from tests.pipeline import isolated_settings, log_tail, running_worker, worker_health
 
 pytestmark = pytest.mark.e2e

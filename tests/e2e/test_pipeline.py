@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
+from base.settings import PROJECT_ROOT, Settings
 from infra.process import free_port
+from ledger.job import _publish_malformed, settings_env
 from producers.roles import GatesAndAuthorities
 from producers.simulator import SimulationConfig, simulate
-from streams.job import _publish_malformed, settings_env
-from streams.settings import PROJECT_ROOT, Settings
 from streams.sink import Sink
 from streams.store import open_store
 from tests.pipeline import isolated_settings, running_worker, wait_until_worker_consumed
@@ -35,7 +35,7 @@ def _ledger(
     args: list[str], env: dict[str, str], timeout: float
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "streams", *args],
+        [sys.executable, "-m", "ledger", *args],
         env=env,
         cwd=PROJECT_ROOT,
         capture_output=True,

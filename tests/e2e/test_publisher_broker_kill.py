@@ -22,6 +22,10 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
+from base.credentials import kafka_client_security
+from base.settings import Settings
+from domain.events import Event, GateHeartbeat
+from domain.policy import load_policy
 from infra import process
 from infra.kafka_broker import KafkaBroker, ensure_topics, project_topics
 from producers.gates import publish_events
@@ -32,10 +36,6 @@ from producers.publisher import (
 )
 from producers.simulator import SimulationConfig, simulate
 from schemas.codec import decode_event
-from streams.credentials import kafka_client_security
-from streams.domain.events import Event, GateHeartbeat
-from streams.domain.policy import load_policy
-from streams.settings import Settings
 from streams.store import open_store
 from tests.cluster.kafka_helpers import running_sink, wait_until_sink_stored
 from tests.conftest import ClickHouseService

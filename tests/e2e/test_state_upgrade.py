@@ -24,11 +24,11 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
+from base.credentials import kafka_client_security
+from base.settings import Settings
+from domain.events import format_instant
+from domain.policy import Policy
 from infra.kafka_broker import ensure_topics
-from streams.credentials import kafka_client_security
-from streams.domain.events import format_instant
-from streams.domain.policy import Policy
-from streams.settings import Settings
 from streams.worker.memory_tables import AckedPublisher, MemoryTables
 from streams.worker.processor import Coordinates, Message, Output, Processor
 from streams.worker.state_format import decode_clock, decode_state

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 import time
 
-from streams.settings import Settings
+from base.settings import Settings
 from streams.store import open_store
 from streams.store.base import Store
 

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
+from base.credentials import kafka_client_security
 from infra import process
 from infra.clickhouse_server import ClickHouseServer, connect, connect_investigator
 from infra.errors import InfraError
 from infra.kafka_broker import KafkaBroker, ensure_topics, project_topics, wait_for_kafka
-from streams.credentials import kafka_client_security
 from tests.conftest import ClickHouseService, KafkaService
 
 pytestmark = pytest.mark.integration

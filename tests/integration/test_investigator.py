@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from base.settings import Settings
 from infra.clickhouse_server import connect
-from streams.cli import main
-from streams.settings import Settings
+from ledger.cli import main
 from streams.store import ReadOnlyError, Store, StoreError, open_store
 
 WRITES = [

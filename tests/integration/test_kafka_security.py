@@ -12,8 +12,8 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAuthorizationFailedError
 
-from streams.credentials import KafkaRole, kafka_client_security
-from streams.settings import Settings
+from base.credentials import KafkaRole, kafka_client_security
+from base.settings import Settings
 from tests.pipeline import isolated_settings
 
 pytestmark = pytest.mark.integration

@@ -13,9 +13,9 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
-from streams.credentials import kafka_client_security
-from streams.job import settings_env
-from streams.settings import PROJECT_ROOT, Settings
+from base.credentials import kafka_client_security
+from base.settings import PROJECT_ROOT, Settings
+from ledger.job import settings_env
 from tests.pipeline import isolated_settings
 
 pytestmark = pytest.mark.integration
@@ -25,7 +25,7 @@ def _lag(settings: Settings) -> tuple[int, dict[str, object]]:
     env = dict(os.environ)
     env.update(settings_env(settings))
     done = subprocess.run(
-        [sys.executable, "-m", "streams", "lag", "--json"],
+        [sys.executable, "-m", "ledger", "lag", "--json"],
         capture_output=True,
         text=True,
         env=env,

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from schemas.codec import DeadLetter, decode_dead_letter, encode_event
-from streams.credentials import kafka_client_security
-from streams.domain.events import (
+from base.credentials import kafka_client_security
+from base.settings import PROJECT_ROOT, Settings
+from domain.events import (
     Basis,
     Channel,
     CrossingRecorded,
@@ -30,8 +30,8 @@ from streams.domain.events import (
     PermitKind,
     format_instant,
 )
-from streams.job import settings_env
-from streams.settings import PROJECT_ROOT, Settings
+from ledger.job import settings_env
+from schemas.codec import DeadLetter, decode_dead_letter, encode_event
 from streams.sink import Sink
 from streams.store import open_store
 from tests.pipeline import (
@@ -183,7 +183,7 @@ def test_poison_pills_are_dead_letters_and_nothing_stops(
 
     env = {**os.environ, **settings_env(settings)}
     subprocess.run(
-        [sys.executable, "-m", "streams", "sink", "--store", "chdb", "--until-caught-up"],
+        [sys.executable, "-m", "ledger", "sink", "--store", "chdb", "--until-caught-up"],
         env=env,
         cwd=PROJECT_ROOT,
         check=True,
@@ -193,7 +193,7 @@ def test_poison_pills_are_dead_letters_and_nothing_stops(
         [
             sys.executable,
             "-m",
-            "streams",
+            "ledger",
             "sql",
             "--store",
             "chdb",

@@ -13,8 +13,19 @@ from datetime import UTC, date, datetime
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
+from base.credentials import kafka_client_security
+from base.settings import Settings
+from domain.events import (
+    Channel,
+    CrossingRecorded,
+    Direction,
+    Document,
+    Event,
+    GateHeartbeat,
+)
 from infra.kafka_broker import ensure_kafka_security
-from producers.commands.simulate import write_json_lines
+from ledger import cli
+from ledger.commands.simulate import write_json_lines
 from producers.gates import publish_events
 from producers.publisher import (
     EventPublisher,
@@ -25,17 +36,6 @@ from producers.publisher import (
 from producers.roles import GatesAndAuthorities
 from producers.simulator import SimulationConfig, simulate
 from schemas.codec import decode_event
-from streams import cli
-from streams.credentials import kafka_client_security
-from streams.domain.events import (
-    Channel,
-    CrossingRecorded,
-    Direction,
-    Document,
-    Event,
-    GateHeartbeat,
-)
-from streams.settings import Settings
 
 pytestmark = pytest.mark.integration
 

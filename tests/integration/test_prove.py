@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
+from base.settings import PROJECT_ROOT, Settings
+from domain.decisions import Code, Decision, Emission, Severity, Status
 from schemas.codec import encode_emission
-from streams.domain.decisions import Code, Decision, Emission, Severity, Status
-from streams.settings import PROJECT_ROOT, Settings
 from streams.trust.keys import init_key, public_key_path
 from tests.integration.test_sink import (
     catch_up,
@@ -53,7 +53,7 @@ EMISSION = Emission(
 
 
 def prove(settings: Settings, out: Path, *args: str) -> Path:
-    done = run_python(settings, "-m", "streams", "prove", *args, "--store", "chdb", "-o", str(out))
+    done = run_python(settings, "-m", "ledger", "prove", *args, "--store", "chdb", "-o", str(out))
     assert done.returncode == 0, done.stderr
     return out
 

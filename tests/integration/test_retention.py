@@ -19,12 +19,12 @@ from pathlib import Path
 
 import pytest
 
+from base.credentials import kafka_client_security
+from base.settings import Settings
+from domain.engine import Engine
+from domain.policy import load_policy
 from producers.simulator import SimulationConfig, simulate
 from schemas.codec import encode_emission
-from streams.credentials import kafka_client_security
-from streams.domain.engine import Engine
-from streams.domain.policy import load_policy
-from streams.settings import Settings
 from tests.integration.test_sink import (
     catch_up,
     event_messages,
@@ -38,7 +38,7 @@ DAY = date(2025, 11, 5)
 
 
 def retention(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    done = run_python(settings, "-m", "streams", "retention", "--store", "chdb", *args)
+    done = run_python(settings, "-m", "ledger", "retention", "--store", "chdb", *args)
     assert done.returncode == 0, done.stdout + done.stderr
     return done
 

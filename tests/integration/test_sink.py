@@ -23,11 +23,10 @@ from pathlib import Path
 
 import pytest
 
-from infra.kafka_broker import ensure_kafka_security
-from schemas.codec import DeadLetter, encode_dead_letter, encode_emission, encode_event, topic_for
-from streams.credentials import kafka_client_security
-from streams.domain.decisions import Code, Decision, Emission, Severity, Status
-from streams.domain.events import (
+from base.credentials import kafka_client_security
+from base.settings import PROJECT_ROOT, Settings
+from domain.decisions import Code, Decision, Emission, Severity, Status
+from domain.events import (
     Basis,
     Channel,
     CrossingRecorded,
@@ -37,7 +36,8 @@ from streams.domain.events import (
     GateHeartbeat,
     PermitRevoked,
 )
-from streams.settings import PROJECT_ROOT, Settings
+from infra.kafka_broker import ensure_kafka_security
+from schemas.codec import DeadLetter, encode_dead_letter, encode_emission, encode_event, topic_for
 from streams.sink import Sink
 from streams.store import open_store
 from streams.store.rows import Coordinates, event_row, join_instant
@@ -140,7 +140,7 @@ def ledger_env(settings: Settings) -> dict[str, str]:
 
 
 def ledger(*args: str) -> list[str]:
-    return [sys.executable, "-m", "streams", *args]
+    return [sys.executable, "-m", "ledger", *args]
 
 
 def ledger_sql(settings: Settings, sql: str, store: str) -> list[list[str]]:

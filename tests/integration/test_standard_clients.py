@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 from kafka import KafkaProducer
 
+from base.credentials import kafka_client_security
+from base.settings import PROJECT_ROOT, Settings
+from domain.decisions import Code
+from domain.events import Basis, Channel, CrossingRecorded, Direction, Document
+from ledger.job import settings_env
 from schemas.codec import encode_event
-from streams.credentials import kafka_client_security
-from streams.domain.decisions import Code
-from streams.domain.events import Basis, Channel, CrossingRecorded, Direction, Document
-from streams.job import settings_env
-from streams.settings import PROJECT_ROOT, Settings
 from streams.sink import Sink
 from streams.store import open_store
 from tests.pipeline import (
@@ -77,7 +77,7 @@ def transaction(settings: Settings, travellers: list[str], *, commit: bool) -> N
 
 def ledger(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "streams", *args],
+        [sys.executable, "-m", "ledger", *args],
         env={**os.environ, **settings_env(settings)},
         cwd=PROJECT_ROOT,
         timeout=300,

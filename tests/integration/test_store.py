@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from streams.commands.sql import print_result
-from streams.domain.decisions import Code, Decision, Emission, Severity, Status
-from streams.domain.events import (
+from base.settings import Settings
+from domain.decisions import Code, Decision, Emission, Severity, Status
+from domain.events import (
     Basis,
     Channel,
     CrossingRecorded,
@@ -29,7 +29,6 @@ from streams.domain.events import (
     StayExtended,
     event_to_json_dict,
 )
-from streams.settings import Settings
 from streams.store import (
     COLUMNS,
     ReadOnlyError,
@@ -47,6 +46,7 @@ from streams.store.rows import (
     event_row,
     join_instant,
 )
+from streams.store.text import print_result
 
 pytestmark = pytest.mark.integration
 

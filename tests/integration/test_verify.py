@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from base.settings import PROJECT_ROOT, Settings
 from infra.kafka_broker import ensure_kafka_security
-from streams.settings import PROJECT_ROOT, Settings
 from streams.trust.keys import init_key
 from tests.integration.test_sink import (
     _StderrWatcher,
@@ -84,7 +84,7 @@ def run_python(
 
 
 def verify(settings: Settings, store: str, *options: str) -> subprocess.CompletedProcess[str]:
-    return run_python(settings, "-m", "streams", "verify", "--store", store, *options)
+    return run_python(settings, "-m", "ledger", "verify", "--store", store, *options)
 
 
 def tampered_copy(settings: Settings, store: str, operation: str) -> Settings:

@@ -3,7 +3,7 @@
 :class:`ViewsContract` holds every test; the subclasses only say how to open a store (chDB in the
 session's directory, or the session's ClickHouse 18.16 server), each test in a fresh database.
 The fixture data is a small realistic ledger: hand-written events (``tests/unit/rules/helpers``)
-run through the real :class:`~streams.domain.engine.Engine`, stored with the ``rows`` functions
+run through the real :class:`~domain.engine.Engine`, stored with the ``rows`` functions
 and Kafka coordinates as the sink would, plus a repeated emission (at-least-once worker) and dead
 letters. Knowledge time: each emission is published 2 s after the event that caused it.
 """
@@ -19,12 +19,12 @@ from typing import Any
 
 import pytest
 
+from base.settings import Settings
+from domain.decisions import Code, Decision, Emission, Status
+from domain.events import GateHeartbeat
+from ledger.cli import build_parser
 from streams.audit import IN_FORCE_COLUMNS, decisions_in_force
-from streams.cli import build_parser
-from streams.domain.decisions import Code, Decision, Emission, Status
-from streams.domain.events import GateHeartbeat
 from streams.guide import QUESTIONS, render, run_questions
-from streams.settings import Settings
 from streams.store import ReadOnlyError, Store, Table, open_store
 from streams.store.recompute import recomputed_views
 from streams.store.rows import Coordinates, dead_letter_row, decision_row, event_row

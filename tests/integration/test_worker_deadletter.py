@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from base.credentials import kafka_client_security
+from base.settings import Settings
+from domain.events import Basis, Channel, CrossingRecorded, Direction, Document
+from ledger.job import malformed_messages
 from schemas.codec import DeadLetter, decode_dead_letter, encode_event
-from streams.credentials import kafka_client_security
-from streams.domain.events import Basis, Channel, CrossingRecorded, Direction, Document
-from streams.job import malformed_messages
-from streams.settings import Settings
 from tests.pipeline import isolated_settings, running_worker, wait_until_worker_consumed
 
 pytestmark = pytest.mark.integration

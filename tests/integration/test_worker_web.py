@@ -12,8 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from base.settings import Settings
 from infra.kafka_broker import ensure_topics
-from streams.settings import Settings
 from tests.conftest import KafkaService
 from tests.pipeline import isolated_settings, log_tail, running_worker, worker_health
 

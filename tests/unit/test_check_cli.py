@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.cli import main
+from ledger.cli import main
 
 ENTRY = {
     "type": "CrossingRecorded",

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from base.settings import Settings
 from infra.errors import InfraError
 from infra.kafka_cluster import KafkaCluster, cluster_addresses
-from streams.settings import Settings
 
 
 def test_replication_follows_the_number_of_brokers_unless_set() -> None:

@@ -9,17 +9,17 @@ from pathlib import Path
 
 import pytest
 
+from base.credentials import (
+    InsecureConfigurationError,
+    is_loopback,
+    kafka_client_security,
+)
+from base.settings import PROJECT_ROOT, Settings
 from infra.clickhouse_server import ClickHouseServer
 from infra.errors import InfraError
 from infra.kafka_broker import KafkaBroker
 from infra.kafka_security import scram_format_arguments
 from infra.process import write_private
-from streams.credentials import (
-    InsecureConfigurationError,
-    is_loopback,
-    kafka_client_security,
-)
-from streams.settings import PROJECT_ROOT, Settings
 from streams.store import open_store
 
 REMOTE = "192.0.2.10"  # TEST-NET-1: never routed, so nothing is ever reached
@@ -99,7 +99,7 @@ def test_the_cli_refuses_to_start_against_a_remote_host_with_default_secrets(
         "LEDGER_DATA_DIR": str(tmp_path),
     }
     done = subprocess.run(
-        [sys.executable, "-m", "streams", *argv],
+        [sys.executable, "-m", "ledger", *argv],
         env=env,
         cwd=PROJECT_ROOT,
         capture_output=True,

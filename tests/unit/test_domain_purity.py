@@ -5,9 +5,9 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import streams.domain
+import domain
 
-DOMAIN = Path(streams.domain.__file__).parent
+DOMAIN = Path(domain.__file__).parent
 FORBIDDEN_MODULES = {
     "faust",
     "kafka",

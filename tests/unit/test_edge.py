@@ -8,9 +8,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from schemas.codec import DeadLetter, decode_dead_letter, encode_event
-from streams.domain.decisions import Code, Decision, Emission, Severity, Status
-from streams.domain.events import (
+from base.settings import Settings
+from domain.decisions import Code, Decision, Emission, Severity, Status
+from domain.events import (
     Basis,
     Channel,
     CrossingRecorded,
@@ -22,9 +22,9 @@ from streams.domain.events import (
     PermitIssued,
     PermitKind,
 )
-from streams.domain.policy import load_policy
+from domain.policy import load_policy
+from schemas.codec import DeadLetter, decode_dead_letter, encode_event
 from streams.edge import EdgeLimits, EdgeViolation, check_event, check_record
-from streams.settings import Settings
 from streams.worker.guard import OutputLimits, Quarantine, source_timestamp
 from streams.worker.memory_tables import MemoryTables
 from streams.worker.processor import Coordinates, Message, Output, Processor

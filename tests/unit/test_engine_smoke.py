@@ -9,16 +9,16 @@ from typing import Any
 
 import pytest
 
-from streams.domain.decisions import Code, Status
-from streams.domain.engine import (
+from base.errors import PolicyError
+from domain.decisions import Code, Status
+from domain.engine import (
     Engine,
     advance_watermark,
     apply_event,
     next_due,
 )
-from streams.domain.errors import PolicyError
-from streams.domain.events import Event, event_from_mapping
-from streams.domain.policy import load_policy, policy_from_mapping
+from domain.events import Event, event_from_mapping
+from domain.policy import load_policy, policy_from_mapping
 from streams.worker.state_format import decode_state, encode_state
 
 POLICY = load_policy()

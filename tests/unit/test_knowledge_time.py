@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from streams.domain.decisions import Code, Decision, Emission, Severity, Status
+from domain.decisions import Code, Decision, Emission, Severity, Status
 from streams.sink import record_time
 from streams.store.rows import Coordinates, decision_row, join_instant
 

@@ -21,13 +21,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kafka.partitioner.default import murmur2
 
+from domain.clock import EventClock
+from domain.decisions import Code, Decision, Emission, fold_emissions
+from domain.engine import Engine
+from domain.events import CrossingRecorded, Event, GateHeartbeat, StayExtended
+from domain.policy import load_policy
 from producers.simulator import SimulationConfig, simulate
 from schemas.codec import decode_dead_letter, decode_emission, encode_event
-from streams.domain.clock import EventClock
-from streams.domain.decisions import Code, Decision, Emission, fold_emissions
-from streams.domain.engine import Engine
-from streams.domain.events import CrossingRecorded, Event, GateHeartbeat, StayExtended
-from streams.domain.policy import load_policy
 from streams.worker.memory_tables import AckedPublisher, MemoryTables
 from streams.worker.processor import Coordinates, Message, Output, Processor
 from streams.worker.state_format import decode_clock, decode_state, encode_clock

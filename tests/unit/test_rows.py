@@ -6,8 +6,8 @@ import json
 from collections import Counter
 from datetime import UTC, date, datetime
 
+from domain.events import event_to_json_dict, event_type
 from producers.simulator import SimulationConfig, simulate
-from streams.domain.events import event_to_json_dict, event_type
 from streams.store.rows import Coordinates, current_fingerprint, event_row, payload_json
 
 

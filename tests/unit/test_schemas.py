@@ -16,11 +16,10 @@ import avro.schema
 import pytest
 from avro.compatibility import ReaderWriterCompatibilityChecker, SchemaCompatibilityType
 
-from schemas import codec
-from schemas.codec import DeadLetter, DecodeError
-from streams.domain.decisions import Code, Decision, Emission, Severity, Status
-from streams.domain.errors import InvalidEventError, LedgerError
-from streams.domain.events import (
+from base.errors import InvalidEventError, LedgerError
+from base.settings import Settings
+from domain.decisions import Code, Decision, Emission, Severity, Status
+from domain.events import (
     EVENT_TYPES,
     Basis,
     BiometricConsentRecorded,
@@ -39,7 +38,8 @@ from streams.domain.events import (
     StayExtended,
     Zone,
 )
-from streams.settings import Settings
+from schemas import codec
+from schemas.codec import DeadLetter, DecodeError
 
 SCHEMA_DIR = Path(codec.__file__).resolve().parent
 T0 = datetime(2025, 12, 1, 20, 30, 15, 123000, tzinfo=UTC)

@@ -9,19 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from producers.commands.simulate import write_json_lines
-from producers.simulator import (
-    HK_LAND_PAIRS,
-    TWOV_AIRPORTS,
-    TWOV_NATIONALITIES,
-    Profile,
-    Simulation,
-    SimulationConfig,
-    SimulationError,
-    Violation,
-    simulate,
-)
-from streams.domain.events import (
+from domain.events import (
     Basis,
     BiometricConsentRecorded,
     Channel,
@@ -33,6 +21,18 @@ from streams.domain.events import (
     event_from_mapping,
     event_to_json_dict,
     event_to_mapping,
+)
+from ledger.commands.simulate import write_json_lines
+from producers.simulator import (
+    HK_LAND_PAIRS,
+    TWOV_AIRPORTS,
+    TWOV_NATIONALITIES,
+    Profile,
+    Simulation,
+    SimulationConfig,
+    SimulationError,
+    Violation,
+    simulate,
 )
 
 START = date(2025, 12, 1)

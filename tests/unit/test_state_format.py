@@ -8,14 +8,14 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from domain.clock import EventClock
+from domain.engine import Engine
+from domain.policy import load_policy
+from domain.state import FACTS, TravellerState
 from producers.simulator import SimulationConfig, simulate
 from schemas import codec
 from schemas.codec import DecodeError, encode_record
 from schemas.state_schema import SCHEMA_DIR, render
-from streams.domain.clock import EventClock
-from streams.domain.engine import Engine
-from streams.domain.policy import load_policy
-from streams.domain.state import FACTS, TravellerState
 from streams.worker.state_format import (
     decode_clock,
     decode_state,

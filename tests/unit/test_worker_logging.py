@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import faust
 import pytest
 
-from streams.commands.worker import DEFAULT_LOGLEVEL, configure, faust_worker
+from ledger.commands.worker import DEFAULT_LOGLEVEL, configure, faust_worker
 
 
 @pytest.fixture

@@ -18,8 +18,8 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
-from streams.domain.decisions import Code, Decision, Emission, Status
-from streams.domain.events import Event, event_from_mapping
+from domain.decisions import Code, Decision, Emission, Status
+from domain.events import Event, event_from_mapping
 
 _ids = itertools.count(1)
 
@@ -211,7 +211,7 @@ def corrected(original: Mapping[str, Any], **changes: Any) -> dict[str, Any]:
 
 @cache
 def default_policy() -> Any:
-    from streams.domain.policy import load_policy
+    from domain.policy import load_policy
 
     return load_policy()
 
@@ -242,7 +242,7 @@ def fold(emissions: Iterable[Emission]) -> dict[str, Decision]:
 
 
 def new_engine(lateness: timedelta = timedelta(0), policy: Any = None) -> Any:
-    from streams.domain.engine import Engine
+    from domain.engine import Engine
 
     return Engine(policy or default_policy(), allowed_lateness=lateness)
 

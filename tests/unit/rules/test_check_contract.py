@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from streams.cli import main
+from ledger.cli import main
 from tests.unit.rules.helpers import heartbeat, leave, run, twov_entry
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -180,7 +180,7 @@ def test_the_policy_option_is_honoured(tmp_path: Path, capsys: pytest.CaptureFix
 
 def ledger(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "streams", *args],
+        [sys.executable, "-m", "ledger", *args],
         input=stdin,
         capture_output=True,
         text=True,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams.domain.decisions import Code
+from domain.decisions import Code
 from tests.unit.rules.helpers import (
     code_set,
     crossing,

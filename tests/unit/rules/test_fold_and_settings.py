@@ -11,9 +11,9 @@ from dataclasses import replace
 from datetime import date
 from typing import Any
 
-from streams.domain.decisions import Code, Status
-from streams.domain.engine import advance_watermark, apply_event, next_due
-from streams.domain.policy import Counting
+from domain.decisions import Code, Status
+from domain.engine import advance_watermark, apply_event, next_due
+from domain.policy import Counting
 from tests.unit.rules.helpers import (
     code_set,
     crossing,

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from streams.domain.decisions import Code
+from domain.decisions import Code
 from tests.unit.rules.helpers import (
     code_set,
     consent,

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from streams.domain.decisions import Code, Severity, Status
-from streams.domain.state import TravellerState
+from domain.decisions import Code, Severity, Status
+from domain.state import TravellerState
 from streams.worker.state_format import decode_state, encode_state
 from streams.worker.state_json import state_from_dict, state_to_dict
 from tests.unit.rules.helpers import (

@@ -19,8 +19,8 @@ from typing import Any
 from hypothesis import event, given
 from hypothesis import strategies as st
 
-from streams.domain.decisions import Code
-from streams.domain.events import CrossingRecorded, Event, GateHeartbeat, PermitIssued
+from domain.decisions import Code
+from domain.events import CrossingRecorded, Event, GateHeartbeat, PermitIssued
 from tests.unit.rules.helpers import (
     comparable,
     default_policy,

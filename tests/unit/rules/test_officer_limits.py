@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from streams.domain.decisions import Code
-from streams.domain.errors import InvalidEventError
+from base.errors import InvalidEventError
+from domain.decisions import Code
 from tests.unit.rules.helpers import (
     code_set,
     entry,

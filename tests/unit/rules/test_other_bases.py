@@ -5,7 +5,7 @@ Same day-after counting as talent: entry on local date D with N days -> 00:00 lo
 
 from __future__ import annotations
 
-from streams.domain.decisions import Code
+from domain.decisions import Code
 from tests.unit.rules.helpers import (
     code_set,
     entry,

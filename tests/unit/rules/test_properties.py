@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streams.domain.decisions import Code, Status
+from domain.decisions import Code, Status
 from tests.unit.rules.helpers import (
     comparable,
     default_policy,
@@ -311,7 +311,7 @@ def test_replaying_the_same_input_gives_byte_identical_json(events: list[dict[st
 def _fold_one(
     traveller_events: list[Any], state: Any, start_watermark: datetime | None
 ) -> tuple[Any, list[Any], datetime | None]:
-    from streams.domain.engine import apply_event
+    from domain.engine import apply_event
 
     policy = default_policy()
     watermark = start_watermark

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams.domain.decisions import Code
+from domain.decisions import Code
 from tests.unit.rules.helpers import code_set, entry, heartbeat, leave, run, the
 
 AT = "2025-12-02T09:00:00+08:00"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from streams.domain.decisions import Code
+from domain.decisions import Code
 from tests.unit.rules.helpers import (
     all_of,
     code_set,

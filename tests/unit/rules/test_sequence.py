@@ -6,7 +6,7 @@ Stays here are TWOV stays at PEK entered on local date 2025-12-02, deadline
 
 from __future__ import annotations
 
-from streams.domain.decisions import Code, Severity, Status
+from domain.decisions import Code, Severity, Status
 from tests.unit.rules.helpers import (
     all_of,
     code_set,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams.domain.decisions import Code, Severity
+from domain.decisions import Code, Severity
 from tests.unit.rules.helpers import (
     code_set,
     codes,

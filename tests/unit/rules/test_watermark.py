@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from streams.domain.decisions import Code, Status
+from domain.decisions import Code, Status
 from tests.unit.rules.helpers import (
     code_set,
     consent,

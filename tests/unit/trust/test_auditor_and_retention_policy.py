@@ -9,7 +9,7 @@ from types import ModuleType
 
 import pytest
 
-from streams.settings import PROJECT_ROOT
+from base.settings import PROJECT_ROOT
 from streams.trust.merkle import consistency_proof, inclusion_proof, leaf_hash, root
 from streams.trust.retention_policy import (
     CLOSED_WITHIN_LIMIT,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from streams.settings import PROJECT_ROOT
+from base.settings import PROJECT_ROOT
 from streams.trust.checkpoint import Checkpoint, log_id
 from streams.trust.keys import (
     Signer,

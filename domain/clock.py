@@ -1,0 +1,48 @@
+"""Event time: the one watermark rule, shared by the offline engine and the stream workers.
+
+The watermark is the greatest ``occurred_at`` of the gate events seen (crossings and heartbeats)
+minus the allowed lateness, and it never moves back. :class:`EventClock` is that rule as an
+immutable value: ``ledger check`` keeps one for the whole stream, a worker one per partition
+(stored by the worker in its ``clocks`` table, see ``streams.worker.state_format``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from domain.events import CrossingRecorded, Event, GateHeartbeat
+
+
+def advances_watermark(event: Event) -> bool:
+    """Whether ``event`` moves event time: gate traffic (crossings and heartbeats) only.
+
+    Gates stamp their events with the crossing instant and send heartbeats to every partition,
+    so the gate stream is the ledger's clock. Authority events (permits, extensions, consent,
+    pre-registrations) travel on their own topic, which a stream processor reads independently
+    of the gate stream: letting them move the clock would make decisions depend on how the two
+    topics happen to interleave, and the offline and live engines would disagree. They are
+    judged by the clock, never drive it.
+    """
+    return isinstance(event, CrossingRecorded | GateHeartbeat)
+
+
+@dataclass(frozen=True, slots=True)
+class EventClock:
+    """Greatest gate-event ``occurred_at`` seen, and the watermark it allows."""
+
+    max_seen: datetime | None = None
+    watermark: datetime | None = None
+
+    def observe(self, event: Event, lateness: timedelta) -> EventClock:
+        """The clock after ``event`` (unchanged unless it is a later gate event)."""
+        at = event.occurred_at
+        if not advances_watermark(event) or (self.max_seen is not None and at <= self.max_seen):
+            return self
+        return EventClock(at, self.advance_to(at - lateness).watermark)
+
+    def advance_to(self, instant: datetime) -> EventClock:
+        """The clock with the watermark moved forward to ``instant`` (never back)."""
+        if self.watermark is not None and instant <= self.watermark:
+            return self
+        return EventClock(self.max_seen, instant)

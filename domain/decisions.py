@@ -1,0 +1,115 @@
+"""Decisions and their emissions (DOMAIN.md section 5).
+
+A :class:`Decision` is a fact the engine currently holds true about a traveller. When knowledge
+changes the engine emits the difference as :class:`Emission` values: ``ISSUED`` for newly true
+decisions and ``RETRACTED`` (same ``decision_id``) for ones no longer true.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from domain.events import format_instant
+
+
+class Status(StrEnum):
+    ISSUED = "ISSUED"
+    RETRACTED = "RETRACTED"
+
+
+class Severity(StrEnum):
+    VIOLATION = "VIOLATION"
+    WARNING = "WARNING"
+    REVIEW = "REVIEW"
+    INFO = "INFO"
+
+
+class Code(StrEnum):
+    STAY_OPENED = "STAY_OPENED"
+    STAY_CLOSED = "STAY_CLOSED"
+    OVERSTAY = "OVERSTAY"
+    SUSPECTED_OVERSTAY = "SUSPECTED_OVERSTAY"
+    NOT_DESIGNATED_PORT = "NOT_DESIGNATED_PORT"
+    INELIGIBLE_NATIONALITY = "INELIGIBLE_NATIONALITY"
+    INVALID_ITINERARY = "INVALID_ITINERARY"
+    ONWARD_AFTER_DEADLINE = "ONWARD_AFTER_DEADLINE"
+    NO_VALID_PERMIT = "NO_VALID_PERMIT"
+    PERMIT_INCONSISTENT = "PERMIT_INCONSISTENT"
+    PERMIT_MISMATCH = "PERMIT_MISMATCH"
+    POLICY_REVIEW = "POLICY_REVIEW"
+    DIRECT_TRANSIT_OK = "DIRECT_TRANSIT_OK"
+    DIRECT_TRANSIT_EXCEEDED = "DIRECT_TRANSIT_EXCEEDED"
+    DIRECT_TRANSIT_NOT_DESIGNATED = "DIRECT_TRANSIT_NOT_DESIGNATED"
+    DIRECT_TRANSIT_LEFT_AIRSIDE = "DIRECT_TRANSIT_LEFT_AIRSIDE"
+    SMART_LANE_NOT_ENABLED = "SMART_LANE_NOT_ENABLED"
+    SMART_LANE_INELIGIBLE = "SMART_LANE_INELIGIBLE"
+    SMART_LANE_NO_CONSENT = "SMART_LANE_NO_CONSENT"
+    CONTACTLESS_NOT_REGISTERED = "CONTACTLESS_NOT_REGISTERED"
+    EXIT_WITHOUT_ENTRY = "EXIT_WITHOUT_ENTRY"
+    ENTRY_WITHOUT_EXIT = "ENTRY_WITHOUT_EXIT"
+    EXIT_BEFORE_ENTRY = "EXIT_BEFORE_ENTRY"
+    DUPLICATE_SUSPECTED = "DUPLICATE_SUSPECTED"
+    LATE_EVENT_UNJUDGED = "LATE_EVENT_UNJUDGED"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """One decision about one traveller, identified deterministically by ``decision_id``."""
+
+    decision_id: str
+    traveller_id: str
+    code: Code
+    severity: Severity
+    jurisdiction: str | None
+    rule: str
+    evidence: tuple[str, ...]
+    deadline: datetime | None
+    overstay_seconds: int | None
+    observed_at: datetime
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Emission:
+    """A decision entering (``ISSUED``) or leaving (``RETRACTED``) the set the engine holds true."""
+
+    status: Status
+    decision: Decision
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The flat JSON form written by ``ledger check`` and carried on the decisions topic."""
+        d = self.decision
+        return {
+            "decision_id": d.decision_id,
+            "status": self.status.value,
+            "traveller_id": d.traveller_id,
+            "code": d.code.value,
+            "severity": d.severity.value,
+            "jurisdiction": d.jurisdiction,
+            "rule": d.rule,
+            "evidence": list(d.evidence),
+            "deadline": format_instant(d.deadline) if d.deadline else None,
+            "overstay_seconds": d.overstay_seconds,
+            "observed_at": format_instant(d.observed_at),
+            "detail": d.detail,
+        }
+
+
+def fold_emissions(emissions: Iterable[Emission]) -> dict[str, Decision]:
+    """The decisions in force after ``emissions``, as a consumer that dedups on id sees them.
+
+    Each emission replaces what was known about its ``decision_id``: ``ISSUED`` puts the decision
+    in force (a repeated delivery changes nothing), ``RETRACTED`` takes it out. Emissions of one
+    traveller must come in the order they were published (one Kafka partition keeps it).
+    """
+    held: dict[str, Decision] = {}
+    for em in emissions:
+        if em.status is Status.ISSUED:
+            held[em.decision.decision_id] = em.decision
+        else:
+            held.pop(em.decision.decision_id, None)
+    return held

@@ -1,0 +1,166 @@
+"""Decisions as a pure function of (known history, policy, watermark) for one traveller.
+
+:func:`derive` applies corrections, sets duplicates aside, folds crossings into stays and runs
+every rule family over the result. It returns the full decision set, in a deterministic order that
+depends only on the history, and the next instant at which a watermark advance could change it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from domain.decisions import Code, Decision
+from domain.events import CrossingRecorded, PermitIssued, TravellerEvent
+from domain.history import effective_history
+from domain.policy import Policy, RuleKind, local_date
+from domain.rules import rolling
+from domain.rules.common import DecisionSink, Facts, fmt
+from domain.rules.entry import assess_entry
+from domain.rules.lanes import LANE_CHANNELS, check_lanes
+from domain.rules.permits import check_permit_consistency
+from domain.rules.sequence import Sequence as StaySequence
+from domain.rules.sequence import Stay, fold_sequence
+from domain.rules.stays import record_airside, record_landside, record_opened
+
+SEQUENCE_RULE = "SEQUENCE"
+
+
+@dataclass(frozen=True, slots=True)
+class Derivation:
+    """The decision set, the next due instant, and the stays it was derived from."""
+
+    decisions: dict[str, Decision]
+    due: datetime | None
+    stays: tuple[Stay, ...]
+    deadlines: dict[str, datetime | None]  # entry event id -> deadline in force (landside)
+
+
+def derive(
+    traveller_id: str,
+    events: tuple[TravellerEvent, ...],
+    watermark: datetime | None,
+    policy: Policy,
+    forgotten: frozenset[str] = frozenset(),
+) -> Derivation:
+    """Every decision that holds for this history at this watermark.
+
+    ``forgotten`` names the jurisdictions whose older history was pruned (see the sequence fold).
+    """
+    sink = DecisionSink(traveller_id, policy, watermark)
+    history = effective_history(events)
+    facts = Facts.of(history.events)
+    seq = fold_sequence(history.events, policy, forgotten)
+    deadlines = _record_stays(seq, facts, sink, policy)
+    for c in seq.exits_without_entry:
+        port = policy.port(c.port)
+        sink.add(
+            Code.EXIT_WITHOUT_ENTRY,
+            port.jurisdiction if port else None,
+            SEQUENCE_RULE,
+            (c.event_id,),
+            c.occurred_at,
+            f"{c.direction.value} at {c.port} with no open stay",
+        )
+    for c in seq.unknown_ports:
+        sink.add(
+            Code.POLICY_REVIEW,
+            None,
+            "PORTS",
+            (c.event_id,),
+            c.occurred_at,
+            f"port {c.port} is not in the policy's port list",
+        )
+    for kept, dup in history.duplicates:
+        port = policy.port(dup.port)
+        sink.add(
+            Code.DUPLICATE_SUSPECTED,
+            port.jurisdiction if port else None,
+            SEQUENCE_RULE,
+            (kept.event_id, dup.event_id),
+            dup.occurred_at,
+            f"same port, direction and instant ({dup.port} {dup.direction.value} "
+            f"{fmt(dup.occurred_at)}) as {kept.event_id}",
+        )
+    ports = policy.ports
+    for e in history.events:
+        if isinstance(e, CrossingRecorded):
+            if e.channel in LANE_CHANNELS:  # the only crossings check_lanes looks at
+                port = ports.get(e.port)
+                if port is not None:
+                    check_lanes(e, port, facts, sink)
+        elif isinstance(e, PermitIssued):
+            check_permit_consistency(e, sink, policy)
+    return Derivation(sink.decisions, sink.due, tuple(seq.stays), deadlines)
+
+
+def _record_stays(
+    seq: StaySequence, facts: Facts, sink: DecisionSink, policy: Policy
+) -> dict[str, datetime | None]:
+    counted: dict[tuple[str, str], list[date]] = {}  # (jurisdiction, basis) -> days stayed
+    deadlines: dict[str, datetime | None] = {}
+    for stay in seq.stays:
+        if stay.airside:
+            record_airside(stay, sink, policy)
+            continue
+        basis: str = stay.entry.basis or ""
+        key = (stay.jurisdiction, basis)
+        days = counted.get(key, [])
+        prior = rolling.prior_days(days, stay.entry_day) if _is_rolling(stay, policy) else []
+        sink.hold()  # entry conditions are listed after STAY_OPENED
+        terms = assess_entry(stay, facts, prior, sink, policy)
+        conditions = sink.unhold()
+        record_opened(stay, terms, sink)
+        sink.extend(conditions)
+        record_landside(stay, terms, sink, policy)
+        deadline = terms.deadline
+        for ext in stay.extensions:
+            deadline = ext.permitted_until
+        deadlines[stay.entry.event_id] = deadline
+        if terms.rule is not None and terms.rule.kind is RuleKind.ROLLING:
+            counted[key] = days + stay_days(stay, policy)
+    return deadlines
+
+
+def _is_rolling(stay: Stay, policy: Policy) -> bool:
+    basis = stay.entry.basis
+    if basis is None:
+        return False
+    rule = policy.rule_for(basis, stay.jurisdiction, stay.entry_day)
+    return rule is not None and rule.kind is RuleKind.ROLLING
+
+
+def stay_days(stay: Stay, policy: Policy, until: datetime | None = None) -> list[date]:
+    """The local dates a stay counts for a rolling window (entry and exit day included).
+
+    An open stay counts up to ``until`` (if given); a stay closed by an exit timestamped before
+    its entry counts its entry day only.
+    """
+    end: CrossingRecorded | None = stay.exit or stay.closed_by_entry
+    if end is not None:
+        port = policy.port(end.port)
+        last = local_date(end.occurred_at, port.tz if port else stay.port.tz)
+    elif until is not None and stay.open:
+        last = local_date(until, stay.port.tz)
+    else:
+        last = stay.entry_day
+    return rolling.stay_days(stay.entry_day, max(last, stay.entry_day))
+
+
+def rolling_days(
+    stays: Sequence[Stay],
+    jurisdiction: str,
+    basis: str,
+    policy: Policy,
+    until: datetime | None = None,
+) -> list[date]:
+    """All days counted by ``basis`` stays in ``jurisdiction``, open stays up to ``until``."""
+    days: set[date] = set()
+    for stay in stays:
+        if stay.airside or stay.jurisdiction != jurisdiction:
+            continue
+        if stay.entry.basis is None or stay.entry.basis.value != basis:
+            continue
+        days.update(stay_days(stay, policy, until))
+    return sorted(days)

@@ -1,0 +1,214 @@
+"""Stay outcomes (DOMAIN.md 4.2, 4.5, 4.9 and 5): opened, closed in time, overstayed, suspected.
+
+``SUSPECTED_OVERSTAY`` holds while the watermark is past the deadline and no exit is known; for a
+stay closed by a second entry it stands only if the deadline had passed before that entry. A
+``StayExtended`` for the open stay replaces its deadline. Airside transits get the direct-transit
+outcomes instead (24 exact hours from the arrival).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+
+from domain.decisions import Code
+from domain.events import Basis
+from domain.policy import Designation, Policy
+from domain.rules.common import DecisionSink, fmt, shared_text
+from domain.rules.entry import Terms, check_twov_exit
+from domain.rules.sequence import Stay
+
+DIRECT_TRANSIT = Basis.DIRECT_TRANSIT.value
+THIRD_COUNTRY_OF = {"CN": "CHN", "HK": "HKG", "MO": "MAC"}
+
+
+def in_force(stay: Stay, terms: Terms) -> tuple[datetime | None, tuple[str, ...]]:
+    """The stay's deadline as currently known (the latest extension wins) and its evidence."""
+    deadline = terms.deadline
+    evidence: tuple[str, ...] = (stay.entry.event_id,)
+    for ext in stay.extensions:
+        deadline = ext.permitted_until
+        evidence = (*evidence, ext.event_id)
+    return deadline, evidence
+
+
+def record_opened(stay: Stay, terms: Terms, sink: DecisionSink) -> None:
+    """STAY_OPENED with the deadline in force (an extension replaces it, and joins the evidence)."""
+    entry = stay.entry
+    basis: str = entry.basis or "UNKNOWN"
+    deadline, evidence = in_force(stay, terms)
+    sink.add(
+        Code.STAY_OPENED,
+        stay.jurisdiction,
+        terms.rule_label,
+        evidence,
+        entry.occurred_at,
+        shared_text(
+            (Code.STAY_OPENED, basis, entry.port, stay.entry_day, deadline, bool(stay.extensions)),
+            lambda: (
+                f"{basis} stay entered at {entry.port} on {stay.entry_day.isoformat()}, "
+                + (f"deadline {fmt(deadline)}" if deadline else "no deadline")
+                + (" (extended)" if stay.extensions else "")
+            ),
+        ),
+        deadline=deadline,
+    )
+
+
+def record_landside(stay: Stay, terms: Terms, sink: DecisionSink, policy: Policy) -> None:
+    """The outcome of a landside stay as far as it is known."""
+    deadline, evidence = in_force(stay, terms)
+    _record_outcome(stay, terms.rule_label, deadline, evidence, sink, landside=True)
+    if stay.exit is not None and stay.entry.basis is Basis.TWOV:
+        check_twov_exit(stay, stay.exit, terms.rule_label, sink, policy)
+
+
+def record_airside(stay: Stay, sink: DecisionSink, policy: Policy) -> None:
+    """Direct transit: designation and itinerary at arrival, 24 exact hours to departure."""
+    arrival = stay.entry
+    jur = stay.jurisdiction
+    ev = (arrival.event_id,)
+    rule = policy.rule_for(DIRECT_TRANSIT, jur, stay.entry_day)
+    if rule is None:
+        sink.add(
+            Code.POLICY_REVIEW,
+            jur,
+            "NO-RULE",
+            ev,
+            arrival.occurred_at,
+            f"no direct-transit rule for {jur} on {stay.entry_day.isoformat()}",
+        )
+        return
+    label = rule.label
+    designated = stay.port.designated(Designation.DIRECT_TRANSIT, stay.entry_day)
+    if not designated:
+        sink.add(
+            Code.DIRECT_TRANSIT_NOT_DESIGNATED,
+            jur,
+            label,
+            ev,
+            arrival.occurred_at,
+            f"{arrival.port} is not designated for direct transit on {stay.entry_day.isoformat()}",
+        )
+    home = THIRD_COUNTRY_OF.get(jur)
+    onward = arrival.onward_to
+    problem = None
+    if onward is None:
+        problem = "onward_to is required"
+    elif onward == arrival.arrived_from:
+        problem = f"onward_to {onward} is the country arrived from"
+    elif onward == home:
+        problem = f"onward_to {onward} is not a third country or region"
+    if problem:
+        sink.add(Code.INVALID_ITINERARY, jur, label, ev, arrival.occurred_at, problem)
+    deadline = arrival.occurred_at + timedelta(hours=rule.amount)
+    departure = stay.exit
+    if departure is not None:
+        both = (arrival.event_id, departure.event_id)
+        late = _overstay_seconds(departure.occurred_at, deadline)
+        if late is None:
+            if problem or not designated:
+                return  # in time, but not a valid direct transit: no DIRECT_TRANSIT_OK
+            sink.add(
+                Code.DIRECT_TRANSIT_OK,
+                jur,
+                label,
+                both,
+                departure.occurred_at,
+                f"departed {departure.port} within {rule.amount} h",
+                deadline=deadline,
+            )
+        else:
+            sink.add(
+                Code.DIRECT_TRANSIT_EXCEEDED,
+                jur,
+                label,
+                both,
+                departure.occurred_at,
+                f"departed {late} s after the {rule.amount} h limit",
+                deadline=deadline,
+                overstay_seconds=late,
+            )
+        return
+    _record_outcome(stay, label, deadline, ev, sink, landside=False)
+
+
+def _record_outcome(
+    stay: Stay,
+    label: str,
+    deadline: datetime | None,
+    evidence: tuple[str, ...],
+    sink: DecisionSink,
+    *,
+    landside: bool,
+) -> None:
+    jur = stay.jurisdiction
+    entry_id = stay.entry.event_id
+    if stay.exit is not None and landside:
+        exit_ = stay.exit
+        late = _overstay_seconds(exit_.occurred_at, deadline)
+        if late is None:
+            sink.add(
+                Code.STAY_CLOSED,
+                jur,
+                label,
+                (*evidence, exit_.event_id),
+                exit_.occurred_at,
+                shared_text(
+                    (Code.STAY_CLOSED, exit_.port), lambda: f"exit at {exit_.port} within the limit"
+                ),
+                deadline=deadline,
+            )
+        else:
+            sink.add(
+                Code.OVERSTAY,
+                jur,
+                label,
+                (*evidence, exit_.event_id),
+                exit_.occurred_at,
+                f"exit at {exit_.port} {late} s after the deadline",
+                deadline=deadline,
+                overstay_seconds=late,
+            )
+        return
+    if stay.exit_before_entry is not None:
+        before = stay.exit_before_entry
+        sink.add(
+            Code.EXIT_BEFORE_ENTRY,
+            jur,
+            "SEQUENCE",
+            (entry_id, before.event_id),
+            stay.entry.occurred_at,
+            f"exit {before.event_id} at {fmt(before.occurred_at)} is earlier than the entry",
+        )
+        return
+    if stay.left_airside is not None:
+        return  # the landside entry records DIRECT_TRANSIT_LEFT_AIRSIDE when it has no basis
+    second = stay.closed_by_entry
+    if second is not None:
+        sink.add(
+            Code.ENTRY_WITHOUT_EXIT,
+            jur,
+            "SEQUENCE",
+            (entry_id, second.event_id),
+            second.occurred_at,
+            f"entry {second.event_id} while the stay from {fmt(stay.entry.occurred_at)} was open",
+        )
+        if deadline is None or deadline >= second.occurred_at:
+            return
+    if deadline is not None and sink.passed(deadline):
+        sink.add(
+            Code.SUSPECTED_OVERSTAY,
+            jur,
+            label,
+            evidence,
+            deadline,
+            f"no exit known after the deadline {fmt(deadline)}",
+            deadline=deadline,
+        )
+
+
+def _overstay_seconds(at: datetime, deadline: datetime | None) -> int | None:
+    if deadline is None or at <= deadline:
+        return None
+    return math.ceil((at - deadline).total_seconds())  # any lateness counts as >= 1 s

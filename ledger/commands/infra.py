@@ -1,0 +1,97 @@
+"""``ledger infra``: bring the local Kafka broker and ClickHouse server up, down, or report them.
+
+``up`` starts what is not running (reusing what is), waits until it answers and creates the
+project's topics and database; ``down`` stops them; ``status`` prints one line per service.
+``--nodes 3`` (kafka only) does the same for a KRaft cluster (:mod:`infra.kafka_cluster`).
+``fetch`` only downloads the Kafka and ZooKeeper jars (``infra/setup.sh`` calls it). Progress
+goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from base.settings import Settings
+
+HELP = "start, stop or inspect the local Kafka broker and ClickHouse server"
+SERVICES = ("kafka", "clickhouse", "all")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Declare ``ledger infra {up,down,status,fetch} [kafka|clickhouse|all]``."""
+    parser.add_argument("action", choices=("up", "down", "status", "fetch"))
+    parser.add_argument("service", nargs="?", choices=SERVICES, default="all")
+    parser.add_argument(
+        "--timeout", type=float, default=120.0, help="seconds to wait for readiness (up)"
+    )
+    parser.add_argument(
+        "--nodes", type=int, default=1, help="Kafka nodes: 3 runs a KRaft cluster (kafka only)"
+    )
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    """Carry out the requested action; 0 on success, 1 if ``status`` finds something down."""
+    from infra.clickhouse_server import ClickHouseServer
+    from infra.kafka_broker import KafkaBroker, ensure_kafka_jars, ensure_topics
+
+    wanted = ("kafka", "clickhouse") if args.service == "all" else (args.service,)
+    kafka = KafkaBroker(settings)
+    clickhouse = ClickHouseServer(settings)
+    action: str = args.action
+
+    if args.nodes > 1:
+        from infra.kafka_cluster import cluster_command
+
+        if args.service != "kafka":
+            _say("--nodes applies to kafka only: ledger infra up kafka --nodes 3")
+            return 2
+        return cluster_command(action, settings, args.nodes, args.timeout, _say)
+    if action == "fetch":
+        from infra.zookeeper_server import ensure_zookeeper_jars
+
+        _say(f"kafka jars: {ensure_kafka_jars(settings)}")
+        _say(f"zookeeper jars (ClickHouse cluster): {ensure_zookeeper_jars(settings)}")
+        return 0
+    if action == "up":
+        if "kafka" in wanted:
+            t0 = time.monotonic()
+            _say(f"kafka: starting on {kafka.bootstrap} (data in {kafka.home})")
+            started = kafka.start(timeout=args.timeout)
+            verb = "started" if started else "already running"
+            _say(f"kafka: {verb}, ready after {time.monotonic() - t0:.1f}s")
+            created = ensure_topics(settings)
+            _say(f"kafka: topics created: {', '.join(created) or 'none (all exist)'}")
+        if "clickhouse" in wanted:
+            t0 = time.monotonic()
+            address = f"{clickhouse.host}:{clickhouse.port}"
+            _say(f"clickhouse: starting on {address} (data in {clickhouse.home})")
+            started = clickhouse.start(timeout=args.timeout)
+            verb = "started" if started else "already running"
+            _say(f"clickhouse: {verb}, ready after {time.monotonic() - t0:.1f}s")
+        return 0
+    if action == "down":
+        if "clickhouse" in wanted:
+            _say(f"clickhouse: {'stopped' if clickhouse.stop() else 'was not running'}")
+        if "kafka" in wanted:
+            _say(f"kafka: {'stopped' if kafka.stop() else 'was not running'}")
+        return 0
+    # status
+    all_up = True
+    if "kafka" in wanted:
+        up = kafka.is_running()
+        all_up &= up
+        print(f"kafka\t{'up' if up else 'down'}\t{kafka.bootstrap}\tpid={kafka.pid()}")
+    if "clickhouse" in wanted:
+        up = clickhouse.is_running()
+        all_up &= up
+        print(
+            f"clickhouse\t{'up' if up else 'down'}\t{clickhouse.host}:{clickhouse.port}"
+            f"\tpid={clickhouse.pid()}"
+        )
+    return 0 if all_up else 1
+
+
+def _say(line: str) -> None:
+    print(f"ledger infra: {line}", file=sys.stderr, flush=True)
