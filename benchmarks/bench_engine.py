@@ -22,8 +22,8 @@ from datetime import date
 
 from domain.engine import Engine
 from domain.events import GateHeartbeat, event_from_mapping, event_to_mapping
-from domain.policy import load_policy
 from producers.simulator import SimulationConfig, simulate
+from streams.policy_file import load_policy
 
 TARGET_EVENTS_PER_SECOND = 50_000
 

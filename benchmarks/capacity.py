@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from base.settings import PROJECT_ROOT
-from domain.policy import load_policy
+from streams.policy_file import load_policy
 
 BENCH_DIR = PROJECT_ROOT / "var" / "bench"
 PEAK_DAY_CROSSINGS = 2_040_000

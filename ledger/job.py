@@ -10,7 +10,6 @@ and the store holds every event and decision, and prints an audit summary comput
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -19,12 +18,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
-from pathlib import Path
 from typing import Any, TextIO
 
 from base.credentials import kafka_client_security
 from base.errors import LedgerError
 from base.settings import Settings
+from ledger.worker_process import start_worker, stop_process, worker_lag
 
 
 class JobError(LedgerError):
@@ -105,29 +104,8 @@ def _reset(settings: Settings, broker: Any, progress: Progress) -> None:
 
 def _start_worker(settings: Settings, progress: Progress) -> subprocess.Popen[bytes]:
     log_path = settings.data_dir / "worker.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
     progress(f"starting the Faust worker (log: {log_path})")
-    env = dict(os.environ)
-    env.update(settings_env(settings))
-    with log_path.open("wb") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", "ledger", "worker", "--loglevel", "info"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-
-
-def settings_env(settings: Settings) -> dict[str, str]:
-    """The ``LEDGER_*`` variables that reproduce ``settings`` in a child process."""
-    from dataclasses import fields
-
-    env: dict[str, str] = {}
-    for f in fields(settings):
-        value = getattr(settings, f.name)
-        if value is not None:
-            env[f"LEDGER_{f.name.upper()}"] = str(value)
-    return env
+    return start_worker(settings, log_path)
 
 
 def _publish_day(settings: Settings, options: JobOptions, progress: Progress) -> int:
@@ -157,7 +135,7 @@ def _publish_day(settings: Settings, options: JobOptions, progress: Progress) ->
     publisher.close()  # raises UndeliveredEventsError, listing them, if anything was not acked
     rate = len(events) / max(time.monotonic() - started, 1e-9)
     progress(f"published {len(events)} events ({rate:,.0f} events/s)")
-    bad = _publish_malformed(settings, options.malformed)
+    bad = publish_malformed(settings, options.malformed)
     if bad:
         progress(f"published {bad} malformed messages (they must reach the dead-letter topic)")
     return len(events) + bad
@@ -187,7 +165,7 @@ def malformed_messages() -> list[bytes]:
     return [b"\x00not avro at all", framed[:12], framed]
 
 
-def _publish_malformed(settings: Settings, count: int) -> int:
+def publish_malformed(settings: Settings, count: int) -> int:
     from kafka import KafkaProducer
 
     messages = malformed_messages()[:count]
@@ -212,25 +190,6 @@ def _wait_for_worker(
 ) -> None:
     log_path = settings.data_dir / "worker.log"
     _wait(lambda: worker_lag(settings, worker, log_path), timeout, progress, "the worker")
-
-
-def worker_lag(settings: Settings, worker: subprocess.Popen[bytes], log_path: Path) -> int:
-    """Messages the worker's group has not committed on the input topics; -1 while unknown.
-
-    Raises :class:`JobError` with the log tail if the worker process has exited.
-    """
-    from streams.ops import LagUnavailableError, consumer_lag
-
-    if worker.poll() is not None:
-        tail = log_path.read_text(errors="replace")[-3000:]
-        raise JobError(f"the worker exited with status {worker.returncode}:\n{tail}")
-    topics = (settings.topic_crossings, settings.topic_permits)
-    try:
-        return sum(p.lag for p in consumer_lag(settings, settings.app_id, topics))
-    except LagUnavailableError as e:
-        if not e.retriable:
-            raise
-        return -1  # unknown yet: keep waiting
 
 
 def _wait(lag: Callable[[], int], timeout: float, progress: Progress, who: str) -> None:
@@ -272,12 +231,7 @@ def _sink_until_caught_up(
 def _stop_worker(worker: subprocess.Popen[bytes], progress: Progress) -> None:
     if worker.poll() is None:
         progress("stopping the worker")
-        worker.terminate()
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
+        stop_process(worker, grace_seconds=30)
 
 
 SUMMARY_QUERIES: tuple[tuple[str, str], ...] = (

@@ -5,9 +5,7 @@ as gates do, wait until the worker group has settled, and read its decisions bac
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
 import urllib.request
 import uuid
@@ -27,7 +25,8 @@ from domain.events import Event
 from domain.policy import Policy
 from infra.kafka_broker import ensure_kafka_security
 from infra.process import free_port
-from ledger.job import settings_env, worker_lag
+from ledger import worker_process
+from ledger.worker_process import worker_lag
 from producers.gates import publish_events
 from producers.roles import GatesAndAuthorities
 from schemas.codec import decode_emission
@@ -69,26 +68,10 @@ def running_worker(
 
     ``faust_env`` adds Faust's own environment settings (e.g. ``BROKER_SESSION_TIMEOUT``).
     """
-    env = dict(os.environ)
-    env.update(settings_env(settings))
-    env.update(faust_env or {})
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "ledger", "worker", "--loglevel", "info"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=PROJECT_ROOT,
-        )
-    try:
+    with worker_process.running_worker(
+        settings, log_path, extra_env=faust_env, cwd=PROJECT_ROOT
+    ) as proc:
         yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def wait_until_worker_consumed(

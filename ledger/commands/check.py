@@ -20,9 +20,9 @@ from domain.decisions import Emission
 from domain.engine import Engine
 from domain.events import parse_instant
 from domain.jsonlines import LineError
-from domain.policy import load_policy
 from ledger.commands.events_input import open_input, read_input_events
 from streams.edge import EdgeLimits
+from streams.policy_file import load_policy
 
 HELP = "run the rules engine over JSON-lines events and print decision emissions"
 

@@ -24,10 +24,10 @@ from base.errors import InvalidEventError
 from base.settings import Settings
 from domain.engine import Engine, Plan
 from domain.events import format_instant, parse_date, parse_instant
-from domain.policy import load_policy
 from ledger.commands.check import ErrorReport
 from ledger.commands.events_input import open_input, read_input_events
 from streams.edge import EdgeLimits
+from streams.policy_file import load_policy
 
 HELP = "open stays, deadlines and remaining time at an instant (EES 'remaining stay')"
 

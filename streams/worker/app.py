@@ -31,8 +31,9 @@ import faust
 from base.credentials import kafka_client_security
 from base.settings import Settings
 from domain.events import Event
-from domain.policy import Policy, load_policy
+from domain.policy import Policy
 from streams.edge import EdgeLimits, check_record
+from streams.policy_file import load_policy
 from streams.worker.acks import CommitWatchdog, drop_stale_acks
 from streams.worker.faust_tables import TABLES, FaustTables
 from streams.worker.guard import OutputLimits, exit_within

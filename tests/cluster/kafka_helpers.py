@@ -21,7 +21,7 @@ from base.settings import PROJECT_ROOT, Settings
 from domain.events import Event
 from infra.kafka_broker import ensure_kafka_security, ensure_topics, project_topics
 from infra.process import free_port
-from ledger.job import settings_env
+from ledger.worker_process import settings_env
 from streams.store import open_store
 from streams.worker.app import changelog_topics
 from tests.pipeline import publish_stream, topic_end_offsets

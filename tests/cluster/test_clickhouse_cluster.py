@@ -24,11 +24,11 @@ from base.credentials import kafka_client_security
 from base.settings import Settings
 from domain.engine import Engine
 from domain.events import GateHeartbeat
-from domain.policy import load_policy
 from infra.clickhouse_cluster import ClickHouseCluster
 from infra.kafka_cluster import KafkaCluster
 from producers.simulator import SimulationConfig, simulate
 from schemas.codec import DeadLetter, encode_dead_letter, encode_emission
+from streams.policy_file import load_policy
 from streams.sink import Sink
 from streams.store import open_store
 from streams.store.base import ddl_statements

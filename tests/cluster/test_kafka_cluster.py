@@ -19,9 +19,9 @@ import pytest
 
 from base.settings import Settings
 from domain.events import Event, GateHeartbeat
-from domain.policy import load_policy
 from infra.kafka_cluster import KafkaCluster
 from producers.simulator import SimulationConfig, simulate
+from streams.policy_file import load_policy
 from streams.store import open_store
 from tests.cluster.kafka_helpers import (
     Trickle,

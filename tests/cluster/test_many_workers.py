@@ -21,9 +21,9 @@ import pytest
 from base.settings import Settings
 from domain.decisions import fold_emissions
 from domain.events import Event, GateHeartbeat
-from domain.policy import load_policy
 from infra.kafka_cluster import KafkaCluster
 from producers.simulator import SimulationConfig, simulate
+from streams.policy_file import load_policy
 from tests.cluster.kafka_helpers import Trickle, cluster_settings
 from tests.pipeline import (
     FAST_FAILOVER,

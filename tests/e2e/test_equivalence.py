@@ -37,10 +37,11 @@ from base.settings import Settings
 from domain.decisions import Code, Decision, Emission, Status, fold_emissions
 from domain.engine import open_stays
 from domain.events import Event, GateHeartbeat, format_instant
-from domain.policy import Policy, load_policy
-from ledger.job import settings_env
+from domain.policy import Policy
+from ledger.worker_process import settings_env
 from producers.simulator import SimulationConfig, simulate
 from streams.ops import LagUnavailableError, consumer_lag
+from streams.policy_file import load_policy
 from tests.pipeline import (
     FAST_FAILOVER,
     another_worker,

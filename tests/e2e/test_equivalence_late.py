@@ -22,8 +22,8 @@ import pytest
 from base.settings import Settings
 from domain.decisions import Code, Status
 from domain.events import CrossingRecorded, Event, GateHeartbeat
-from domain.policy import load_policy
 from producers.simulator import simulate
+from streams.policy_file import load_policy
 from tests.e2e.test_equivalence import (
     CONFIG,
     Stream,

@@ -19,7 +19,8 @@ import pytest
 
 from base.settings import PROJECT_ROOT, Settings
 from infra.process import free_port
-from ledger.job import _publish_malformed, settings_env
+from ledger.job import publish_malformed
+from ledger.worker_process import settings_env
 from producers.roles import GatesAndAuthorities
 from producers.simulator import SimulationConfig, simulate
 from streams.sink import Sink
@@ -103,7 +104,7 @@ def test_a_simulated_day_flows_from_gates_to_the_clickhouse_server(
         for event in events:
             publisher.publish(event)
         publisher.close()
-        assert _publish_malformed(settings, 3) == 3
+        assert publish_malformed(settings, 3) == 3
         wait_until_worker_consumed(settings, worker, log)
 
     with open_store(settings) as store:

@@ -25,7 +25,6 @@ from kafka import KafkaConsumer, TopicPartition
 from base.credentials import kafka_client_security
 from base.settings import Settings
 from domain.events import Event, GateHeartbeat
-from domain.policy import load_policy
 from infra import process
 from infra.kafka_broker import KafkaBroker, ensure_topics, project_topics
 from producers.gates import publish_events
@@ -36,6 +35,7 @@ from producers.publisher import (
 )
 from producers.simulator import SimulationConfig, simulate
 from schemas.codec import decode_event
+from streams.policy_file import load_policy
 from streams.store import open_store
 from tests.cluster.kafka_helpers import running_sink, wait_until_sink_stored
 from tests.conftest import ClickHouseService

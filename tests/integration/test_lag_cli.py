@@ -15,7 +15,7 @@ from kafka.structs import OffsetAndMetadata
 
 from base.credentials import kafka_client_security
 from base.settings import PROJECT_ROOT, Settings
-from ledger.job import settings_env
+from ledger.worker_process import settings_env
 from tests.pipeline import isolated_settings
 
 pytestmark = pytest.mark.integration

@@ -30,7 +30,7 @@ from domain.events import (
     PermitKind,
     format_instant,
 )
-from ledger.job import settings_env
+from ledger.worker_process import settings_env
 from schemas.codec import DeadLetter, decode_dead_letter, encode_event
 from streams.sink import Sink
 from streams.store import open_store

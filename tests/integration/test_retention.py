@@ -22,9 +22,9 @@ import pytest
 from base.credentials import kafka_client_security
 from base.settings import Settings
 from domain.engine import Engine
-from domain.policy import load_policy
 from producers.simulator import SimulationConfig, simulate
 from schemas.codec import encode_emission
+from streams.policy_file import load_policy
 from tests.integration.test_sink import (
     catch_up,
     event_messages,

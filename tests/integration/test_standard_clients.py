@@ -21,7 +21,7 @@ from base.credentials import kafka_client_security
 from base.settings import PROJECT_ROOT, Settings
 from domain.decisions import Code
 from domain.events import Basis, Channel, CrossingRecorded, Direction, Document
-from ledger.job import settings_env
+from ledger.worker_process import settings_env
 from schemas.codec import encode_event
 from streams.sink import Sink
 from streams.store import open_store

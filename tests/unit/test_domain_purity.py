@@ -1,4 +1,5 @@
-"""The domain package stays pure: no framework, broker or store imports, no clock, no randomness."""
+"""The domain package stays pure: no framework, broker or store imports, no clock, no randomness,
+no files (no pathlib, no importlib resources, no reads)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,11 @@ FORBIDDEN_MODULES = {
     "asyncio",
     "threading",
     "os",
+    "pathlib",
+    "importlib",
+    "io",
+    "shutil",
+    "tempfile",
 }
 FORBIDDEN_CALLS = {
     "now",
@@ -44,6 +50,11 @@ FORBIDDEN_CALLS = {
     "open",
     "input",
     "print",
+    "read_text",
+    "read_bytes",
+    "write_text",
+    "write_bytes",
+    "files",
 }
 
 
@@ -78,3 +89,19 @@ def test_the_purity_check_catches_a_forbidden_import_and_call(tmp_path: Path) ->
     bad = tmp_path / "bad.py"
     bad.write_text("import faust\nfrom datetime import datetime\nx = datetime.now()\n")
     assert len(_violations(bad)) == 2
+
+
+def test_the_purity_check_catches_file_reads(tmp_path: Path) -> None:
+    bad = tmp_path / "reads.py"
+    bad.write_text(
+        "from importlib import resources\nfrom pathlib import Path\n"
+        "a = resources.files('streams').joinpath('x.json').read_text()\n"
+        "b = Path('x.json').read_text()\n"
+    )
+    assert sorted(v.split(" ", 1)[1] for v in _violations(bad)) == [
+        "calls files()",
+        "calls read_text()",
+        "calls read_text()",
+        "imports importlib",
+        "imports pathlib",
+    ]

@@ -22,9 +22,9 @@ from domain.events import (
     PermitIssued,
     PermitKind,
 )
-from domain.policy import load_policy
 from schemas.codec import DeadLetter, decode_dead_letter, encode_event
 from streams.edge import EdgeLimits, EdgeViolation, check_event, check_record
+from streams.policy_file import load_policy
 from streams.worker.guard import OutputLimits, Quarantine, source_timestamp
 from streams.worker.memory_tables import MemoryTables
 from streams.worker.processor import Coordinates, Message, Output, Processor

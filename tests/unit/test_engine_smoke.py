@@ -18,7 +18,8 @@ from domain.engine import (
     next_due,
 )
 from domain.events import Event, event_from_mapping
-from domain.policy import load_policy, policy_from_mapping
+from domain.policy_data import policy_from_mapping
+from streams.policy_file import load_policy
 from streams.worker.state_format import decode_state, encode_state
 
 POLICY = load_policy()

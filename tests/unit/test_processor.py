@@ -25,9 +25,9 @@ from domain.clock import EventClock
 from domain.decisions import Code, Decision, Emission, fold_emissions
 from domain.engine import Engine
 from domain.events import CrossingRecorded, Event, GateHeartbeat, StayExtended
-from domain.policy import load_policy
 from producers.simulator import SimulationConfig, simulate
 from schemas.codec import decode_dead_letter, decode_emission, encode_event
+from streams.policy_file import load_policy
 from streams.worker.memory_tables import AckedPublisher, MemoryTables
 from streams.worker.processor import Coordinates, Message, Output, Processor
 from streams.worker.state_format import decode_clock, decode_state, encode_clock

@@ -10,12 +10,12 @@ import pytest
 
 from domain.clock import EventClock
 from domain.engine import Engine
-from domain.policy import load_policy
 from domain.state import FACTS, TravellerState
 from producers.simulator import SimulationConfig, simulate
 from schemas import codec
 from schemas.codec import DecodeError, encode_record
 from schemas.state_schema import SCHEMA_DIR, render
+from streams.policy_file import load_policy
 from streams.worker.state_format import (
     decode_clock,
     decode_state,

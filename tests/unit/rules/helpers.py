@@ -211,7 +211,7 @@ def corrected(original: Mapping[str, Any], **changes: Any) -> dict[str, Any]:
 
 @cache
 def default_policy() -> Any:
-    from domain.policy import load_policy
+    from streams.policy_file import load_policy
 
     return load_policy()
 
