@@ -45,56 +45,26 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
-from base.credentials import kafka_client_security
 from base.errors import LedgerError
 from base.settings import Settings
 from schemas.codec import decode_event
 from streams.edge import EdgeLimits, EdgeViolation, check_record, check_storable, record_instant
-from streams.store.base import Store, StoreUnavailableError, Table, TopicPartition
+from streams.sink_kafka import open_consumer, topic_partitions
+from streams.sink_retry import SinkError, SinkStats, Stopped, StoreCalls
+from streams.store.base import Store, Table, TopicPartition
 from streams.store.records import event_record_row, record_row
 from streams.store.rows import Coordinates
 from streams.trust.sinklog import SinkLog
 
+__all__ = ["Sink", "SinkError", "SinkStats", "record_time"]
+
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
-_MAX_BACKOFF_SECONDS = 10.0
 _REPORT_SECONDS = 5.0
-
-
-class SinkError(LedgerError):
-    """The sink cannot run (Kafka unreachable at start, or it was stopped mid-flush)."""
-
-
-class _Stopped(Exception):
-    """Internal: stop requested while waiting; the unflushed batch is left for the next run."""
-
-
-@dataclass(slots=True)
-class SinkStats:
-    """Counters of one sink run."""
-
-    consumed: int = 0
-    inserted: dict[str, int] = field(default_factory=lambda: {t.value: 0 for t in Table})
-    already_stored: int = 0
-    undecodable: dict[str, int] = field(default_factory=dict)
-    flushes: int = 0
-    store_retries: int = 0
-
-    def summary(self) -> str:
-        """One line for progress reports."""
-        rows = ", ".join(f"{k} {v}" for k, v in self.inserted.items())
-        bad = sum(self.undecodable.values())
-        return (
-            f"consumed {self.consumed}; inserted {rows}; already stored {self.already_stored}; "
-            f"undecodable {bad} {dict(sorted(self.undecodable.items()))}; "
-            f"flushes {self.flushes}; store retries {self.store_retries}"
-        )
 
 
 class Sink:
@@ -119,6 +89,7 @@ class Sink:
         self._pending_since: float | None = None
         self._skip: dict[TopicPartition, set[int]] = {}
         self._stop = threading.Event()
+        self._calls = StoreCalls(store, self.stats)
         self._limits = EdgeLimits.from_settings(settings)
         self.merkle = SinkLog(settings, store)
 
@@ -126,9 +97,9 @@ class Sink:
 
     def end_offsets(self, timeout_seconds: float = 60.0) -> dict[TopicPartition, int]:
         """The current end offset of every partition of the four topics (own short consumer)."""
-        consumer = self._consumer()
+        consumer = open_consumer(self.settings, self.client_id)
         try:
-            tps = self._partitions(consumer, timeout_seconds)
+            tps = topic_partitions(consumer, self._tables, self._stop, timeout_seconds)
             ends = consumer.end_offsets(tps)
             return {(tp.topic, tp.partition): int(o) for tp, o in ends.items()}
         finally:
@@ -156,10 +127,11 @@ class Sink:
         the next run.
         """
         self._stop = stop or threading.Event()
+        self._calls.stop = self._stop
         consumer: Any = None
         try:
-            self._retry(self.store.migrate)
-            consumer = self._consumer()
+            self._calls.retry(self.store.migrate)
+            consumer = open_consumer(self.settings, self.client_id)
             self._resume(consumer)
             last_report = time.monotonic()
             while not self._stop.is_set():
@@ -176,13 +148,13 @@ class Sink:
                 if self._due(until):
                     self._flush()
                 elif not self._pending_next:  # every leaf is stored: a timed checkpoint may sign
-                    self._retry(lambda: self.merkle.sign_due(self._committed))
+                    self._calls.retry(lambda: self.merkle.sign_due(self._committed))
                 if time.monotonic() - last_report >= _REPORT_SECONDS:
                     log.info("sink: %s", self.stats.summary())
                     last_report = time.monotonic()
             self._flush()
-            self._retry(lambda: self.merkle.sign_due(self._committed, everything=True))
-        except _Stopped:
+            self._calls.retry(lambda: self.merkle.sign_due(self._committed, everything=True))
+        except Stopped:
             log.warning("sink: stopped with an unflushed batch; the next run re-reads it")
         finally:
             if consumer is not None:
@@ -193,59 +165,22 @@ class Sink:
 
     # -- consuming ----------------------------------------------------------------------------
 
-    def _consumer(self) -> Any:
-        from kafka import KafkaConsumer
-        from kafka.errors import KafkaError
-
-        try:
-            return KafkaConsumer(
-                bootstrap_servers=self.settings.kafka_bootstrap,
-                **kafka_client_security(self.settings, "sink"),
-                client_id=self.client_id,
-                group_id=None,
-                enable_auto_commit=False,
-                auto_offset_reset="earliest",
-                max_poll_records=self.settings.sink_batch_size,
-                # Never store what a transactional worker (processing_guarantee=exactly_once)
-                # aborted; non-transactional messages are visible at once either way.
-                isolation_level="read_committed",
-            )
-        except KafkaError as e:
-            raise SinkError(f"cannot reach Kafka at {self.settings.kafka_bootstrap}: {e}") from e
-
-    def _partitions(self, consumer: Any, timeout_seconds: float = 60.0) -> list[Any]:
-        from kafka import TopicPartition as KafkaTopicPartition
-
-        deadline = time.monotonic() + timeout_seconds
-        tps: list[Any] = []
-        for topic in self._tables:
-            while True:
-                parts = consumer.partitions_for_topic(topic)
-                if parts:
-                    tps.extend(KafkaTopicPartition(topic, p) for p in sorted(parts))
-                    break
-                if time.monotonic() > deadline or self._stop.is_set():
-                    raise SinkError(f"topic {topic} does not exist (or has no partitions)")
-                log.warning("sink: waiting for topic %s to exist", topic)
-                self._stop.wait(1.0)
-        return tps
-
     def _resume(self, consumer: Any) -> None:
         """Seek every partition to its committed point and load the already-stored offsets."""
-        tps = self._partitions(consumer)
+        tps = topic_partitions(consumer, self._tables, self._stop)
         consumer.assign(tps)
-        committed = self._retry(self.store.committed_offsets)
+        committed = self._calls.retry(self.store.committed_offsets)
         beginnings = consumer.beginning_offsets(tps)
         for tp in tps:
             key = (tp.topic, tp.partition)
             start = max(committed.get(key, 0), int(beginnings[tp]))
             consumer.seek(tp, start)
             table = self._tables[tp.topic]
-            present = self._retry(
+            present = self._calls.retry(
                 functools.partial(self.store.stored_offsets, table, tp.topic, tp.partition, start)
             )
             self._skip[key] = present
-            self._retry(functools.partial(self.merkle.resume, table, key, start))
+            self._calls.retry(functools.partial(self.merkle.resume, table, key, start))
             with self._lock:
                 self._committed[key] = start
             if present:
@@ -356,10 +291,10 @@ class Sink:
             return
         for table, rows in self._pending.items():
             if rows:
-                self._insert_exactly(table, rows)
+                self._calls.insert_exactly(table, rows)
                 self.stats.inserted[table.value] += len(rows)
         progress = dict(self._pending_next)
-        self._retry(lambda: self.store.commit_offsets(progress, datetime.now(UTC)))
+        self._calls.retry(lambda: self.store.commit_offsets(progress, datetime.now(UTC)))
         with self._lock:
             self._committed.update(progress)
         self._pending = {t: [] for t in Table}
@@ -367,61 +302,8 @@ class Sink:
         self._pending_next = {}
         self._pending_since = None
         self.stats.flushes += 1
-        self._retry(lambda: self.merkle.sign_due(self._committed))
+        self._calls.retry(lambda: self.merkle.sign_due(self._committed))
         log.debug("sink: flushed; %s", self.stats.summary())
-
-    def _insert_exactly(self, table: Table, rows: list[dict[str, Any]]) -> None:
-        """Insert ``rows``; after a failed attempt, first drop rows that did land."""
-        attempt = 0
-        while True:
-            try:
-                if attempt:
-                    rows = self._not_yet_stored(table, rows)
-                    if not rows:
-                        return
-                self.store.insert(table, rows)
-                return
-            except StoreUnavailableError as e:
-                attempt += 1
-                self._backoff(attempt, e)
-
-    def _not_yet_stored(self, table: Table, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        by_tp: dict[TopicPartition, list[int]] = {}
-        for row in rows:
-            by_tp.setdefault((row["kafka_topic"], row["kafka_partition"]), []).append(
-                row["kafka_offset"]
-            )
-        present: set[tuple[str, int, int]] = set()
-        for (topic, partition), offsets in by_tp.items():
-            for o in self.store.stored_offsets(
-                table, topic, partition, min(offsets), max(offsets) + 1
-            ):
-                present.add((topic, partition, o))
-        if present:
-            log.info("sink: %d rows of the failed batch had landed; not re-inserted", len(present))
-        return [
-            r
-            for r in rows
-            if (r["kafka_topic"], r["kafka_partition"], r["kafka_offset"]) not in present
-        ]
-
-    def _retry(self, op: Callable[[], T]) -> T:
-        attempt = 0
-        while True:
-            try:
-                return op()
-            except StoreUnavailableError as e:
-                attempt += 1
-                self._backoff(attempt, e)
-
-    def _backoff(self, attempt: int, error: Exception) -> None:
-        self.stats.store_retries += 1
-        delay = min(0.2 * 2 ** min(attempt, 10), _MAX_BACKOFF_SECONDS)
-        log.warning(
-            "sink: store unavailable (attempt %d), retrying in %.1fs: %s", attempt, delay, error
-        )
-        if self._stop.wait(delay):
-            raise _Stopped()
 
 
 def record_time(timestamp_ms: int | None, fallback: datetime) -> datetime:
