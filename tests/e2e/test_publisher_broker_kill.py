@@ -16,6 +16,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -47,6 +48,21 @@ PARTITIONS = 4
 RATE = 300  # events handed to the publisher per second
 CONFIG = SimulationConfig(start=date(2025, 12, 1), days=1, travellers=250, seed=12)
 FAST = PublisherConfig(delivery_timeout_ms=8_000, request_timeout_ms=3_000, backoff_max_s=2.0)
+
+
+@pytest.fixture
+def own_broker(
+    clickhouse_server: ClickHouseService, tmp_path: Path
+) -> Iterator[tuple[Settings, KafkaBroker]]:
+    """A broker of the test's own (it gets killed), with the project's topics; stopped after."""
+    settings = own_broker_settings(clickhouse_server, tmp_path)
+    broker = KafkaBroker(settings)
+    try:
+        broker.start()
+        ensure_topics(settings, project_topics(settings), partitions=PARTITIONS)
+        yield settings, broker
+    finally:
+        broker.stop()
 
 
 def own_broker_settings(clickhouse_server: ClickHouseService, tmp_path: Path) -> Settings:
@@ -115,72 +131,60 @@ class PacedPublisher(threading.Thread):
 
 
 def test_publisher_survives_a_broker_sigkill_and_restart_under_load(
-    clickhouse_server: ClickHouseService, tmp_path: Path
+    own_broker: tuple[Settings, KafkaBroker], tmp_path: Path
 ) -> None:
-    settings = own_broker_settings(clickhouse_server, tmp_path)
-    broker = KafkaBroker(settings)
-    try:
-        broker.start()
-        ensure_topics(settings, project_topics(settings), partitions=PARTITIONS)
-        events = list(simulate(CONFIG).events)
-        as_of = max(e.occurred_at for e in events) + timedelta(hours=12)
-        published = [*events, GateHeartbeat("final-heartbeat", as_of, "HK-LO-WU")]
-        gates = PacedPublisher(settings, published)
-        gates.start()
-        time.sleep(3)
-        pid = broker.pid()
-        assert pid is not None and gates.is_alive(), "the kill must land mid-publishing"
-        os.kill(pid, signal.SIGKILL)
-        time.sleep(8)
-        broker.start()
-        gates.join(timeout=600)
-        assert not gates.is_alive() and gates.error is None, gates.error
-        assert gates.publisher.failed_attempts > 0, "the outage was not felt"
-        wanted = wanted_messages(published)
-        assert messages_in_kafka(settings) == wanted
+    settings, broker = own_broker
+    events = list(simulate(CONFIG).events)
+    as_of = max(e.occurred_at for e in events) + timedelta(hours=12)
+    published = [*events, GateHeartbeat("final-heartbeat", as_of, "HK-LO-WU")]
+    gates = PacedPublisher(settings, published)
+    gates.start()
+    time.sleep(3)
+    pid = broker.pid()
+    assert pid is not None and gates.is_alive(), "the kill must land mid-publishing"
+    os.kill(pid, signal.SIGKILL)
+    time.sleep(8)
+    broker.start()
+    gates.join(timeout=600)
+    assert not gates.is_alive() and gates.error is None, gates.error
+    assert gates.publisher.failed_attempts > 0, "the outage was not felt"
+    wanted = wanted_messages(published)
+    assert messages_in_kafka(settings) == wanted
 
-        worker_log, sink_log = tmp_path / "worker.log", tmp_path / "sink.log"
-        with (
-            running_worker(settings, worker_log) as worker,
-            running_sink(settings, sink_log) as sink,
-        ):
-            wait_until_settled(settings, [(worker, worker_log)], timeout=300)
-            wait_until_sink_stored(settings, sink, sink_log, timeout=300)
-        _, expected = offline_decisions(load_policy(), published)
-        with open_store(settings) as store:
-            rows = store.query("SELECT event_id, count() FROM events GROUP BY event_id").rows
-            in_force = store.query(
-                "SELECT decision_id, traveller_id, code FROM decisions_in_force"
-            ).rows
-        assert Counter(dict(rows)) == wanted
-        assert sorted(in_force) == sorted(
-            (d.decision_id, d.traveller_id, d.code.value) for d in expected.values()
-        )
-        assert len(expected) > 20
-    finally:
-        broker.stop()
+    worker_log, sink_log = tmp_path / "worker.log", tmp_path / "sink.log"
+    with (
+        running_worker(settings, worker_log) as worker,
+        running_sink(settings, sink_log) as sink,
+    ):
+        wait_until_settled(settings, [(worker, worker_log)], timeout=300)
+        wait_until_sink_stored(settings, sink, sink_log, timeout=300)
+    _, expected = offline_decisions(load_policy(), published)
+    with open_store(settings) as store:
+        rows = store.query("SELECT event_id, count() FROM events GROUP BY event_id").rows
+        in_force = store.query(
+            "SELECT decision_id, traveller_id, code FROM decisions_in_force"
+        ).rows
+    assert Counter(dict(rows)) == wanted
+    assert sorted(in_force) == sorted(
+        (d.decision_id, d.traveller_id, d.code.value) for d in expected.values()
+    )
+    assert len(expected) > 20
 
 
 def test_close_names_every_undelivered_event_when_the_broker_never_returns(
-    clickhouse_server: ClickHouseService, tmp_path: Path
+    own_broker: tuple[Settings, KafkaBroker],
 ) -> None:
-    settings = own_broker_settings(clickhouse_server, tmp_path)
-    broker = KafkaBroker(settings)
-    try:
-        broker.start()
-        ensure_topics(settings, project_topics(settings), partitions=PARTITIONS)
-        events = [e for e in simulate(CONFIG).events if not isinstance(e, GateHeartbeat)][:400]
-        publisher = EventPublisher(settings, FAST, client_id="stranded-gates", role="operator")
-        publish_events(events[:200], publisher)
-        assert publisher.flush(60)
-        pid = broker.pid()
-        assert pid is not None
-        os.kill(pid, signal.SIGKILL)
-        publish_events(events[200:], publisher)
-        with pytest.raises(UndeliveredEventsError) as raised:
-            publisher.close(timeout=15)
-    finally:
-        broker.stop()
+    settings, broker = own_broker
+    events = [e for e in simulate(CONFIG).events if not isinstance(e, GateHeartbeat)][:400]
+    publisher = EventPublisher(settings, FAST, client_id="stranded-gates", role="operator")
+    publish_events(events[:200], publisher)
+    assert publisher.flush(60)
+    pid = broker.pid()
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    publish_events(events[200:], publisher)
+    with pytest.raises(UndeliveredEventsError) as raised:
+        publisher.close(timeout=15)
     report = raised.value.report
     assert report.delivered == 200
     assert sorted(u.event_id for u in report.undelivered) == sorted(
