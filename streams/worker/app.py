@@ -156,16 +156,16 @@ def create_app(settings: Settings, policy: Policy | None = None) -> faust.App:
 
     @app.timer(1.0)  # type: ignore[untyped-decorator]  # faust leaves timer untyped
     async def _repair_acks() -> None:
-        drop_stale_acks(app.consumer)
-        for tp, committed in watchdog.stuck(app.consumer):
+        consumer: Any = app.consumer  # a ReadCommittedConsumer (streams.worker.transport)
+        drop_stale_acks(consumer)
+        for tp, offset in watchdog.stuck(consumer):
             log.warning(
-                "%s[%d]: commits blocked by unacknowledged offsets from %d on; re-reading from %d",
+                "%s[%d]: commits blocked by a delivered message never acked; re-reading from %d",
                 tp.topic,
                 tp.partition,
-                committed,
-                committed,
+                offset,
             )
-            await app.consumer.seek(tp, committed)
+            consumer.guarded_seek(tp, offset)
 
     # concurrency=1: faust-streaming issue 606 commits offsets past in-flight messages otherwise.
     @app.agent(source, concurrency=1)

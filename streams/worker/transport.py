@@ -5,7 +5,8 @@ Faust opens its worker consumer ``read_uncommitted`` unless the app itself is tr
 transactions would then get decisions for data it later aborted, evidence the sink (always
 ``read_committed``) never stores. This transport differs from Faust's ``kafka://`` one only in
 that: its consumer thread asks for ``read_committed`` when it creates the consumer. The app uses
-it through the ``ledger-kafka://`` broker URL (:data:`SCHEME`).
+it through the ``ledger-kafka://`` broker URL (:data:`SCHEME`). Its consumer also makes seeks of the
+input partitions exact (:class:`~streams.worker.seeking.GuardedSeeks`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Any, ClassVar
 
 from faust.transport.drivers import TRANSPORTS
 from faust.transport.drivers import aiokafka as faust_aiokafka
+
+from streams.worker.seeking import GuardedSeeks
 
 SCHEME = "ledger-kafka"
 
@@ -33,8 +36,8 @@ class ReadCommittedConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
             consumer.in_transaction = was
 
 
-class ReadCommittedConsumer(faust_aiokafka.Consumer):
-    """Faust's aiokafka consumer on a :class:`ReadCommittedConsumerThread`."""
+class ReadCommittedConsumer(GuardedSeeks, faust_aiokafka.Consumer):
+    """Faust's aiokafka consumer on a :class:`ReadCommittedConsumerThread`, with exact seeks."""
 
     def _new_consumer_thread(self) -> ReadCommittedConsumerThread:
         return ReadCommittedConsumerThread(self, loop=self.loop, beacon=self.beacon)

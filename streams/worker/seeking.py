@@ -1,0 +1,126 @@
+"""Input partitions are read again from the target after every seek (faust-streaming 0.15.x).
+
+After each rebalance Faust resumes the input partitions, then seeks them to their committed
+offsets, then resumes its flow control, which empties every stream buffer. Records fetched in
+between are handed to the streams before the seek and then dropped from the buffer, while the
+consumer's read offset has already moved past them, so they are never delivered again; Faust's
+commit logic lets a commit pass a one-offset hole right after the committed offset and counts the
+offsets it did not see between two deliveries as acknowledged, so it commits over them. Reproduced
+in the state-upgrade test (seek delayed to widen the window): offset 3,897 of a crossings partition
+was never processed, and the worker committed past it.
+
+:class:`GuardedSeeks` (mixed into the worker's consumer) makes a seek of an input partition exact:
+
+* from the start of Faust's seek to the committed offsets until its flow control has resumed and
+  emptied the buffers, the input partitions are held (paused), so nothing of them is delivered in
+  that window; then each is sought again to its committed offset (0 when the group never
+  committed one; the ``earliest`` reset applies if that is gone) and resumed;
+* every seek (these and the commit watchdog's, :func:`GuardedSeeks.guarded_seek`) forgets what the
+  consumer recorded of the partition (acknowledged offsets, gaps): everything from the target on
+  is delivered again, so nothing recorded before the seek can let a commit pass an offset that was
+  not processed;
+* records fetched before a seek of their partition but handed out after it are dropped and the
+  partition is sought again, and the read offset is set to the target when the first record after
+  the seek is handed out (a delivery in flight during the seek may have moved it past the target).
+
+Deliveries that this repeats are harmless: a repeated ``event_id`` changes nothing and re-published
+decisions carry the same ``decision_id``. The attributes used are faust-streaming internals
+(pinned in pyproject.toml).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+class GuardedSeeks:
+    """Mixin for Faust's transport consumer: exact re-reads after seeks (see the module doc)."""
+
+    _guard: _GuardState | None = None
+
+    @property
+    def guard(self) -> _GuardState:
+        """The seek bookkeeping (created on first use: Faust builds consumers its own way)."""
+        if self._guard is None:
+            self._guard = _GuardState()
+        return self._guard
+
+    def input_partitions(self) -> set[Any]:
+        """Assigned partitions of the input topics (every one that is not a table changelog)."""
+        me: Any = self
+        return {tp for tp in me.assignment() if not me._is_changelog_tp(tp)}
+
+    async def perform_seek(self) -> None:
+        """Faust's seek to the committed offsets, with the input partitions held until the flow."""
+        me: Any = self
+        inputs = self.input_partitions()
+        me.pause_partitions(inputs)  # no await since Faust resumed them: nothing was handed out
+        self.guard.held |= inputs
+        await super().perform_seek()  # type: ignore[misc]  # Faust's consumer is next in the MRO
+
+    def resume_flow(self) -> None:
+        """Faust's flow resumption; then the held input partitions are sought and resumed.
+
+        Faust resumes its flow control (emptying the stream buffers) just before this, once the
+        tables are recovered; while a recovery is still running the partitions stay held.
+        """
+        me: Any = self
+        super().resume_flow()  # type: ignore[misc]
+        if me.app.in_recovery or not self.guard.held:
+            return
+        held = self.guard.held & self.input_partitions()
+        self.guard.held = set()
+        for tp in held:
+            committed = me._committed_offset.get(tp)
+            self.guarded_seek(tp, 0 if committed is None else committed)
+        me.resume_partitions(held)
+
+    def guarded_seek(self, tp: Any, offset: int) -> None:
+        """Seek ``tp`` to ``offset`` and deliver everything from there again."""
+        me: Any = self
+        guard = self.guard
+        me._thread.seek(tp, offset)  # what Faust's own seek does, minus its read-offset race
+        guard.epochs[tp] = guard.epochs.get(tp, 0) + 1
+        guard.targets[tp] = offset
+        guard.fresh.add(tp)
+        guard.delivered.pop(tp, None)
+        me._read_offset[tp] = offset if offset else None
+        me._acked.pop(tp, None)
+        me._acked_index.pop(tp, None)
+        me._gap.pop(tp, None)
+
+    async def getmany(self, timeout: float) -> AsyncIterator[tuple[Any, Any]]:
+        """Faust's fetch, minus records fetched before a seek of their partition."""
+        me: Any = self
+        guard = self.guard
+        epochs = dict(guard.epochs)
+        sought_again: set[Any] = set()
+        async for tp, message in super().getmany(timeout):  # type: ignore[misc]
+            if guard.epochs.get(tp, 0) != epochs.get(tp, 0):
+                if tp not in sought_again and tp in guard.targets:
+                    sought_again.add(tp)  # the fetch may have read past the target: again
+                    log.info("%s: records fetched across a seek dropped; seeking again", tp)
+                    self.guarded_seek(tp, guard.targets[tp])
+                continue
+            if tp in guard.fresh:
+                guard.fresh.discard(tp)
+                target = guard.targets[tp]
+                me._read_offset[tp] = target if target else None
+            offset = message.offset
+            guard.delivered[tp] = max(offset, guard.delivered.get(tp, offset))
+            yield tp, message
+
+
+class _GuardState:
+    """What :class:`GuardedSeeks` remembers per input partition."""
+
+    def __init__(self) -> None:
+        self.held: set[Any] = set()  # paused from Faust's seek until its flow resumes
+        self.epochs: dict[Any, int] = {}  # seeks so far
+        self.targets: dict[Any, int] = {}  # offset of the last seek
+        self.fresh: set[Any] = set()  # sought, nothing handed out since
+        self.delivered: dict[Any, int] = {}  # highest offset handed out since the last seek

@@ -1,0 +1,129 @@
+"""Exact re-reads after seeks of the input partitions (streams.worker.seeking)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from faust.types import TP
+
+from streams.worker.seeking import GuardedSeeks
+
+CROSSINGS, PERMITS = TP("border.crossings.v1", 0), TP("border.permits.v1", 0)
+CHANGELOG = TP("ledger-travellers-changelog", 0)
+
+
+@dataclass
+class Record:
+    offset: int
+
+
+class FakeThread:
+    def __init__(self) -> None:
+        self.seeks: list[tuple[TP, int]] = []
+
+    def seek(self, tp: TP, offset: int) -> None:
+        self.seeks.append((tp, offset))
+
+
+class FakeApp:
+    in_recovery = False
+
+
+class FaustConsumerStandIn:
+    """The part of faust's Consumer that GuardedSeeks builds on, recording what it is asked."""
+
+    def __init__(self, committed: dict[TP, int | None]) -> None:
+        self.app = FakeApp()
+        self._thread = FakeThread()
+        self.committed = committed
+        self.paused: set[TP] = set()
+        self.flow_resumed = 0
+        self._read_offset: dict[TP, int | None] = {}
+        self._committed_offset: dict[TP, int | None] = {}
+        self._acked: dict[TP, list[int]] = defaultdict(list)
+        self._acked_index: dict[TP, set[int]] = defaultdict(set)
+        self._gap: dict[TP, object] = {}
+        self.batches: list[list[tuple[TP, Record]]] = []
+        self.during_fetch: list[Any] = []  # called between two records of a batch
+
+    def assignment(self) -> set[TP]:
+        return {CROSSINGS, PERMITS, CHANGELOG}
+
+    def _is_changelog_tp(self, tp: TP) -> bool:
+        return tp.topic.endswith("-changelog")
+
+    def pause_partitions(self, tps: set[TP]) -> None:
+        self.paused |= tps
+
+    def resume_partitions(self, tps: set[TP]) -> None:
+        self.paused -= tps
+
+    async def perform_seek(self) -> None:
+        for tp, offset in self.committed.items():
+            self._thread.seek(tp, -1 if offset is None else offset)
+            self._read_offset[tp] = offset or None
+            self._committed_offset[tp] = offset
+
+    def resume_flow(self) -> None:
+        self.flow_resumed += 1
+
+    async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Record]]:
+        for i, item in enumerate(self.batches.pop(0)):
+            if i < len(self.during_fetch):
+                self.during_fetch[i]()
+            yield item
+
+
+class Consumer(GuardedSeeks, FaustConsumerStandIn):
+    pass
+
+
+def fetch(consumer: Consumer) -> list[tuple[TP, int]]:
+    async def drain() -> list[tuple[TP, int]]:
+        return [(tp, r.offset) async for tp, r in consumer.getmany(1.0)]
+
+    return asyncio.run(drain())
+
+
+def test_inputs_are_held_from_the_seek_until_the_flow_resumes_after_recovery() -> None:
+    consumer = Consumer({CROSSINGS: 120, PERMITS: None})
+    consumer._acked[CROSSINGS] = [130, 131]  # recorded before the seek: never trusted after it
+    consumer._gap[CROSSINGS] = object()
+    asyncio.run(consumer.perform_seek())
+    assert consumer.paused == {CROSSINGS, PERMITS}, "changelogs are recovery's to pause"
+    consumer.app.in_recovery = True
+    consumer.resume_flow()
+    assert consumer.paused == {CROSSINGS, PERMITS}, "still recovering: still held"
+    consumer.app.in_recovery = False
+    consumer._thread.seeks.clear()
+    consumer._read_offset[CROSSINGS] = 125  # a delivery in flight during the seek moved it
+    consumer.resume_flow()
+    assert consumer.paused == set()
+    assert sorted(consumer._thread.seeks) == [(CROSSINGS, 120), (PERMITS, 0)]
+    assert consumer._read_offset == {CROSSINGS: 120, PERMITS: None}
+    assert CROSSINGS not in consumer._acked and CROSSINGS not in consumer._gap
+    assert consumer.flow_resumed == 2
+
+
+def test_records_fetched_across_a_seek_are_dropped_and_the_partition_sought_again() -> None:
+    consumer = Consumer({CROSSINGS: 120, PERMITS: 7})
+    consumer.guarded_seek(CROSSINGS, 120)
+    consumer.guarded_seek(PERMITS, 7)
+    consumer.batches = [
+        [(CROSSINGS, Record(120)), (PERMITS, Record(7)), (CROSSINGS, Record(121))],
+        [(CROSSINGS, Record(120)), (CROSSINGS, Record(121))],
+    ]
+    consumer._read_offset[CROSSINGS] = 500  # moved by a delivery that straddled the seek
+    # The watchdog seeks crossings again while the first batch is being handed out.
+    consumer.during_fetch = [lambda: None, lambda: consumer.guarded_seek(CROSSINGS, 120)]
+    consumer._thread.seeks.clear()
+    assert fetch(consumer) == [(CROSSINGS, 120), (PERMITS, 7)]
+    assert consumer._thread.seeks == [(CROSSINGS, 120), (CROSSINGS, 120)], "sought once more"
+    consumer.during_fetch = []
+    assert fetch(consumer) == [(CROSSINGS, 120), (CROSSINGS, 121)]
+    assert consumer._read_offset[CROSSINGS] == 120, "read offset set at the first fresh record"
+    assert consumer.guard.delivered == {CROSSINGS: 121, PERMITS: 7}
