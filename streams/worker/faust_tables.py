@@ -4,17 +4,20 @@
   the traveller's ``due`` and ``prune_at``: the deadline index is rebuilt from it;
 * ``clocks``: ``p<N>`` -> the event-time clock of input partition N.
 
-Writes go through Faust's table API, so each lands in RocksDB and in the table's compact
-changelog, and recovery, standby replicas and rebalances stay Faust's. Faust picks the store and
-changelog partition of a write from the current event (a context variable of the task), so a
-batch's writes for a partition are made with an event of that partition set as current. Reads go
-straight to the partition's RocksDB store: the processor reads only on a cache miss.
+Writes go to RocksDB and to the table's compact changelog as Faust's table API sends them, so
+recovery, standby replicas and rebalances stay Faust's; :meth:`FaustTables.write` returns the
+changelog acknowledgements, which the processor awaits before the batch's input offsets may be
+committed (a worker taking a partition over recovers every state whose input was committed).
+Faust picks the store and changelog partition of a write from the current event (a context
+variable of the task), so a batch's writes for a partition are made with an event of that
+partition set as current. Reads go straight to the partition's RocksDB store: the processor reads
+only on a cache miss.
 """
 
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Iterable, Iterator, Mapping
 from typing import Any
 
 from faust.streams import _current_event
@@ -61,18 +64,17 @@ class FaustTables:
 
     def write(
         self, partition: int, states: Mapping[str, bytes | None], clock: bytes | None
-    ) -> None:
+    ) -> list[Awaitable[object]]:
         set_current_event(self.events[partition])
         try:
-            for tid, raw in states.items():
-                if raw is None:
-                    self.travellers.pop(tid.encode(), None)
-                else:
-                    self.travellers[tid.encode()] = raw
+            sent = [
+                _put(self.travellers, partition, tid.encode(), raw) for tid, raw in states.items()
+            ]
             if clock is not None:
-                self.clocks[clock_key(partition)] = clock
+                sent.append(_put(self.clocks, partition, clock_key(partition), clock))
         finally:
             set_current_event(None)
+        return sent
 
     def traveller(self, traveller_id: str) -> TravellerState | None:
         """A traveller's stored state from whichever partition holds it (for the web view)."""
@@ -83,6 +85,22 @@ class FaustTables:
         """Clocks of the partitions this worker holds (for /health)."""
         for key, raw in self.clocks.items():
             yield int(key.decode()[1:]), decode_clock(raw)
+
+
+def _put(table: Any, partition: int, key: bytes, raw: bytes | None) -> Awaitable[object]:
+    """Store ``raw`` (None: delete) and send it to the changelog; returns the send's ack.
+
+    What ``table[key] = raw`` does (RocksDB, then Faust's buffered changelog send), except that
+    the send's future is kept: Faust's own commit only flushes its send buffer for as long as
+    each message leaves within 0.1 s, so it can commit input offsets whose state is still
+    unsent; the processor awaits these acks before the batch is acknowledged instead.
+    """
+    store = table.data
+    if raw is None:
+        del store[key]  # RocksDB delete: a no-op for a key never stored
+        return table.send_changelog(partition, key, None, value_serializer="raw")  # type: ignore[no-any-return]
+    store[key] = raw
+    return table.send_changelog(partition, key, raw)  # type: ignore[no-any-return]
 
 
 def _db(table: Any, partition: int) -> Any:

@@ -35,7 +35,7 @@ class MemoryTables:
 
     def write(
         self, partition: int, states: Mapping[str, bytes | None], clock: bytes | None
-    ) -> None:
+    ) -> list[Awaitable[object]]:
         stored = self.states.setdefault(partition, {})
         for tid, raw in states.items():
             self.writes += 1
@@ -48,6 +48,7 @@ class MemoryTables:
             self.writes += 1
             self.bytes_written += len(clock) + 3
             self.clocks[partition] = clock
+        return []  # stored at once: nothing to wait for
 
     def stored_state_bytes(self) -> list[int]:
         """The size of every stored traveller state."""

@@ -7,7 +7,9 @@ The Faust agent (``streams.worker.app``) is wiring: it hands each batch of input
 
 1. publishes the decision emissions and dead letters, and awaits all their acknowledgements;
 2. only then writes, per partition, each traveller the batch changed once (its state, which also
-   carries its ``due`` and ``prune_at`` instants) and the partition clock once, if it moved.
+   carries its ``due`` and ``prune_at`` instants) and the partition clock once, if it moved, and
+   awaits the writes' changelog acknowledgements, so the batch's input offsets (acknowledged
+   after it returns) are never committed before the state they produced is durable.
 
 A crash between 1 and 2 re-delivers the messages to a state that has not seen them, so the same
 emissions (same ``decision_id``, same content) are published again: outputs are at-least-once
@@ -96,8 +98,11 @@ class Tables(Protocol):
 
     def write(
         self, partition: int, states: Mapping[str, bytes | None], clock: bytes | None
-    ) -> None:
-        """Store a batch's writes for ``partition`` (a None state deletes; a None clock keeps)."""
+    ) -> Sequence[Awaitable[object]]:
+        """Store a batch's writes for ``partition`` (a None state deletes; a None clock keeps).
+
+        Returns what resolves once the writes are durable (their changelog acknowledgements).
+        """
 
 
 class Publisher(Protocol):
@@ -180,8 +185,11 @@ class Processor:
                     acks.append(await publisher.publish(output, key, value))
             for ack in acks:
                 await ack  # acknowledged by the broker before the state moves on
+            durable: list[Awaitable[object]] = []
             for partition, pending in self._pending.items():
-                self._write(tables, partition, pending)
+                durable.extend(self._write(tables, partition, pending))
+            for ack in durable:
+                await ack  # state in the changelog before the batch's offsets can be committed
         finally:
             self._pending = {}  # an unacknowledged batch leaves neither tables nor cache changed
         self.counters.batches += 1
@@ -351,19 +359,20 @@ class Processor:
         pending.states[new.traveller_id] = new
         self.index.push(partition, old, new)
 
-    def _write(self, tables: Tables, partition: int, pending: _Pending) -> None:
+    def _write(self, tables: Tables, part: int, pending: _Pending) -> Sequence[Awaitable[object]]:
         encoded = {
             tid: None if state is None else encode_state(state)
             for tid, state in pending.states.items()
         }
         clock = None if pending.clock is None else encode_clock(pending.clock)
-        tables.write(partition, encoded, clock)
+        durable = tables.write(part, encoded, clock)
         for tid, state in pending.states.items():
-            self.cache.put(partition, tid, state)
+            self.cache.put(part, tid, state)
         if pending.clock is not None:
-            self.cache.put_clock(partition, pending.clock)
+            self.cache.put_clock(part, pending.clock)
         self.counters.state_writes += len(encoded)
         self.counters.state_bytes_written += sum(len(v) for v in encoded.values() if v)
+        return durable
 
     def _dead_letter(self, message: Message, reason: str) -> bytes:
         self._current = _Pending()
