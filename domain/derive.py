@@ -43,12 +43,15 @@ def derive(
     watermark: datetime | None,
     policy: Policy,
     forgotten: frozenset[str] = frozenset(),
+    *,
+    held: tuple[Decision, ...] = (),
 ) -> Derivation:
     """Every decision that holds for this history at this watermark.
 
     ``forgotten`` names the jurisdictions whose older history was pruned (see the sequence fold).
+    ``held`` are the decisions held before (derived again unchanged, they are reused as they are).
     """
-    sink = DecisionSink(traveller_id, policy, watermark)
+    sink = DecisionSink(traveller_id, policy, watermark, held)
     history = effective_history(events)
     facts = Facts.of(history.events)
     seq = fold_sequence(history.events, policy, forgotten)

@@ -41,6 +41,8 @@ from domain.rules import rolling
 from domain.state import TravellerState
 from domain.timers import DeadlineIndex
 
+_STALE_SLACK = 1024  # heap entries beyond twice the live ones at the last rebuild, plus these
+
 __all__ = [
     "Engine",
     "Plan",
@@ -94,7 +96,12 @@ def _refresh(
     late: Decision | None = None,
 ) -> tuple[TravellerState, list[Emission]]:
     derivation = derive(
-        state.traveller_id, events, watermark, policy, forgotten_jurisdictions(state)
+        state.traveller_id,
+        events,
+        watermark,
+        policy,
+        forgotten_jurisdictions(state),
+        held=state.decisions,
     )
     current = derivation.decisions
     unjudged = unjudged_decisions(state)  # not derived from the history: carried over
@@ -124,7 +131,12 @@ def _pruned(
 
 def _derive(state: TravellerState, watermark: datetime | None, policy: Policy) -> Derivation:
     return derive(
-        state.traveller_id, state.events, watermark, policy, forgotten_jurisdictions(state)
+        state.traveller_id,
+        state.events,
+        watermark,
+        policy,
+        forgotten_jurisdictions(state),
+        held=state.decisions,
     )
 
 
@@ -297,6 +309,7 @@ class Engine:
         self.allowed_lateness = allowed_lateness
         self._states: dict[str, TravellerState] = {}
         self._index = DeadlineIndex()  # one shard: the whole stream
+        self._live_entries = 0  # heap entries when the heaps were last rebuilt
         self._clock = EventClock()
 
     @property
@@ -340,8 +353,16 @@ class Engine:
         if state.blank:
             self._states.pop(state.traveller_id, None)
             return
-        self._states[state.traveller_id] = state
-        self._index.push(0, old, state)
+        states = self._states
+        states[state.traveller_id] = state
+        index = self._index
+        index.push(0, old, state)
+        if index.size(0) > 2 * self._live_entries + _STALE_SLACK:
+            # stale entries (instants that moved) would pile up until popped: rebuild from the
+            # live instants, which pop in the same order (amortised: at most once per doubling)
+            self._live_entries = index.load(
+                0, ((tid, s.due, s.prune_at) for tid, s in states.items())
+            )
 
     def _fire(self, watermark: datetime) -> list[Emission]:
         return fire_due(

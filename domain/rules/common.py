@@ -8,12 +8,12 @@ revocations, consent and pre-registration records for the rules that consult the
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from hashlib import blake2b
 
-from domain.decisions import Code, Decision
+from domain.decisions import Code, Decision, Severity
 from domain.events import (
     BiometricConsentRecorded,
     PermitIssued,
@@ -67,16 +67,80 @@ def decision_id(
     return blake2b(key.encode(), digest_size=12).hexdigest()
 
 
+# Held decisions are looked up by what their id hashes (the traveller is the sink's own).
+_SCAN_LIMIT = 8  # up to this many held decisions are scanned, more are indexed
+HeldKey = tuple[Code, str | None, str, tuple[str, ...], datetime | None]
+
+# The slot setters of Decision, in field order: building a frozen dataclass through its
+# generated __init__ (object.__setattr__ per field) is about 3x slower, and the engine builds
+# one per derived decision.
+(
+    _set_id,
+    _set_traveller,
+    _set_code,
+    _set_severity,
+    _set_jurisdiction,
+    _set_rule,
+    _set_evidence,
+    _set_deadline,
+    _set_overstay,
+    _set_observed,
+    _set_detail,
+) = (getattr(Decision, name).__set__ for name in Decision.__slots__)
+_new = object.__new__
+
+
+def new_decision(  # noqa: PLR0917 - one argument per field, in field order
+    decision_id: str,
+    traveller_id: str,
+    code: Code,
+    severity: Severity,
+    jurisdiction: str | None,
+    rule: str,
+    evidence: tuple[str, ...],
+    deadline: datetime | None,
+    overstay_seconds: int | None,
+    observed_at: datetime,
+    detail: str,
+) -> Decision:
+    """``Decision(...)`` with the same fields, built by setting its slots directly."""
+    d: Decision = _new(Decision)
+    _set_id(d, decision_id)
+    _set_traveller(d, traveller_id)
+    _set_code(d, code)
+    _set_severity(d, severity)
+    _set_jurisdiction(d, jurisdiction)
+    _set_rule(d, rule)
+    _set_evidence(d, evidence)
+    _set_deadline(d, deadline)
+    _set_overstay(d, overstay_seconds)
+    _set_observed(d, observed_at)
+    _set_detail(d, detail)
+    return d
+
+
+def held_index(held: Iterable[Decision]) -> dict[HeldKey, Decision]:
+    """The held decisions of one traveller by the fields their id is a hash of."""
+    return {(d.code, d.jurisdiction, d.rule, d.evidence, d.deadline): d for d in held}
+
+
 @dataclass(slots=True)
 class DecisionSink:
-    """Collects the decisions of one derivation, in derivation order, and the next due instant."""
+    """Collects the decisions of one derivation, in derivation order, and the next due instant.
+
+    ``held`` are the traveller's decisions held before this derivation: a decision derived again
+    with the same content is the held object itself (no id hashing, no new object, and the diff
+    against the held set sees it unchanged at once).
+    """
 
     traveller_id: str
     policy: Policy
     watermark: datetime | None
+    held: tuple[Decision, ...] = ()
     decisions: dict[str, Decision] = field(default_factory=dict)
     due: datetime | None = None
     _held: list[Decision] | None = None
+    _index: dict[HeldKey, Decision] | None = None
 
     def hold(self) -> None:
         """Buffer the following decisions until :meth:`release` (to order them after another)."""
@@ -116,17 +180,68 @@ class DecisionSink:
     ) -> None:
         """Record one decision."""
         policy = self.policy
-        traveller_id = self.traveller_id
         version = policy.version
         rule = _TEXTS.get((rule_label, version))
         if rule is None:
             rule = shared_text((rule_label, version), lambda: f"{rule_label}/policy:{version}")
-        did = decision_id(traveller_id, code, jurisdiction, rule, evidence, deadline=deadline)
-        decision = Decision(  # positional, in field order (the hottest constructor of the engine)
+        decision = self._derived_again(
+            code, jurisdiction, rule, evidence, deadline, overstay_seconds, observed_at, detail
+        )
+        if self._held is not None:
+            self._held.append(decision)
+        else:
+            self.decisions[decision.decision_id] = decision
+
+    def _derived_again(  # noqa: PLR0917 - the fields of the decision, in order
+        self,
+        code: Code,
+        jurisdiction: str | None,
+        rule: str,
+        evidence: tuple[str, ...],
+        deadline: datetime | None,
+        overstay_seconds: int | None,
+        observed_at: datetime,
+        detail: str,
+    ) -> Decision:
+        """The held decision if it has exactly these fields, else a new one (its id reused)."""
+        severity = self.policy.severities[code]
+        before = None
+        held = self.held
+        if len(held) > _SCAN_LIMIT:
+            index = self._index
+            if index is None:
+                index = self._index = held_index(held)
+            before = index.get((code, jurisdiction, rule, evidence, deadline))
+        else:  # a few held decisions: comparing is cheaper than indexing them
+            for d in held:
+                if (
+                    d.code is code
+                    and d.evidence == evidence
+                    and d.deadline == deadline
+                    and d.rule == rule
+                    and d.jurisdiction == jurisdiction
+                ):
+                    before = d  # the last one with these fields, as in the index
+        if before is not None and not _same_instant_text(before.deadline, deadline):
+            before = None  # equal instants in other zones hash differently (isoformat offset)
+        if before is not None:
+            if (
+                before.severity is severity
+                and before.overstay_seconds == overstay_seconds
+                and before.observed_at == observed_at
+                and before.detail == detail
+            ):
+                return before
+            did = before.decision_id  # same hashed fields, same traveller: same id
+        else:
+            did = decision_id(
+                self.traveller_id, code, jurisdiction, rule, evidence, deadline=deadline
+            )
+        return new_decision(
             did,
-            traveller_id,
+            self.traveller_id,
             code,
-            policy.severities[code],
+            severity,
             jurisdiction,
             rule,
             evidence,
@@ -135,10 +250,13 @@ class DecisionSink:
             observed_at,
             detail,
         )
-        if self._held is not None:
-            self._held.append(decision)
-        else:
-            self.decisions[did] = decision
+
+
+def _same_instant_text(held: datetime | None, derived: datetime | None) -> bool:
+    """Whether two equal deadlines also have the same ISO text, which the id hashes."""
+    if held is derived or held is None or derived is None:
+        return True
+    return held.tzinfo is UTC and derived.tzinfo is UTC
 
 
 @dataclass(slots=True)

@@ -150,3 +150,82 @@ def test_travellers_held_decisions_share_their_rule_and_detail_texts() -> None:
     assert first.decision_id != second.decision_id
     assert first.detail == second.detail and first.detail is second.detail
     assert first.rule is second.rule
+
+
+def test_a_decision_derived_again_unchanged_is_the_held_one_a_changed_one_keeps_its_id() -> None:
+    # Issue 11: re-deriving a traveller reuses the held decision objects that did not change
+    # (no id hashing, no new object); the result is equal whatever held set is given.
+    from dataclasses import replace
+    from datetime import timedelta, timezone
+
+    from domain.derive import derive
+    from domain.rules.common import decision_id
+
+    events = (
+        crossing("e1", "2025-01-01T00:00:00Z", "HK-LO-WU", "ENTRY", "VISITOR"),
+        crossing("e2", "2025-01-09T00:00:00Z", "HK-LO-WU", "EXIT"),
+    )
+    at = datetime(2025, 1, 10, tzinfo=UTC)
+    fresh = derive("t1", events, at, POLICY)  # type: ignore[arg-type]
+    assert len(fresh.decisions) >= 2
+    held = tuple(fresh.decisions.values())
+    again = derive("t1", events, at, POLICY, held=held)  # type: ignore[arg-type]
+    assert list(again.decisions) == list(fresh.decisions)
+    assert all(again.decisions[k] is fresh.decisions[k] for k in fresh.decisions)
+    # a held decision whose detail differs is not reused, but its id (same hashed fields) is
+    stale = tuple(replace(d, detail=d.detail + " (old)") for d in held)
+    rebuilt = derive("t1", events, at, POLICY, held=stale)  # type: ignore[arg-type]
+    assert rebuilt.decisions == fresh.decisions
+    assert all(rebuilt.decisions[d.decision_id] is not d for d in stale)
+    # an equal deadline in another zone has another ISO text: its held id is not trusted
+    plus8 = timezone(timedelta(hours=8))
+    zoned = tuple(
+        replace(
+            d,
+            deadline=d.deadline.astimezone(plus8),
+            decision_id=decision_id(
+                d.traveller_id,
+                d.code,
+                d.jurisdiction,
+                d.rule,
+                d.evidence,
+                deadline=d.deadline.astimezone(plus8),
+            ),
+        )
+        for d in held
+        if d.deadline
+    )
+    assert zoned, "the visitor's stay has a deadline"
+    shifted = derive("t1", events, at, POLICY, held=zoned)  # type: ignore[arg-type]
+    assert [(d.decision_id, d) for d in shifted.decisions.values()] == [
+        (d.decision_id, d) for d in fresh.decisions.values()
+    ]
+
+
+def test_stale_deadline_entries_are_dropped_without_changing_what_fires(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Issue 11: the offline engine's heaps are rebuilt from the live instants once stale
+    # entries (instants that moved) outnumber them; the emissions stay exactly the same.
+    from datetime import date
+
+    from domain import engine as engine_module
+    from producers.simulator import SimulationConfig, simulate
+
+    events = simulate(
+        SimulationConfig(start=date(2025, 12, 1), days=2, travellers=300, violation_share=0.2)
+    ).events
+
+    def run(slack: int) -> tuple[list[dict[str, Any]], int]:
+        monkeypatch.setattr(engine_module, "_STALE_SLACK", slack)
+        engine = Engine(POLICY)
+        out = [em.to_json_dict() for e in events for em in engine.process(e)]
+        size = engine._index.size(0)
+        out += [em.to_json_dict() for em in engine.advance_to(datetime(2026, 3, 1, tzinfo=UTC))]
+        return out, size
+
+    kept, kept_size = run(10**9)
+    compacted, compacted_size = run(0)
+    assert compacted == kept
+    assert len(kept) > 1000
+    assert compacted_size < kept_size  # stale entries were dropped
