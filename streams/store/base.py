@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -139,6 +139,21 @@ class QueryResult:
     rows: list[tuple[Any, ...]]
 
 
+@dataclass(frozen=True, slots=True)
+class ColumnResult:
+    """Rows of a query column by column, read in the backend's bulk format (see
+    :meth:`Store.query_blocks`): one list per column, all of the same length."""
+
+    columns: tuple[str, ...]
+    data: list[list[Any]]
+
+    def column(self, name: str) -> list[Any]:
+        return self.data[self.columns.index(name)]
+
+    def __len__(self) -> int:
+        return len(self.data[0]) if self.data else 0
+
+
 def ddl_statements(database: str) -> list[str]:
     """The migration statements from ``infra/sql/*.sql`` (in file order) for ``database``."""
     quoted = quote_identifier(database)
@@ -188,6 +203,12 @@ class Store(ABC):
     @abstractmethod
     def _insert(self, table: str, columns: Sequence[str], rows: Sequence[Row]) -> None:
         """Insert ``rows`` (mappings over ``columns``) into ``database.table`` in one INSERT."""
+
+    @abstractmethod
+    def _stream_columns(
+        self, sql: str, params: Mapping[str, Any] | None
+    ) -> Generator[ColumnResult, None, None]:
+        """Run one SELECT, streaming its rows in blocks (see :meth:`query_blocks`)."""
 
     @abstractmethod
     def _close(self) -> None:
@@ -293,6 +314,29 @@ class Store(ABC):
         """Run ``sql`` with ``{name:Type}`` parameters bound by the backend; return its rows."""
         with self._lock:
             return self._execute(sql, params)
+
+    def query_blocks(
+        self, sql: str, params: Mapping[str, Any] | None = None
+    ) -> Generator[ColumnResult, None, None]:
+        """Like :meth:`query`, streamed in blocks of rows given column by column (chDB: Arrow
+        tables; server: the driver's row stream), for reading millions of rows in bounded memory.
+
+        Values: integers, strings (bytes that are not UTF-8 decoded with replacement), lists for
+        arrays, None for NULL, and DateTime as whole seconds since the epoch on both backends.
+        Exhaust or close the iterator before the next query on this store.
+        """
+        stream = self._stream_columns(sql, params)
+        try:
+            while True:
+                with self._lock:
+                    block = next(stream, None)
+                if block is None:
+                    return
+                if len(block):
+                    yield block
+        finally:
+            with self._lock:
+                stream.close()
 
     def close(self) -> None:
         """Close the connection; the store is unusable afterwards."""

@@ -14,15 +14,18 @@ from __future__ import annotations
 import importlib
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
+
+import pyarrow as pa
 
 from base.settings import Settings
 from streams.store.arrow import arrow_stream
 from streams.store.base import (
     PERMISSION_CODES,
+    ColumnResult,
     QueryResult,
     ReadOnlyError,
     Role,
@@ -92,9 +95,23 @@ class ChdbStore(Store):
         ]
         return QueryResult(names, types, rows)
 
-    def _run(self, sql: str, bound: Mapping[str, str]) -> bytes:
+    def _stream_columns(
+        self, sql: str, params: Mapping[str, Any] | None
+    ) -> Generator[ColumnResult, None, None]:
+        bound = {k: _param_text(v) for k, v in (params or {}).items()}
+        if self._guarded:
+            self._guard(sql, bound)
         try:
-            result = self._conn.query(sql, "JSONCompact", params=bound)
+            with self._conn.send_query(sql, "arrowtable", params=bound) as stream:
+                for table in stream:  # DateTime arrives as uint32 seconds
+                    columns = [_arrow_values(c) for c in table.columns]
+                    yield ColumnResult(tuple(table.column_names), columns)
+        except self._errors as e:
+            raise _translate(e) from e
+
+    def _run(self, sql: str, bound: Mapping[str, str], fmt: str = "JSONCompact") -> bytes:
+        try:
+            result = self._conn.query(sql, fmt, params=bound)
         except self._errors as e:
             raise _translate(e) from e
         return bytes(result.bytes()) if result is not None else b""
@@ -145,6 +162,15 @@ class ChdbStore(Store):
 
     def _close(self) -> None:
         self._conn.close()
+
+
+def _arrow_values(column: pa.ChunkedArray) -> list[Any]:
+    """A result column as Python values; strings that are not UTF-8 are decoded with replacement."""
+    try:
+        return column.to_pylist()  # type: ignore[no-any-return]
+    except UnicodeDecodeError:
+        binary = column.cast(pa.binary()) if pa.types.is_string(column.type) else column
+        return [None if v is None else v.decode("utf-8", "replace") for v in binary.to_pylist()]
 
 
 def _translate(e: BaseException) -> StoreError:

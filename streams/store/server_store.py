@@ -11,8 +11,9 @@ role connects as the server's readonly ``investigator`` user, so the server enfo
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from datetime import UTC, datetime
+from itertools import islice
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,6 +21,7 @@ from base.credentials import require_configured_secrets
 from base.settings import Settings
 from streams.store.base import (
     PERMISSION_CODES,
+    ColumnResult,
     QueryResult,
     ReadOnlyError,
     Role,
@@ -35,6 +37,7 @@ _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*):([^{}]+)\}")
 # on a cluster also a replica or ZooKeeper away (ALL_CONNECTION_TRIES_FAILED, NO_ZOOKEEPER,
 # TABLE_IS_READ_ONLY, TOO_FEW_LIVE_REPLICAS, UNSATISFIED_QUORUM_FOR_PREVIOUS_WRITE,
 # UNKNOWN_STATUS_OF_INSERT, KEEPER_EXCEPTION): the sink then re-checks what is stored and retries.
+_BLOCK_ROWS = 65_536  # rows per block of a streamed read (the server's default block size)
 _RETRYABLE_CODES = frozenset({159, 209, 210, 252, 225, 242, 279, 285, 286, 319, 999})
 
 
@@ -77,11 +80,7 @@ class ServerStore(Store):
 
     def _execute(self, sql: str, params: Mapping[str, Any] | None) -> QueryResult:
         client = self._bootstrap if self._migrating else self._client
-        if params:
-            sql = _PLACEHOLDER.sub(r"CAST(%(\1)s AS \2)", sql.replace("%", "%%"))
-            bound: dict[str, Any] | None = {k: _param(v) for k, v in params.items()}
-        else:
-            bound = None
+        sql, bound = _bind(sql, params)
         try:
             rows, column_types = client.execute(sql, bound, with_column_types=True)
         except (self._driver_errors.Error, EOFError, OSError) as e:
@@ -97,6 +96,28 @@ class ServerStore(Store):
                 for row in rows
             ],
         )
+
+    def _stream_columns(
+        self, sql: str, params: Mapping[str, Any] | None
+    ) -> Generator[ColumnResult, None, None]:
+        sql, bound = _bind(sql, params)
+        finished = False
+        try:
+            rows = self._client.execute_iter(sql, bound, with_column_types=True)
+            names, kinds = zip(*next(rows), strict=True)  # the first item: (name, type) pairs
+            zone = self._server_zone(self._client) or UTC
+            while block := list(islice(rows, _BLOCK_ROWS)):
+                columns = [
+                    [_epoch_seconds(v, zone) for v in values] if "DateTime" in kind else values
+                    for values, kind in zip(map(list, zip(*block, strict=True)), kinds, strict=True)
+                ]
+                yield ColumnResult(tuple(str(n) for n in names), columns)
+            finished = True
+        except (self._driver_errors.Error, EOFError, OSError) as e:
+            raise self._translate(e) from e
+        finally:
+            if not finished:  # a stream left half read would block the connection
+                self._client.disconnect()
 
     def _insert(self, table: str, columns: Sequence[str], rows: Sequence[Row]) -> None:
         target = f"{quote_identifier(self.database)}.{quote_identifier(table)}"
@@ -139,6 +160,21 @@ class ServerStore(Store):
         if isinstance(e, errors.Error) and getattr(e, "code", None) in _RETRYABLE_CODES:
             return StoreUnavailableError(message)
         return StoreError(message)
+
+
+def _bind(sql: str, params: Mapping[str, Any] | None) -> tuple[str, dict[str, Any] | None]:
+    """``{name:Type}`` placeholders as the driver's escaped ``CAST(%(name)s AS Type)``."""
+    if not params:
+        return sql, None
+    sql = _PLACEHOLDER.sub(r"CAST(%(\1)s AS \2)", sql.replace("%", "%%"))
+    return sql, {k: _param(v) for k, v in params.items()}
+
+
+def _epoch_seconds(value: Any, zone: Any) -> Any:
+    """A DateTime the driver returns (naive: in the server's zone) as seconds since the epoch."""
+    if not isinstance(value, datetime):
+        return value
+    return int((value if value.tzinfo else value.replace(tzinfo=zone)).timestamp())
 
 
 def _param(value: Any) -> Any:

@@ -1,21 +1,27 @@
 """Reading the Merkle logs back from the store: which logs exist, their checkpoints, their rows.
 
 Shared by ``ledger verify`` and ``ledger prove``. Everything here only reads, so it runs as the
-read-only investigator. Rows come back in Kafka offset order, in offset-range chunks, so memory
+read-only investigator. Rows come back in Kafka offset order, streamed in blocks, so memory
 stays bounded on logs of millions of leaves.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from base.settings import Settings
-from streams.store.base import COLUMNS, LEAF_COLUMNS, Store, Table, quote_identifier
+from streams.store.base import (
+    COLUMNS,
+    LEAF_COLUMNS,
+    ColumnResult,
+    Store,
+    Table,
+    quote_identifier,
+)
 from streams.trust.checkpoint import CHECKPOINT_COLUMNS, Checkpoint
 
-CHUNK_OFFSETS = 100_000
 # Columns that do not come from the Kafka value: where and when the sink stored it, the leaf.
 NOT_FROM_VALUE = frozenset(
     {"kafka_topic", "kafka_partition", "kafka_offset", "ingested_at", *LEAF_COLUMNS}
@@ -83,16 +89,22 @@ def checkpoints_of(store: Store, topic: str, partition: int) -> list[Checkpoint]
     return [Checkpoint.from_row(dict(zip(result.columns, r, strict=True))) for r in result.rows]
 
 
-def rows_of(store: Store, log: LogRef, columns: tuple[str, ...]) -> Iterator[dict[str, Any]]:
-    """The log's rows in offset order (ties by leaf index), with ``columns`` plus the leaf."""
+def blocks_of(
+    store: Store, log: LogRef, columns: tuple[str, ...]
+) -> Generator[ColumnResult, None, None]:
+    """The log's rows in offset order (ties by leaf index), with ``columns`` plus the offset and
+    the leaf, streamed in blocks read column by column (one query: the tables are not sorted by
+    offset, so every query scans the table once)."""
     db = quote_identifier(store.database)
     wanted = ("kafka_offset", *LEAF_COLUMNS, *columns)
-    for lo in range(0, log.max_offset + 1, CHUNK_OFFSETS):
-        result = store.query(
-            f"SELECT {', '.join(wanted)} FROM {db}.{log.table.value} WHERE {_WHERE} "
-            "AND kafka_offset >= {lo:Int64} AND kafka_offset < {hi:Int64} "
-            "ORDER BY kafka_offset, leaf_index",
-            {"topic": log.topic, "partition": log.partition, "lo": lo, "hi": lo + CHUNK_OFFSETS},
-        )
-        for r in result.rows:
-            yield dict(zip(wanted, r, strict=True))
+    return store.query_blocks(
+        f"SELECT {', '.join(wanted)} FROM {db}.{log.table.value} WHERE {_WHERE} "
+        "ORDER BY kafka_offset, leaf_index",
+        {"topic": log.topic, "partition": log.partition},
+    )
+
+
+def block_rows(block: ColumnResult) -> Iterator[dict[str, Any]]:
+    """A block's rows one by one, as mappings of column name to value."""
+    for row in zip(*block.data, strict=True):
+        yield dict(zip(block.columns, row, strict=True))

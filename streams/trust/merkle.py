@@ -51,6 +51,19 @@ def root(leaves: Sequence[bytes]) -> bytes:
     return level[0]
 
 
+def leaf_hashes(values: Iterable[bytes]) -> list[bytes]:
+    """:func:`leaf_hash` of each value, in one comprehension (the batch form)."""
+    return [_sha256(b"\x00" + v).digest() for v in values]
+
+
+def perfect_root(leaves: Sequence[bytes]) -> bytes:
+    """The root over a power-of-two number of leaf hashes, built level by level."""
+    level = list(leaves)
+    while len(level) > 1:
+        level = list(map(node_hash, level[0::2], level[1::2]))
+    return level[0]
+
+
 class Frontier:
     """An append-only log's perfect-subtree roots: O(log n) state, the root at any moment."""
 
@@ -62,18 +75,36 @@ class Frontier:
 
     def append(self, leaf: bytes) -> None:
         """Add one leaf hash (merging equal-height subtrees, as binary addition carries)."""
+        self._push(leaf, 0)
+
+    def extend(self, leaves: Sequence[bytes]) -> None:
+        """Add many leaf hashes: each aligned perfect subtree is hashed level by level (one
+        ``map`` per level instead of a Python step per leaf), then pushed as one node."""
+        start, end = 0, len(leaves)
+        while start < end:
+            height = (end - start).bit_length() - 1  # the largest power of two that fits
+            if self.size:  # and that keeps the subtree aligned on the log's size
+                height = min(height, (self.size & -self.size).bit_length() - 1)
+            width = 1 << height
+            self._push(perfect_root(leaves[start : start + width]), height)
+            start += width
+
+    def copy(self) -> Frontier:
+        twin = Frontier()
+        twin.size = self.size
+        twin._stack = list(self._stack)
+        return twin
+
+    def _push(self, subtree: bytes, height: int) -> None:
+        """Add the root of a perfect subtree of ``2**height`` leaves (size is a multiple)."""
         stack = self._stack
-        h = leaf
-        n = self.size
+        h = subtree
+        n = self.size >> height
         while n & 1:
             h = node_hash(stack.pop(), h)
             n >>= 1
         stack.append(h)
-        self.size += 1
-
-    def extend(self, leaves: Iterable[bytes]) -> None:
-        for leaf in leaves:
-            self.append(leaf)
+        self.size += 1 << height
 
     def root(self) -> bytes:
         """MTH of the leaves appended so far."""

@@ -32,26 +32,29 @@ def wait_for_mutations(store: Store) -> None:
         time.sleep(0.05)
 
 
-def tamper(store: Store, operation: str, topic: str) -> None:
+def tamper(store: Store, operation: str, topic: str, base: int = 0) -> None:
+    """Apply ``operation`` to partition 0 of ``topic`` at offsets ``base`` + 3..9."""
     db = store.database
+    at = {k: base + k for k in range(3, 10)}
     log = f"kafka_topic = '{topic}' AND kafka_partition = 0"
     statements = {
         "none": [],
         "payload-byte": [
             f"ALTER TABLE {db}.events UPDATE payload = concat('[', substring(payload, 2)) "
-            f"WHERE {log} AND kafka_offset = 5"
+            f"WHERE {log} AND kafka_offset = {at[5]}"
         ],
         "value-byte": [
             f"ALTER TABLE {db}.events UPDATE kafka_value = concat('A', substring(kafka_value, 2)) "
-            f"WHERE {log} AND kafka_offset = 6"
+            f"WHERE {log} AND kafka_offset = {at[6]}"
         ],
-        "delete-row": [f"ALTER TABLE {db}.events DELETE WHERE {log} AND kafka_offset = 7"],
+        "delete-row": [f"ALTER TABLE {db}.events DELETE WHERE {log} AND kafka_offset = {at[7]}"],
         "insert-row": [
-            f"INSERT INTO {db}.events SELECT * FROM {db}.events WHERE {log} AND kafka_offset = 8"
+            f"INSERT INTO {db}.events SELECT * FROM {db}.events "
+            f"WHERE {log} AND kafka_offset = {at[8]}"
         ],
         "swap-offsets": [
-            f"ALTER TABLE {db}.events UPDATE kafka_offset = if(kafka_offset = 3, 9, 3) "
-            f"WHERE {log} AND kafka_offset IN (3, 9)"
+            f"ALTER TABLE {db}.events UPDATE kafka_offset = if(kafka_offset = {at[3]}, {at[9]}, "
+            f"{at[3]}) WHERE {log} AND kafka_offset IN ({at[3]}, {at[9]})"
         ],
         "drop-partition": [
             f"ALTER TABLE {db}.events DELETE WHERE kafka_topic = '{topic}' AND kafka_partition = 1"

@@ -16,6 +16,7 @@ from streams.trust.merkle import (
     consistency_proof,
     inclusion_proof,
     leaf_hash,
+    leaf_hashes,
     node_hash,
     root,
     verify_consistency,
@@ -104,6 +105,27 @@ def test_frontier_equals_the_recursive_definition_on_larger_trees() -> None:
     for n, leaf in enumerate(MANY, start=1):
         frontier.append(leaf)
         assert frontier.root() == root(MANY[:n]) == _mth(MANY[:n])
+
+
+def test_extending_in_blocks_gives_the_same_tree_as_appending_leaf_by_leaf() -> None:
+    # Every split of the first 40 leaves into a prefix appended singly and a block extended at
+    # once (unaligned starts, odd and power-of-two widths), then a second block on top.
+    for n in range(41):
+        for split in range(n + 1):
+            frontier = Frontier()
+            for leaf in MANY[:split]:
+                frontier.append(leaf)
+            twin = frontier.copy()
+            frontier.extend(MANY[split:n])
+            assert frontier.size == n
+            assert frontier.root() == (_mth(MANY[:n]) if n else EMPTY_ROOT)
+            assert twin.size == split  # the copy did not move
+            frontier.extend(MANY[n : n + 7])
+            assert frontier.root() == root(MANY[: n + 7])
+
+
+def test_leaf_hashes_in_a_batch_are_the_single_leaf_hashes() -> None:
+    assert leaf_hashes(ENTRIES) == [leaf_hash(e) for e in ENTRIES] == LEAVES
 
 
 def _mth(leaves: list[bytes]) -> bytes:
