@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
+from base.settings import Settings
 from benchmarks.bench_sink import make_events
 from benchmarks.trust_log import store_signed_log
 from schemas.codec import encode_event
-from base.settings import Settings
 from streams.store import open_store
 from streams.store.base import Store
 from streams.trust import verify as verify_module
