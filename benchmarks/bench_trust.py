@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     lines: list[str] = []
     with services(args.use_env) as base, tempfile.TemporaryDirectory() as tmp:
-        from infra.kafka_broker import ensure_topics
+        from infra.kafka_broker import ensure_kafka_security, ensure_topics
 
         key = Path(tmp) / "key.pem"
         signer = init_key(key)
@@ -197,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         if not args.skip_sink:
             ensure_topics(settings, [getattr(settings, f"topic_{t}") for t in TOPICS])
+            ensure_kafka_security(settings)  # every role's ACLs on these fresh topics
             lines += bench_sink(settings, args.events, args.rounds)
         lines += bench_verify(settings, signer, key, args.leaves, args.partitions)
     lines += bench_tree(args.tree)
