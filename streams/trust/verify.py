@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable, Iterator
-from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import chain
@@ -280,20 +279,19 @@ def verify_log(
     good = valid_checkpoints(report, checkpoints_of(store, log.topic, log.partition), verifier)
     walk = _Walk(report, good, erased, columns)
     clean = True
-    with closing(blocks_of(store, log, content_columns(log.table) if columns else ())) as blocks:
-        for block in blocks:
-            if walk.block(block):
-                progress(len(block))
-                continue
-            # Not clean: walk from here row by row (to the end: the look-ahead sees every row).
-            rest = (r for b in blocks for r in block_rows(b))
-            rows = _Peekable(chain(block_rows(block), rest))
-            for row in rows:
-                progress(1)
-                if not walk.row(row, rows.has_leaf):
-                    clean = False
-                    break
-            break
+    blocks = blocks_of(store, log, content_columns(log.table) if columns else ())
+    for block in blocks:
+        if walk.block(block):
+            progress(len(block))
+            continue
+        # Not clean: walk from here row by row (to the end: the look-ahead sees every row).
+        rows = _Peekable(chain(block_rows(block), (r for b in blocks for r in block_rows(b))))
+        for row in rows:
+            progress(1)
+            if not walk.row(row, rows.has_leaf):
+                clean = False
+                break
+        break
     if clean:
         walk.finish()
     else:
