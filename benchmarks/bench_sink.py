@@ -126,7 +126,7 @@ def services(use_env: bool) -> Iterator[Settings]:
 
 def bench(settings: Settings, backend: str, n: int) -> tuple[float, float]:
     """(baseline rows/s, sink rows/s) for one backend."""
-    from infra.kafka_broker import ensure_topics
+    from infra.kafka_broker import ensure_kafka_security, ensure_topics
 
     suffix = uuid.uuid4().hex[:8]
     settings = settings.with_overrides(
@@ -135,6 +135,7 @@ def bench(settings: Settings, backend: str, n: int) -> tuple[float, float]:
         topic_permits=f"bench.permits.{suffix}",
         topic_decisions=f"bench.decisions.{suffix}",
         topic_deadletter=f"bench.deadletter.{suffix}",
+        topic_checkpoints=f"bench.checkpoints.{suffix}",
     )
     ensure_topics(
         settings,
@@ -143,8 +144,10 @@ def bench(settings: Settings, backend: str, n: int) -> tuple[float, float]:
             settings.topic_permits,
             settings.topic_decisions,
             settings.topic_deadletter,
+            settings.topic_checkpoints,  # the sink publishes its signed Merkle checkpoints
         ],
     )
+    ensure_kafka_security(settings)  # the sink may read this run's own topics
     messages = publish(settings, make_events(n))
     now = datetime.now(UTC)
     rows = [event_row(decode_event(v), at, now) for at, v in messages]
