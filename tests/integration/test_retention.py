@@ -1,11 +1,11 @@
 """``ledger retention`` on a simulated store: due payloads erased, nothing else, log still verifies.
 
 A simulated day goes through the offline engine; its events and decisions go through a real
-broker and the real sink into chDB, with a real signing key. Judged four years later, the stays
-closed within their limit (3 years) are due and the others (5 years) are not. After ``--apply``
-the due rows have lost their payload but kept their leaf, every other row is untouched,
-``ledger verify`` passes and counts the erased leaves, and the erasures are in ClickHouse and
-on the erasures topic.
+broker and the real sink into each backend (chDB, clickhouse-server 18.16), with a real signing
+key. Judged four years later, the stays closed within their limit (3 years) are due and the
+others (5 years) are not. After ``--apply`` the due rows have lost their payload but kept their
+leaf, every other row is untouched, ``ledger verify`` passes and counts the erased leaves, and
+the erasures are in ClickHouse and on the erasures topic.
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ pytestmark = pytest.mark.integration
 DAY = date(2025, 11, 5)
 
 
-def retention(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    done = run_python(settings, "-m", "ledger", "retention", "--store", "chdb", *args)
+def retention(settings: Settings, store: str, *args: str) -> subprocess.CompletedProcess[str]:
+    done = run_python(settings, "-m", "ledger", "retention", "--store", store, *args)
     assert done.returncode == 0, done.stdout + done.stderr
     return done
 
@@ -59,13 +59,13 @@ def published(settings: Settings) -> list[dict[str, object]]:
         consumer.close()
 
 
-def count(settings: Settings, sql: str) -> int:
-    return int(ledger_sql(settings, sql, "chdb")[0][0])
-
-
+@pytest.mark.parametrize("store", ["chdb", "server"])
 def test_retention_erases_exactly_the_due_stays_and_the_log_still_verifies(
-    service_settings: Settings, make_topic: Callable[..., str], tmp_path: Path
+    service_settings: Settings, make_topic: Callable[..., str], tmp_path: Path, store: str
 ) -> None:
+    def count(settings: Settings, sql: str) -> int:
+        return int(ledger_sql(settings, sql, store)[0][0])
+
     settings = trust_settings(service_settings, make_topic, tmp_path).with_overrides(
         topic_erasures=make_topic("erasures", 1)
     )
@@ -79,18 +79,18 @@ def test_retention_erases_exactly_the_due_stays_and_the_log_still_verifies(
         for em in emissions
     ]
     produce(settings, messages)
-    catch_up(settings, "chdb")
+    catch_up(settings, store)
     rows_before = count(settings, "SELECT count() FROM events") + count(
         settings, "SELECT count() FROM decisions"
     )
 
-    dry = retention(settings, "--as-of", "2029-12-01")
+    dry = retention(settings, store, "--as-of", "2029-12-01")
     due = [line for line in dry.stdout.splitlines() if line.startswith("due  stay")]
     assert due and all("closed within limit" in line for line in due), dry.stdout
     assert count(settings, "SELECT count() FROM stays WHERE outcome != 'closed within limit'")
     assert count(settings, "SELECT count() FROM erasures") == 0  # a dry run changes nothing
 
-    applied = retention(settings, "--as-of", "2029-12-01", "--apply")
+    applied = retention(settings, store, "--as-of", "2029-12-01", "--apply")
     erased = int(re.search(r"erased the payloads of (\d+) rows", applied.stdout).group(1))  # type: ignore[union-attr]
     assert erased >= 2 * len(due)
 
@@ -123,10 +123,10 @@ def test_retention_erases_exactly_the_due_stays_and_the_log_still_verifies(
     assert count(settings, "SELECT count() FROM stays WHERE outcome = 'closed within limit'") == 0
     assert count(settings, "SELECT count() FROM stays WHERE outcome != 'closed within limit'")
 
-    again = retention(settings, "--as-of", "2029-12-01")
+    again = retention(settings, store, "--as-of", "2029-12-01")
     assert "0 stays due" in again.stdout, again.stdout
 
-    checked = verify(settings, "chdb")
+    checked = verify(settings, store)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert sum(int(n) for n in re.findall(r"(\d+) erased", checked.stdout)) == erased
 
