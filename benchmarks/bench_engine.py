@@ -21,7 +21,8 @@ import tracemalloc
 from datetime import date
 
 from domain.engine import Engine
-from domain.events import GateHeartbeat, event_from_mapping, event_to_mapping
+from domain.event_data import event_from_mapping
+from domain.events import GateHeartbeat, event_to_mapping
 from producers.simulator import SimulationConfig, simulate
 from streams.policy_file import load_policy
 

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import date, datetime, timedelta
-from typing import Any
 
 from domain.clock import EventClock
 from domain.decisions import Decision, Emission, Status
@@ -25,9 +24,9 @@ from domain.events import (
     Event,
     GateHeartbeat,
     TravellerEvent,
-    format_instant,
 )
 from domain.forgetting import (
+    derive_state,
     forgotten_jurisdictions,
     is_fact,
     late_event_unjudged,
@@ -39,6 +38,7 @@ from domain.policy import Policy, RuleKind, local_midnight
 from domain.prune import next_prune, prune, prune_due
 from domain.rules import rolling
 from domain.state import TravellerState
+from domain.stay_views import Plan, StayView, open_stays
 from domain.timers import DeadlineIndex
 
 _STALE_SLACK = 1024  # heap entries beyond twice the live ones at the last rebuild, plus these
@@ -124,20 +124,9 @@ def _pruned(
 ) -> TravellerState:
     pruned = prune(state, derivation, watermark, policy)
     if len(pruned.events) != len(state.events) or pruned.forgotten != state.forgotten:
-        derivation = _derive(pruned, watermark, policy)
+        derivation = derive_state(pruned, watermark, policy)
     prune_at = next_prune(derivation, pruned.events, watermark, policy, unjudged_decisions(pruned))
     return replace(pruned, due=derivation.due, prune_at=prune_at)
-
-
-def _derive(state: TravellerState, watermark: datetime | None, policy: Policy) -> Derivation:
-    return derive(
-        state.traveller_id,
-        state.events,
-        watermark,
-        policy,
-        forgotten_jurisdictions(state),
-        held=state.decisions,
-    )
 
 
 def apply_event(
@@ -179,7 +168,7 @@ def advance_watermark(
     if state.due is not None and watermark > state.due:
         return _refresh(state, state.events, watermark, policy)
     if prune_due(state, watermark):
-        derivation = _derive(state, watermark, policy)
+        derivation = derive_state(state, watermark, policy)
         return _pruned(state, derivation, watermark, policy), []
     return state, []
 
@@ -229,76 +218,6 @@ def fire_due(
         emissions.extend(out)
         keep(state, new_state)
     return emissions
-
-
-@dataclass(frozen=True, slots=True)
-class StayView:
-    """An open stay as ``ledger stay`` reports it (EES "remaining stay")."""
-
-    traveller_id: str
-    jurisdiction: str
-    entry_event_id: str
-    port: str
-    basis: str | None
-    entered_at: datetime
-    deadline: datetime | None
-    remaining_seconds: int | None  # negative when overdue
-
-    def to_json_dict(self) -> dict[str, Any]:
-        """The JSON form shared by ``ledger stay`` and the worker's ``/stay`` endpoint."""
-        return {
-            "traveller_id": self.traveller_id,
-            "jurisdiction": self.jurisdiction,
-            "entry_event_id": self.entry_event_id,
-            "port": self.port,
-            "basis": self.basis,
-            "entered_at": format_instant(self.entered_at),
-            "deadline": format_instant(self.deadline) if self.deadline else None,
-            "remaining_seconds": self.remaining_seconds,
-            "overdue": self.remaining_seconds is not None and self.remaining_seconds < 0,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    """How long a stay starting on ``entry_day`` could last under an N-in-M rule."""
-
-    traveller_id: str
-    jurisdiction: str
-    rule: str
-    entry_day: date
-    last_day: date | None  # None when no day is left
-    days: int
-    deadline: datetime | None
-
-
-def open_stays(state: TravellerState, at: datetime, policy: Policy) -> list[StayView]:
-    """The traveller's landside stays open at instant ``at``, with deadline and remaining time.
-
-    The remaining-stay answer of the EES web service; the same function serves ``ledger stay``
-    (offline) and the worker's HTTP endpoint (live), so both report identical figures.
-    """
-    tid = state.traveller_id
-    derivation = _derive(state, at, policy)
-    views: list[StayView] = []
-    for stay in derivation.stays:
-        if stay.airside or not stay.open or stay.entry.occurred_at > at:
-            continue
-        deadline = derivation.deadlines.get(stay.entry.event_id)
-        remaining = None if deadline is None else int((deadline - at).total_seconds())
-        views.append(
-            StayView(
-                tid,
-                stay.jurisdiction,
-                stay.entry.event_id,
-                stay.entry.port,
-                stay.entry.basis.value if stay.entry.basis else None,
-                stay.entry.occurred_at,
-                deadline,
-                remaining,
-            )
-        )
-    return views
 
 
 class Engine:
@@ -408,7 +327,7 @@ class Engine:
             (p.tz for p in self.policy.ports.values() if p.jurisdiction == jurisdiction), None
         )
         if state is not None:
-            derivation = _derive(state, at, self.policy)
+            derivation = derive_state(state, at, self.policy)
             days = rolling_days(derivation.stays, jurisdiction, rule.basis, self.policy, at)
         prior = rolling.prior_days(days, entry_day)
         last = rolling.last_allowed_day(prior, entry_day, rule.amount, rule.window_days)

@@ -1,24 +1,17 @@
-"""The ledger's facts: immutable, typed domain events and their validation at the edge.
+"""The ledger's facts: immutable, typed domain events, and their plain and JSON-ready values.
 
 Events are frozen dataclasses whose field names are the contract shared by the Avro schemas and the
-JSON-lines form of ``ledger check`` (DOMAIN.md section 3). ``event_from_mapping`` is the single
-validator for both forms: it accepts ISO-8601 strings (JSON) or ``datetime``/``date`` objects
-(Avro), rejects naive timestamps, and raises :class:`InvalidEventError` naming the field.
-Instants are normalised to UTC with millisecond precision, the precision of Avro
-``timestamp-millis``, so the JSON and Avro paths yield equal events.
+JSON-lines form of ``ledger check`` (DOMAIN.md section 3). :mod:`domain.event_data` validates
+plain data into them (``event_from_mapping``, the single validator of both forms).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import re
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Any, TypeVar
-
-from base.errors import InvalidEventError
+from typing import Any
 
 
 class Direction(StrEnum):
@@ -195,206 +188,10 @@ EVENT_TYPES: dict[str, type[Any]] = {
     )
 }
 
-# Fields that must be a non-empty string of a fixed shape.
-_ALPHA3_FIELDS = frozenset({"nationality", "arrived_from", "onward_to"})
-_DIRECTIONS_NEEDING_BASIS = frozenset({Direction.ENTRY, Direction.AIRSIDE_ARRIVAL})
-
-E = TypeVar("E", bound=StrEnum)
-
 
 def event_type(event: Event) -> str:
     """The event's contract name, e.g. ``"CrossingRecorded"``."""
     return type(event).__name__
-
-
-def parse_instant(value: object, field: str) -> datetime:
-    """An aware instant from an ISO-8601 string or datetime, in UTC, truncated to milliseconds."""
-    if isinstance(value, datetime):
-        if value.tzinfo is UTC and not value.microsecond % 1000:
-            return value  # already normalised (the Avro path): skip the conversions
-        parsed = value
-    elif isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError as e:
-            raise InvalidEventError(field, f"not an ISO-8601 instant: {value!r}") from e
-    else:
-        raise InvalidEventError(field, f"expected an instant, got {type(value).__name__}")
-    if parsed.tzinfo is None or parsed.utcoffset() is None:
-        raise InvalidEventError(field, f"timestamp without a UTC offset: {value!r}")
-    try:
-        utc = parsed.astimezone(UTC)
-    except OverflowError as e:  # e.g. 0001-01-01T00:00:00+01:00 is before year 1 in UTC
-        raise InvalidEventError(field, f"instant out of range: {value!r}") from e
-    return utc.replace(microsecond=utc.microsecond // 1000 * 1000)
-
-
-# ISO 8601 end of day: "T24:00", "T24:00:00" or "T24:00:00.000", then the offset.
-_END_OF_DAY = re.compile(r"^(\d{4}-\d{2}-\d{2})T24:00(?::00(?:\.0+)?)?(Z|[+-]\d{2}:?\d{2})$")
-
-
-def parse_limit(value: object, field: str) -> datetime:
-    """An officer's limit: an instant, or the end-of-day form ``D T24:00`` = 00:00 of D+1.
-
-    Officers write limits as "until 24:00 on day D" (DOMAIN.md 4.5), which ISO 8601 allows and
-    Python's parser does not; it is the same instant as 00:00 of the next day at that offset.
-    """
-    if isinstance(value, str):
-        match = _END_OF_DAY.match(value)
-        if match is not None:
-            day, offset = match.groups()
-            midnight = parse_instant(f"{day}T00:00:00{offset}", field)
-            return midnight + timedelta(days=1)
-    return parse_instant(value, field)
-
-
-def parse_date(value: object, field: str) -> date:
-    """A calendar date from ``YYYY-MM-DD`` or a ``date`` (but not a ``datetime``)."""
-    if isinstance(value, datetime):
-        raise InvalidEventError(field, "expected a date, got a timestamp")
-    if isinstance(value, date):
-        return value
-    if isinstance(value, str):
-        try:
-            return date.fromisoformat(value)
-        except ValueError as e:
-            raise InvalidEventError(field, f"not an ISO-8601 date: {value!r}") from e
-    raise InvalidEventError(field, f"expected a date, got {type(value).__name__}")
-
-
-def _parse_enum(enum: type[E], value: object, field: str) -> E:
-    if not isinstance(value, str):
-        raise InvalidEventError(field, f"expected a string, got {type(value).__name__}")
-    try:
-        return enum(value)
-    except ValueError as e:
-        allowed = ", ".join(m.value for m in enum)
-        raise InvalidEventError(field, f"{value!r} is not one of {allowed}") from e
-
-
-def _parse_str(value: object, field: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidEventError(field, "expected a non-empty string")
-    if field in _ALPHA3_FIELDS and (len(value) != 3 or not value.isalpha() or not value.isupper()):
-        raise InvalidEventError(field, f"expected an ISO 3166-1 alpha-3 code, got {value!r}")
-    return value
-
-
-def _parse_bool(value: object, field: str) -> bool:
-    if not isinstance(value, bool):
-        raise InvalidEventError(field, f"expected true or false, got {value!r}")
-    return value
-
-
-def _parse_int(value: object, field: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidEventError(field, f"expected an integer, got {value!r}")
-    if value <= 0:
-        raise InvalidEventError(field, f"expected a positive integer, got {value}")
-    return value
-
-
-def _parse_destinations(value: object, field: str) -> tuple[str, ...]:
-    if not isinstance(value, list | tuple) or not value:
-        raise InvalidEventError(field, "expected a non-empty list of jurisdictions")
-    return tuple(_parse_str(v, f"{field}[{i}]") for i, v in enumerate(value))
-
-
-_ENUM_FIELDS: dict[str, type[StrEnum]] = {
-    "direction": Direction,
-    "basis": Basis,
-    "document": Document,
-    "channel": Channel,
-    "kind": PermitKind,
-    "entries": Entries,
-    "category": PermitCategory,
-    "zone": Zone,
-}
-_INSTANT_FIELDS = frozenset({"occurred_at", "onward_departure_at"})
-_DATE_FIELDS = frozenset({"birth_date", "valid_from", "valid_until"})
-
-_Parser = Callable[[object, str], object]
-
-
-def _enum_parser(enum: type[StrEnum]) -> _Parser:
-    return lambda value, field: _parse_enum(enum, value, field)
-
-
-def _parser_for(name: str) -> _Parser:
-    if name in _INSTANT_FIELDS:
-        return parse_instant
-    if name == "permitted_until":
-        return parse_limit
-    if name in _DATE_FIELDS:
-        return parse_date
-    if name in _ENUM_FIELDS:
-        return _enum_parser(_ENUM_FIELDS[name])
-    if name == "granted":
-        return _parse_bool
-    if name == "max_stay_days":
-        return _parse_int
-    if name == "destinations":
-        return _parse_destinations
-    return _parse_str
-
-
-@dataclass(frozen=True, slots=True)
-class _FieldSpec:
-    name: str
-    required: bool
-    parse: _Parser
-
-
-# Per event type, its fields' parsers, computed once: validation is on every hot path.
-_SPECS: dict[str, tuple[type[Any], tuple[_FieldSpec, ...], frozenset[str]]] = {
-    name: (
-        cls,
-        tuple(
-            _FieldSpec(f.name, f.default is dataclasses.MISSING, _parser_for(f.name))
-            for f in dataclasses.fields(cls)
-        ),
-        frozenset(f.name for f in dataclasses.fields(cls)) | {"type"},
-    )
-    for name, cls in EVENT_TYPES.items()
-}
-
-
-def event_from_mapping(data: Mapping[str, Any]) -> Event:
-    """Validate a mapping with a ``type`` key into a domain event.
-
-    Unknown fields are rejected (a typo must not silently drop data); optional fields may be
-    absent or ``None``. Raises :class:`InvalidEventError` naming the first bad field.
-    """
-    type_name = data.get("type")
-    spec = _SPECS.get(type_name) if isinstance(type_name, str) else None
-    if spec is None:
-        raise InvalidEventError("type", f"unknown event type {type_name!r}")
-    cls, fields, known = spec
-    if not known.issuperset(data):
-        unknown = sorted(set(data) - known)
-        raise InvalidEventError(unknown[0], f"unknown field for {type_name}")
-    kwargs: dict[str, object] = {}
-    for f in fields:
-        value = data.get(f.name)
-        if value is None:
-            if f.required:
-                raise InvalidEventError(f.name, f"required field missing for {type_name}")
-            continue
-        kwargs[f.name] = f.parse(value, f.name)
-    event: Event = cls(**kwargs)
-    _check_invariants(event)
-    return event
-
-
-def _check_invariants(event: Event) -> None:
-    if isinstance(event, CrossingRecorded):
-        if event.direction in _DIRECTIONS_NEEDING_BASIS and event.basis is None:
-            raise InvalidEventError("basis", f"required on {event.direction.value}")
-    elif (
-        isinstance(event, PermitIssued | PreRegistrationRecorded)
-        and event.valid_until < event.valid_from
-    ):
-        raise InvalidEventError("valid_until", "is before valid_from")
 
 
 def event_to_mapping(event: Event) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 from domain.decisions import Code, Decision
-from domain.derive import Derivation
+from domain.derive import Derivation, derive
 from domain.events import (
     Basis,
     BiometricConsentRecorded,
@@ -218,3 +218,15 @@ def _consent_superseded_at(
         if isinstance(e, BiometricConsentRecorded) and e.occurred_at > consent.occurred_at:
             return e.occurred_at - _MILLISECOND
     return consent.occurred_at
+
+
+def derive_state(state: TravellerState, watermark: datetime | None, policy: Policy) -> Derivation:
+    """The derivation of a traveller's state: its history, judged with what it has forgotten."""
+    return derive(
+        state.traveller_id,
+        state.events,
+        watermark,
+        policy,
+        forgotten_jurisdictions(state),
+        held=state.decisions,
+    )

@@ -12,7 +12,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from base.errors import InvalidEventError
-from domain.events import Event, event_from_mapping
+from domain.event_data import event_from_mapping
+from domain.events import Event
 
 
 @dataclass(frozen=True, slots=True)

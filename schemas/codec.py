@@ -7,7 +7,7 @@ name); ``history/`` keeps every version, so a catalogue maps the fingerprint of 
 written to its writer schema, and decoding resolves that writer against the current reader
 schema of the same record. Schemas are parsed once at import; the hot path uses fastavro's
 schemaless writer and reader. Decoded events are validated by
-:func:`domain.events.event_from_mapping`, the single event validator.
+:func:`domain.event_data.event_from_mapping`, the single event validator.
 """
 
 from __future__ import annotations
@@ -29,14 +29,8 @@ from fastavro.schema import to_parsing_canonical_form
 from base.errors import InvalidEventError, LedgerError
 from base.settings import Settings
 from domain.decisions import Code, Decision, Emission, Severity, Status
-from domain.events import (
-    EVENT_TYPES,
-    CrossingRecorded,
-    Event,
-    GateHeartbeat,
-    event_from_mapping,
-    event_to_mapping,
-)
+from domain.event_data import event_from_mapping
+from domain.events import EVENT_TYPES, CrossingRecorded, Event, GateHeartbeat, event_to_mapping
 
 SCHEMA_DIR: Final = Path(__file__).resolve().parent
 HISTORY_DIR: Final = SCHEMA_DIR / "history"

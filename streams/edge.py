@@ -20,6 +20,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from base.errors import InvalidEventError
 from base.settings import Settings
+from domain.event_data import parse_instant
 from domain.events import (
     CrossingRecorded,
     Event,
@@ -28,7 +29,6 @@ from domain.events import (
     PreRegistrationRecorded,
     StayExtended,
     format_instant,
-    parse_instant,
 )
 
 # ClickHouse DateTime: unsigned 32-bit seconds since the epoch.

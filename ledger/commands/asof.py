@@ -38,7 +38,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Print the decisions in force at ``--known-at``."""
-    from domain.events import parse_instant
+    from domain.event_data import parse_instant
     from streams.audit import decisions_in_force
     from streams.store import opened_store
     from streams.store.text import print_result

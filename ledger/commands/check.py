@@ -18,7 +18,7 @@ from typing import TextIO
 from base.settings import Settings
 from domain.decisions import Emission
 from domain.engine import Engine
-from domain.events import parse_instant
+from domain.event_data import parse_instant
 from domain.jsonlines import LineError
 from ledger.commands.events_input import open_input, read_input_events
 from streams.edge import EdgeLimits

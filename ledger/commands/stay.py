@@ -23,7 +23,8 @@ from typing import Any
 from base.errors import InvalidEventError
 from base.settings import Settings
 from domain.engine import Engine, Plan
-from domain.events import format_instant, parse_date, parse_instant
+from domain.event_data import parse_date, parse_instant
+from domain.events import format_instant
 from ledger.commands.check import ErrorReport
 from ledger.commands.events_input import open_input, read_input_events
 from streams.edge import EdgeLimits

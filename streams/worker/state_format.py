@@ -25,7 +25,8 @@ from typing import Any, Final
 
 from domain.clock import EventClock
 from domain.decisions import Code, Decision, Severity
-from domain.events import EVENT_TYPES, TravellerEvent, format_instant, parse_instant
+from domain.event_data import parse_instant
+from domain.events import EVENT_TYPES, TravellerEvent, format_instant
 from domain.state import TravellerState
 from schemas.codec import (
     MARKER,

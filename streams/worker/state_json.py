@@ -14,14 +14,8 @@ from typing import Any
 
 from base.errors import InvalidEventError
 from domain.decisions import Code, Decision, Severity
-from domain.events import (
-    GateHeartbeat,
-    TravellerEvent,
-    event_from_mapping,
-    event_to_json_dict,
-    format_instant,
-    parse_instant,
-)
+from domain.event_data import event_from_mapping, parse_instant
+from domain.events import GateHeartbeat, TravellerEvent, event_to_json_dict, format_instant
 from domain.state import TravellerState
 
 STATE_FORMAT = 1

@@ -28,7 +28,8 @@ from faust.web import Request, Response, View
 from base.errors import InvalidEventError, LedgerError
 from base.settings import Settings
 from domain.engine import open_stays
-from domain.events import format_instant, parse_instant
+from domain.event_data import parse_instant
+from domain.events import format_instant
 from domain.policy import Policy
 
 MAX_TRAVELLER_ID = 256

@@ -17,7 +17,8 @@ from domain.engine import (
     apply_event,
     next_due,
 )
-from domain.events import Event, event_from_mapping
+from domain.event_data import event_from_mapping
+from domain.events import Event
 from domain.policy_data import policy_from_mapping
 from streams.policy_file import load_policy
 from streams.worker.state_format import decode_state, encode_state

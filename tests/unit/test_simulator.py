@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from domain.event_data import event_from_mapping
 from domain.events import (
     Basis,
     BiometricConsentRecorded,
@@ -18,7 +19,6 @@ from domain.events import (
     GateHeartbeat,
     PermitIssued,
     PreRegistrationRecorded,
-    event_from_mapping,
     event_to_json_dict,
     event_to_mapping,
 )

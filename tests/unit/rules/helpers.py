@@ -19,7 +19,8 @@ from functools import cache
 from typing import Any
 
 from domain.decisions import Code, Decision, Emission, Status
-from domain.events import Event, event_from_mapping
+from domain.event_data import event_from_mapping
+from domain.events import Event
 
 _ids = itertools.count(1)
 

@@ -1,0 +1,85 @@
+"""Answers about a traveller's stays at an instant: the open stays with their remaining time
+(:class:`StayView`, for ``ledger stay`` and the worker's web view) and the planning answer
+(:class:`Plan`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from domain.events import format_instant
+from domain.forgetting import derive_state
+from domain.policy import Policy
+from domain.state import TravellerState
+
+
+@dataclass(frozen=True, slots=True)
+class StayView:
+    """An open stay as ``ledger stay`` reports it (EES "remaining stay")."""
+
+    traveller_id: str
+    jurisdiction: str
+    entry_event_id: str
+    port: str
+    basis: str | None
+    entered_at: datetime
+    deadline: datetime | None
+    remaining_seconds: int | None  # negative when overdue
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The JSON form shared by ``ledger stay`` and the worker's ``/stay`` endpoint."""
+        return {
+            "traveller_id": self.traveller_id,
+            "jurisdiction": self.jurisdiction,
+            "entry_event_id": self.entry_event_id,
+            "port": self.port,
+            "basis": self.basis,
+            "entered_at": format_instant(self.entered_at),
+            "deadline": format_instant(self.deadline) if self.deadline else None,
+            "remaining_seconds": self.remaining_seconds,
+            "overdue": self.remaining_seconds is not None and self.remaining_seconds < 0,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """How long a stay starting on ``entry_day`` could last under an N-in-M rule."""
+
+    traveller_id: str
+    jurisdiction: str
+    rule: str
+    entry_day: date
+    last_day: date | None  # None when no day is left
+    days: int
+    deadline: datetime | None
+
+
+def open_stays(state: TravellerState, at: datetime, policy: Policy) -> list[StayView]:
+    """The traveller's landside stays open at instant ``at``, with deadline and remaining time.
+
+    The remaining-stay answer of the EES web service; the same function serves ``ledger stay``
+    (offline) and the worker's HTTP endpoint (live), so both report identical figures.
+    """
+    tid = state.traveller_id
+    derivation = derive_state(state, at, policy)
+    views: list[StayView] = []
+    for stay in derivation.stays:
+        if stay.airside or not stay.open or stay.entry.occurred_at > at:
+            continue
+        deadline = derivation.deadlines.get(stay.entry.event_id)
+        remaining = None if deadline is None else int((deadline - at).total_seconds())
+        views.append(
+            StayView(
+                tid,
+                stay.jurisdiction,
+                stay.entry.event_id,
+                stay.entry.port,
+                stay.entry.basis.value if stay.entry.basis else None,
+                stay.entry.occurred_at,
+                deadline,
+                remaining,
+            )
+        )
+    return views
