@@ -11,6 +11,7 @@ forgetting.py), and a ``LATE_EVENT_UNJUDGED`` is forgotten like the closed histo
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -32,6 +33,7 @@ from domain.forgetting import (
     validity_end,
 )
 from domain.policy import Policy
+from domain.rules.sequence import Stay
 from domain.state import TravellerState
 
 RECHECK = timedelta(days=1)
@@ -73,12 +75,7 @@ def next_prune(
             candidate = end + timedelta(days=policy.history_days(stay.jurisdiction))
         if earliest is None or candidate < earliest:
             earliest = candidate
-        attached.add(stay.entry.event_id)
-        for c in (stay.exit, stay.exit_before_entry):
-            if c is not None:
-                attached.add(c.event_id)
-        for ext in stay.extensions:
-            attached.add(ext.event_id)
+        attached.update(_stay_event_ids(stay))
     consent_seen = False
     for e in events:
         if e.event_id in attached:
@@ -113,14 +110,7 @@ def prune(
     settings = policy.settings
     base = watermark - timedelta(days=settings.prune_horizon_days)
     open_cutoff = watermark - timedelta(days=settings.open_stay_horizon_days)
-    cutoffs: dict[str, datetime] = {}
-    for stay in derivation.stays:
-        jur = stay.jurisdiction
-        if jur not in cutoffs:
-            cutoffs[jur] = watermark - timedelta(days=policy.history_days(jur))
-        if stay.end() is None:
-            keep_from = stay.entry.occurred_at - timedelta(days=policy.history_days(jur))
-            cutoffs[jur] = min(cutoffs[jur], keep_from)
+    cutoffs = _history_cutoffs(derivation, watermark, policy)
     drop: set[str] = set()
     for stay in derivation.stays:
         end = stay.end()
@@ -130,17 +120,8 @@ def prune(
             else end < cutoffs[stay.jurisdiction]
         )
         if gone:
-            drop.add(stay.entry.event_id)
-            for c in (stay.exit, stay.exit_before_entry):
-                if c is not None:
-                    drop.add(c.event_id)
-            drop.update(ext.event_id for ext in stay.extensions)
-    attached = {stay.entry.event_id for stay in derivation.stays}
-    for stay in derivation.stays:
-        for c in (stay.exit, stay.exit_before_entry):
-            if c is not None:
-                attached.add(c.event_id)
-        attached.update(ext.event_id for ext in stay.extensions)
+            drop.update(_stay_event_ids(stay))
+    attached = {i for stay in derivation.stays for i in _stay_event_ids(stay)}
     retained_crossings = [
         e.occurred_at
         for e in state.events
@@ -173,6 +154,32 @@ def prune(
     )
     forgotten = marks_after(state, derivation, drop, watermark, policy) if drop else state.forgotten
     return replace(state, events=events, decisions=decisions, forgotten=forgotten)
+
+
+def _history_cutoffs(
+    derivation: Derivation, watermark: datetime, policy: Policy
+) -> dict[str, datetime]:
+    """Per jurisdiction with stays, the instant before which its history may go (an open stay
+    keeps the history its rules look back over from its entry)."""
+    cutoffs: dict[str, datetime] = {}
+    for stay in derivation.stays:
+        jur = stay.jurisdiction
+        if jur not in cutoffs:
+            cutoffs[jur] = watermark - timedelta(days=policy.history_days(jur))
+        if stay.end() is None:
+            keep_from = stay.entry.occurred_at - timedelta(days=policy.history_days(jur))
+            cutoffs[jur] = min(cutoffs[jur], keep_from)
+    return cutoffs
+
+
+def _stay_event_ids(stay: Stay) -> Iterator[str]:
+    """The ids of the events a stay is made of: entry, exits and extensions."""
+    yield stay.entry.event_id
+    for c in (stay.exit, stay.exit_before_entry):
+        if c is not None:
+            yield c.event_id
+    for ext in stay.extensions:
+        yield ext.event_id
 
 
 def _jurisdiction(c: CrossingRecorded, policy: Policy) -> str:

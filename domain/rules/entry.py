@@ -87,36 +87,51 @@ def assess_entry(
     computed = _computed_deadline(
         stay, rule, permit=permit, prior_days=prior_days, sink=sink, label=label, policy=policy
     )
-    deadline = computed
-    if entry.permitted_until is not None:
-        deadline = entry.permitted_until
-        if computed is not None and computed != entry.permitted_until:
-            sink.add(
-                Code.PERMIT_MISMATCH,
-                jur,
-                label,
-                ev,
-                at,
-                f"officer's limit {fmt(entry.permitted_until)} differs from the ledger's "
-                f"{fmt(computed)}",
-                deadline=entry.permitted_until,
-            )
+    deadline = _officers_deadline(stay, computed, sink, label)
     if basis is Basis.TWOV:
         _check_twov(stay, computed, sink, label, policy)
     if permit is not None and basis is Basis.TALENT and deadline is not None:
-        last = local_midnight(permit.valid_until + timedelta(days=1), stay.port.tz)
-        if deadline > last:
-            sink.add(
-                Code.POLICY_REVIEW,
-                jur,
-                label,
-                (entry.event_id, permit.event_id),
-                at,
-                f"deadline {fmt(deadline)} falls after permit {permit.permit_id}'s last valid "
-                f"day {permit.valid_until.isoformat()}",
-                deadline=deadline,
-            )
+        _check_within_permit(stay, permit, deadline, sink, label)
     return Terms(label, rule, computed, deadline, permit)
+
+
+def _officers_deadline(
+    stay: Stay, computed: datetime | None, sink: DecisionSink, label: str
+) -> datetime | None:
+    """The officer's limit when one was given (a mismatch with ``computed`` is recorded)."""
+    entry = stay.entry
+    if entry.permitted_until is None:
+        return computed
+    if computed is not None and computed != entry.permitted_until:
+        sink.add(
+            Code.PERMIT_MISMATCH,
+            stay.jurisdiction,
+            label,
+            (entry.event_id,),
+            entry.occurred_at,
+            f"officer's limit {fmt(entry.permitted_until)} differs from the ledger's "
+            f"{fmt(computed)}",
+            deadline=entry.permitted_until,
+        )
+    return entry.permitted_until
+
+
+def _check_within_permit(
+    stay: Stay, permit: PermitIssued, deadline: datetime, sink: DecisionSink, label: str
+) -> None:
+    """A talent stay's deadline must not fall after its permit's last valid day."""
+    last = local_midnight(permit.valid_until + timedelta(days=1), stay.port.tz)
+    if deadline > last:
+        sink.add(
+            Code.POLICY_REVIEW,
+            stay.jurisdiction,
+            label,
+            (stay.entry.event_id, permit.event_id),
+            stay.entry.occurred_at,
+            f"deadline {fmt(deadline)} falls after permit {permit.permit_id}'s last valid "
+            f"day {permit.valid_until.isoformat()}",
+            deadline=deadline,
+        )
 
 
 def _computed_deadline(

@@ -111,39 +111,9 @@ def fold_sequence(
         first = not track.seen
         track.seen = True
         if e.direction in _ARRIVING:
-            if not airside:
-                transit = tracks.get((port.jurisdiction, True))
-                if transit is not None and transit.open is not None:
-                    transit.open.left_airside = e
-                    out.stays.append(transit.open)
-                    transit.open = None
-            if track.open is not None:
-                _close_by_entry(track.open, e, out)
-            stay = Stay(
-                port.jurisdiction, airside, e, port, e.occurred_at.astimezone(port.tz).date()
-            )
-            pending = track.pending_exit
-            if pending is not None:
-                if window_hours and e.occurred_at - pending.occurred_at <= window and not airside:
-                    stay.exit_before_entry = pending
-                else:
-                    out.exits_without_entry.append(pending)
-                track.pending_exit = None
-            track.open = stay
+            _arrive(e, port, track, tracks, out, window=window if window_hours else None)
         else:
-            stay_open = track.open
-            if stay_open is not None and stay_open.exit is None:
-                if stay_open.exit_before_entry is not None:
-                    # A real exit turned up: the earlier one was not this stay's.
-                    out.exits_without_entry.append(stay_open.exit_before_entry)
-                    stay_open.exit_before_entry = None
-                stay_open.exit = e
-                out.stays.append(stay_open)
-                track.open = None
-            elif not (first and _leaving_home(e, port.jurisdiction)):
-                if track.pending_exit is not None:
-                    out.exits_without_entry.append(track.pending_exit)
-                track.pending_exit = e
+            _depart(e, port, track, out, first=first)
     for track in tracks.values():
         if track.open is not None:
             out.stays.append(track.open)
@@ -154,6 +124,53 @@ def fold_sequence(
     if len(out.exits_without_entry) > 1:
         out.exits_without_entry.sort(key=_crossing_order)
     return out
+
+
+def _arrive(
+    e: CrossingRecorded,
+    port: Port,
+    track: _Track,
+    tracks: dict[tuple[str, bool], _Track],
+    out: Sequence,
+    *,
+    window: timedelta | None,
+) -> None:
+    """An entry or airside arrival opens a stay on its track (closing what it supersedes)."""
+    airside = e.direction in _AIRSIDE
+    if not airside:
+        transit = tracks.get((port.jurisdiction, True))
+        if transit is not None and transit.open is not None:
+            transit.open.left_airside = e
+            out.stays.append(transit.open)
+            transit.open = None
+    if track.open is not None:
+        _close_by_entry(track.open, e, out)
+    stay = Stay(port.jurisdiction, airside, e, port, e.occurred_at.astimezone(port.tz).date())
+    pending = track.pending_exit
+    if pending is not None:
+        if window is not None and e.occurred_at - pending.occurred_at <= window and not airside:
+            stay.exit_before_entry = pending
+        else:
+            out.exits_without_entry.append(pending)
+        track.pending_exit = None
+    track.open = stay
+
+
+def _depart(e: CrossingRecorded, port: Port, track: _Track, out: Sequence, *, first: bool) -> None:
+    """An exit or airside departure closes the track's open stay, or waits for its entry."""
+    stay_open = track.open
+    if stay_open is not None and stay_open.exit is None:
+        if stay_open.exit_before_entry is not None:
+            # A real exit turned up: the earlier one was not this stay's.
+            out.exits_without_entry.append(stay_open.exit_before_entry)
+            stay_open.exit_before_entry = None
+        stay_open.exit = e
+        out.stays.append(stay_open)
+        track.open = None
+    elif not (first and _leaving_home(e, port.jurisdiction)):
+        if track.pending_exit is not None:
+            out.exits_without_entry.append(track.pending_exit)
+        track.pending_exit = e
 
 
 def _leaving_home(c: CrossingRecorded, jurisdiction: str) -> bool:

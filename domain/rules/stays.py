@@ -12,7 +12,7 @@ import math
 from datetime import datetime, timedelta
 
 from domain.decisions import Code
-from domain.events import Basis
+from domain.events import Basis, CrossingRecorded
 from domain.policy import Designation, Policy
 from domain.rules.common import DecisionSink, fmt, shared_text
 from domain.rules.entry import Terms, check_twov_exit
@@ -90,47 +90,61 @@ def record_airside(stay: Stay, sink: DecisionSink, policy: Policy) -> None:
             arrival.occurred_at,
             f"{arrival.port} is not designated for direct transit on {stay.entry_day.isoformat()}",
         )
-    home = THIRD_COUNTRY_OF.get(jur)
-    onward = arrival.onward_to
-    problem = None
-    if onward is None:
-        problem = "onward_to is required"
-    elif onward == arrival.arrived_from:
-        problem = f"onward_to {onward} is the country arrived from"
-    elif onward == home:
-        problem = f"onward_to {onward} is not a third country or region"
+    problem = _itinerary_problem(arrival, jur)
     if problem:
         sink.add(Code.INVALID_ITINERARY, jur, label, ev, arrival.occurred_at, problem)
     deadline = arrival.occurred_at + timedelta(hours=rule.amount)
-    departure = stay.exit
-    if departure is not None:
-        both = (arrival.event_id, departure.event_id)
-        late = _overstay_seconds(departure.occurred_at, deadline)
-        if late is None:
-            if problem or not designated:
-                return  # in time, but not a valid direct transit: no DIRECT_TRANSIT_OK
-            sink.add(
-                Code.DIRECT_TRANSIT_OK,
-                jur,
-                label,
-                both,
-                departure.occurred_at,
-                f"departed {departure.port} within {rule.amount} h",
-                deadline=deadline,
-            )
-        else:
-            sink.add(
-                Code.DIRECT_TRANSIT_EXCEEDED,
-                jur,
-                label,
-                both,
-                departure.occurred_at,
-                f"departed {late} s after the {rule.amount} h limit",
-                deadline=deadline,
-                overstay_seconds=late,
-            )
-        return
-    _record_outcome(stay, label, deadline, ev, sink, landside=False)
+    if stay.exit is None:
+        _record_outcome(stay, label, deadline, ev, sink, landside=False)
+    elif not _departed_late(stay, stay.exit, deadline, sink, label, rule.amount):
+        if problem or not designated:
+            return  # in time, but not a valid direct transit: no DIRECT_TRANSIT_OK
+        sink.add(
+            Code.DIRECT_TRANSIT_OK,
+            jur,
+            label,
+            (arrival.event_id, stay.exit.event_id),
+            stay.exit.occurred_at,
+            f"departed {stay.exit.port} within {rule.amount} h",
+            deadline=deadline,
+        )
+
+
+def _itinerary_problem(arrival: CrossingRecorded, jurisdiction: str) -> str | None:
+    """Why a direct-transit itinerary is invalid (onward to a third country), or None."""
+    onward = arrival.onward_to
+    if onward is None:
+        return "onward_to is required"
+    if onward == arrival.arrived_from:
+        return f"onward_to {onward} is the country arrived from"
+    if onward == THIRD_COUNTRY_OF.get(jurisdiction):
+        return f"onward_to {onward} is not a third country or region"
+    return None
+
+
+def _departed_late(  # noqa: PLR0917 - the stay, its departure and the rule's terms
+    stay: Stay,
+    departure: CrossingRecorded,
+    deadline: datetime,
+    sink: DecisionSink,
+    label: str,
+    hours: int,
+) -> bool:
+    """Records DIRECT_TRANSIT_EXCEEDED when the departure came after the deadline."""
+    late = _overstay_seconds(departure.occurred_at, deadline)
+    if late is None:
+        return False
+    sink.add(
+        Code.DIRECT_TRANSIT_EXCEEDED,
+        stay.jurisdiction,
+        label,
+        (stay.entry.event_id, departure.event_id),
+        departure.occurred_at,
+        f"departed {late} s after the {hours} h limit",
+        deadline=deadline,
+        overstay_seconds=late,
+    )
+    return True
 
 
 def _record_outcome(
@@ -145,31 +159,7 @@ def _record_outcome(
     jur = stay.jurisdiction
     entry_id = stay.entry.event_id
     if stay.exit is not None and landside:
-        exit_ = stay.exit
-        late = _overstay_seconds(exit_.occurred_at, deadline)
-        if late is None:
-            sink.add(
-                Code.STAY_CLOSED,
-                jur,
-                label,
-                (*evidence, exit_.event_id),
-                exit_.occurred_at,
-                shared_text(
-                    (Code.STAY_CLOSED, exit_.port), lambda: f"exit at {exit_.port} within the limit"
-                ),
-                deadline=deadline,
-            )
-        else:
-            sink.add(
-                Code.OVERSTAY,
-                jur,
-                label,
-                (*evidence, exit_.event_id),
-                exit_.occurred_at,
-                f"exit at {exit_.port} {late} s after the deadline",
-                deadline=deadline,
-                overstay_seconds=late,
-            )
+        _record_exit(stay, stay.exit, label, deadline, evidence, sink)
         return
     if stay.exit_before_entry is not None:
         before = stay.exit_before_entry
@@ -205,6 +195,41 @@ def _record_outcome(
             deadline,
             f"no exit known after the deadline {fmt(deadline)}",
             deadline=deadline,
+        )
+
+
+def _record_exit(  # noqa: PLR0917 - the stay, its exit and the terms it was judged by
+    stay: Stay,
+    exit_: CrossingRecorded,
+    label: str,
+    deadline: datetime | None,
+    evidence: tuple[str, ...],
+    sink: DecisionSink,
+) -> None:
+    """A landside stay closed by its exit: STAY_CLOSED in time, OVERSTAY after the deadline."""
+    late = _overstay_seconds(exit_.occurred_at, deadline)
+    if late is None:
+        sink.add(
+            Code.STAY_CLOSED,
+            stay.jurisdiction,
+            label,
+            (*evidence, exit_.event_id),
+            exit_.occurred_at,
+            shared_text(
+                (Code.STAY_CLOSED, exit_.port), lambda: f"exit at {exit_.port} within the limit"
+            ),
+            deadline=deadline,
+        )
+    else:
+        sink.add(
+            Code.OVERSTAY,
+            stay.jurisdiction,
+            label,
+            (*evidence, exit_.event_id),
+            exit_.occurred_at,
+            f"exit at {exit_.port} {late} s after the deadline",
+            deadline=deadline,
+            overstay_seconds=late,
         )
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import faust
+from faust.types import TopicT
 
 from base.credentials import kafka_client_security
 from base.settings import Settings
@@ -73,6 +74,80 @@ def worker_datadir(settings: Settings) -> Path:
 def create_app(settings: Settings, policy: Policy | None = None) -> faust.App:
     """A configured Faust app with the enforcement agent and web views registered."""
     policy = policy or load_policy(settings.policy_file)
+    app = _faust_app(settings)
+    source = app.topic(
+        settings.topic_crossings,
+        settings.topic_permits,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+    decisions = app.topic(settings.topic_decisions, key_serializer="raw", value_serializer="raw")
+    deadletters = app.topic(settings.topic_deadletter, key_serializer="raw", value_serializer="raw")
+
+    tables = _faust_tables(app, settings)
+    processor = _processor(settings, policy)
+    _forget_on_rebalance(app, processor)
+
+    watchdog = CommitWatchdog()
+
+    @app.timer(1.0)  # type: ignore[untyped-decorator]  # faust leaves timer untyped
+    async def _repair_acks() -> None:
+        consumer: Any = app.consumer  # a ReadCommittedConsumer (streams.worker.transport)
+        drop_stale_acks(consumer)
+        for tp, offset in watchdog.stuck(consumer):
+            log.warning(
+                "%s[%d]: commits blocked by a delivered message never acked; re-reading from %d",
+                tp.topic,
+                tp.partition,
+                offset,
+            )
+            consumer.guarded_seek(tp, offset)
+
+    # concurrency=1: faust-streaming issue 606 commits offsets past in-flight messages otherwise.
+    @app.agent(source, concurrency=1)
+    async def enforce(stream: Any) -> None:
+        try:
+            await _enforce(stream)
+        except Exception as e:
+            # Bad input never gets here (the processor dead-letters it): this is a bug or a
+            # broken dependency. Stop the whole worker loudly rather than let Faust restart the
+            # agent past the message.
+            log.critical("enforcement failed; stopping the worker: %r", e)
+            exit_within(settings.worker_shutdown_seconds)
+            await app.crash(e)
+            raise
+
+    publisher = _OutputPublisher(app, settings, decisions, deadletters)
+
+    async def _enforce(stream: Any) -> None:
+        batches = stream.take_events(settings.worker_batch_size, settings.worker_batch_seconds)
+        async for events in batches:
+            await processor.process_batch(_messages(events, tables), tables, publisher)
+
+    register_views(app, tables=tables, processor=processor, policy=policy, settings=settings)
+    return app
+
+
+def _messages(events: Any, tables: FaustTables) -> list[Message]:
+    """A Faust batch as the processor's messages; notes an event per partition in ``tables``."""
+    batch = []
+    tables.events = {}  # partition -> an event of it, for Faust's table writes
+    for event in events:
+        m = event.message
+        where = Coordinates(
+            m.topic,
+            m.partition,
+            m.offset,
+            m.timestamp and int(m.timestamp * 1000),
+            event.key,
+        )
+        batch.append(Message(event.value, where))
+        tables.events[m.partition] = event
+    return batch
+
+
+def _faust_app(settings: Settings) -> faust.App:
+    """The Faust app: read-committed transport, RocksDB tables, the project's web views only."""
     web_url = f"http://127.0.0.1:{settings.worker_web_port}"
     datadir = worker_datadir(settings)
     datadir.mkdir(parents=True, exist_ok=True)
@@ -107,14 +182,11 @@ def create_app(settings: Settings, policy: Policy | None = None) -> faust.App:
     # buffer, then drains them one by one; a batch writes hundreds at once. Let the buffer absorb a
     # few batches (it still bounds memory) so the stream keeps flowing while it drains.
     app.producer.buffer.max_messages = settings.worker_producer_buffer
-    source = app.topic(
-        settings.topic_crossings,
-        settings.topic_permits,
-        key_serializer="raw",
-        value_serializer="raw",
-    )
-    decisions = app.topic(settings.topic_decisions, key_serializer="raw", value_serializer="raw")
-    deadletters = app.topic(settings.topic_deadletter, key_serializer="raw", value_serializer="raw")
+    return app
+
+
+def _faust_tables(app: faust.App, settings: Settings) -> FaustTables:
+    """The traveller-state and partition-clock tables (bytes in and out, compact changelogs)."""
 
     def table(name: str) -> Any:
         return app.Table(
@@ -127,19 +199,27 @@ def create_app(settings: Settings, policy: Policy | None = None) -> faust.App:
             extra_topic_configs={"min.insync.replicas": str(settings.min_insync_replicas)},
         )
 
-    tables = FaustTables(*(table(name) for name in TABLES))
+    return FaustTables(*(table(name) for name in TABLES))
+
+
+def _processor(settings: Settings, policy: Policy) -> Processor:
+    """The Faust-free batch processor with the edge checks and output limits of ``settings``."""
     limits = EdgeLimits.from_settings(settings)
 
     def edge(event: Event, where: Coordinates) -> None:
         topic, key, timestamp_ms = where.topic, where.key, where.timestamp_ms
         check_record(event, limits, settings, topic=topic, key=key, timestamp_ms=timestamp_ms)
 
-    processor = Processor(
+    return Processor(
         policy,
         timedelta(seconds=settings.allowed_lateness_seconds),
         edge=edge,
         outputs=OutputLimits(settings.max_message_bytes),
     )
+
+
+def _forget_on_rebalance(app: faust.App, processor: Processor) -> None:
+    """Drop the processor's cache of partitions revoked or (re)assigned by a rebalance."""
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # async receiver: mode awaits it
     async def _forget_partitions(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
@@ -152,65 +232,22 @@ def create_app(settings: Settings, policy: Policy | None = None) -> faust.App:
         # A partition (re)assigned here may have been changed elsewhere since it was last held.
         processor.forget({tp.partition for tp in args[0]})
 
-    watchdog = CommitWatchdog()
 
-    @app.timer(1.0)  # type: ignore[untyped-decorator]  # faust leaves timer untyped
-    async def _repair_acks() -> None:
-        consumer: Any = app.consumer  # a ReadCommittedConsumer (streams.worker.transport)
-        drop_stale_acks(consumer)
-        for tp, offset in watchdog.stuck(consumer):
-            log.warning(
-                "%s[%d]: commits blocked by a delivered message never acked; re-reading from %d",
-                tp.topic,
-                tp.partition,
-                offset,
-            )
-            consumer.guarded_seek(tp, offset)
+class _OutputPublisher:
+    """Sends the processor's outputs: decisions and dead letters."""
 
-    # concurrency=1: faust-streaming issue 606 commits offsets past in-flight messages otherwise.
-    @app.agent(source, concurrency=1)
-    async def enforce(stream: Any) -> None:
-        try:
-            await _enforce(stream)
-        except Exception as e:
-            # Bad input never gets here (the processor dead-letters it): this is a bug or a
-            # broken dependency. Stop the whole worker loudly rather than let Faust restart the
-            # agent past the message.
-            log.critical("enforcement failed; stopping the worker: %r", e)
-            exit_within(settings.worker_shutdown_seconds)
-            await app.crash(e)
-            raise
+    def __init__(
+        self, app: faust.App, settings: Settings, decisions: TopicT, deadletters: TopicT
+    ) -> None:
+        self.app = app
+        self.decisions = decisions
+        self.deadletters = deadletters
+        self.transactional = settings.processing_guarantee == "exactly_once"
 
-    transactional = settings.processing_guarantee == "exactly_once"
-
-    class _Publisher:
-        async def publish(self, output: Output, key: bytes | None, value: bytes) -> Awaitable[Any]:
-            topic = decisions if output is Output.DECISIONS else deadletters
-            if transactional:  # Faust's channel path attaches the partition's transaction
-                return await topic.send(key=key, value=value)
-            # Straight to the transport producer: Faust's channel path costs ~15% of throughput.
-            name = topic.get_topic_name()
-            return await app.producer.send(name, key, value, None, None, None)
-
-    publisher = _Publisher()
-
-    async def _enforce(stream: Any) -> None:
-        batches = stream.take_events(settings.worker_batch_size, settings.worker_batch_seconds)
-        async for events in batches:
-            batch = []
-            tables.events = {}  # partition -> an event of it, for Faust's table writes
-            for event in events:
-                m = event.message
-                where = Coordinates(
-                    m.topic,
-                    m.partition,
-                    m.offset,
-                    m.timestamp and int(m.timestamp * 1000),
-                    event.key,
-                )
-                batch.append(Message(event.value, where))
-                tables.events[m.partition] = event
-            await processor.process_batch(batch, tables, publisher)
-
-    register_views(app, tables=tables, processor=processor, policy=policy, settings=settings)
-    return app
+    async def publish(self, output: Output, key: bytes | None, value: bytes) -> Awaitable[Any]:
+        topic = self.decisions if output is Output.DECISIONS else self.deadletters
+        if self.transactional:  # Faust's channel path attaches the partition's transaction
+            return await topic.send(key=key, value=value)
+        # Straight to the transport producer: Faust's channel path costs ~15% of throughput.
+        name = topic.get_topic_name()
+        return await self.app.producer.send(name, key, value, None, None, None)

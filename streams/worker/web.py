@@ -87,50 +87,55 @@ def register_views(
     @app.page("/health/")
     class HealthPage(View):
         async def get(self, request: Request) -> Response:
-            inputs = (settings.topic_crossings, settings.topic_permits)
-            actives = app.assignor.assigned_actives() if app.assignor is not None else set()
-            assigned = sorted({tp.partition for tp in actives if tp.topic in inputs})
-            consumer = app.consumer
-            acked = getattr(consumer, "_acked", {})
-            committed = getattr(consumer, "_committed_offset", {})
-            offsets = [
-                {
-                    "topic": tp.topic,
-                    "partition": tp.partition,
-                    "committed": committed.get(tp),
-                    "acked_pending": len(acked.get(tp, ())),
-                    "lowest_acked": min(acked[tp]) if acked.get(tp) else None,
-                }
-                for tp in sorted(actives)
-                if tp.topic in inputs
-            ]
-            clocks = dict(tables.clock_items())
-            partitions = [
-                {
-                    "partition": p,
-                    "watermark": _instant(clocks[p].watermark) if p in clocks else None,
-                    "max_seen": _instant(clocks[p].max_seen) if p in clocks else None,
-                    "index_entries": processor.index.size(p),
-                }
-                for p in assigned
-            ]
-            c = processor.counters
-            return self.json(
-                {
-                    "status": "stopping" if app.should_stop else "ok",
-                    "app_id": settings.app_id,
-                    "web_port": settings.worker_web_port,
-                    "partitions": partitions,
-                    "processed": c.processed,
-                    "heartbeats": c.heartbeats,
-                    "dead_lettered": c.dead_lettered,
-                    "emitted": c.emitted,
-                    "timer_firings": c.timer_firings,
-                    "state_cache": {"hits": processor.cache.hits, "misses": processor.cache.misses},
-                    "previous_format_states": c.previous_format_states,
-                    "offsets": offsets,
-                }
-            )
+            return self.json(_health_document(app, tables, processor, settings))
+
+
+def _health_document(
+    app: faust.App, tables: FaustTables, processor: Processor, settings: Settings
+) -> dict[str, Any]:
+    """This worker's input partitions, clocks, counters and commit state (``/health/``)."""
+    inputs = (settings.topic_crossings, settings.topic_permits)
+    actives = app.assignor.assigned_actives() if app.assignor is not None else set()
+    assigned = sorted({tp.partition for tp in actives if tp.topic in inputs})
+    consumer = app.consumer
+    acked = getattr(consumer, "_acked", {})
+    committed = getattr(consumer, "_committed_offset", {})
+    offsets = [
+        {
+            "topic": tp.topic,
+            "partition": tp.partition,
+            "committed": committed.get(tp),
+            "acked_pending": len(acked.get(tp, ())),
+            "lowest_acked": min(acked[tp]) if acked.get(tp) else None,
+        }
+        for tp in sorted(actives)
+        if tp.topic in inputs
+    ]
+    clocks = dict(tables.clock_items())
+    partitions = [
+        {
+            "partition": p,
+            "watermark": _instant(clocks[p].watermark) if p in clocks else None,
+            "max_seen": _instant(clocks[p].max_seen) if p in clocks else None,
+            "index_entries": processor.index.size(p),
+        }
+        for p in assigned
+    ]
+    c = processor.counters
+    return {
+        "status": "stopping" if app.should_stop else "ok",
+        "app_id": settings.app_id,
+        "web_port": settings.worker_web_port,
+        "partitions": partitions,
+        "processed": c.processed,
+        "heartbeats": c.heartbeats,
+        "dead_lettered": c.dead_lettered,
+        "emitted": c.emitted,
+        "timer_firings": c.timer_firings,
+        "state_cache": {"hits": processor.cache.hits, "misses": processor.cache.misses},
+        "previous_format_states": c.previous_format_states,
+        "offsets": offsets,
+    }
 
 
 def _parse_at(text: str | None) -> datetime:
