@@ -97,3 +97,20 @@ def abandon_producer(producer: KafkaProducer) -> None:
         producer.close(timeout=0)
     except KafkaError as e:
         log.warning("could not close an abandoned Kafka producer cleanly: %s", e)
+
+
+@dataclass(slots=True)
+class PendingEvent:
+    """An event handed to the publisher and not yet acknowledged, with its retry state."""
+
+    event_id: str
+    event_type: str
+    topic: str
+    key: bytes | None
+    value: bytes
+    partition: int | None
+    attempts: int = 0
+    next_attempt: float = 0.0
+    in_flight: bool = False
+    reason: str = "not yet sent"
+    first_sent_ms: int | None = None  # wall clock of the first attempt (records' CreateTime)

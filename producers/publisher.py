@@ -26,7 +26,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -39,6 +38,7 @@ from base.settings import Settings
 from domain.events import Event, GateHeartbeat, event_type
 from producers.delivery import (
     DeliveryReport,
+    PendingEvent,
     PublisherBufferFullError,
     PublisherConfig,
     PublisherError,
@@ -55,21 +55,6 @@ log = logging.getLogger(__name__)
 def new_event_id() -> str:
     """A fresh, globally unique event id, created at the source (the gate or the authority)."""
     return str(uuid.uuid4())
-
-
-@dataclass(slots=True)
-class _Pending:
-    event_id: str
-    event_type: str
-    topic: str
-    key: bytes | None
-    value: bytes
-    partition: int | None
-    attempts: int = 0
-    next_attempt: float = 0.0
-    in_flight: bool = False
-    reason: str = "not yet sent"
-    first_sent_ms: int | None = None  # wall clock of the first attempt (records' CreateTime)
 
 
 class EventPublisher:
@@ -94,7 +79,7 @@ class EventPublisher:
         self._client_id = client_id
         self._clock = clock
         self._lock = threading.Lock()
-        self._pending: dict[int, _Pending] = {}
+        self._pending: dict[int, PendingEvent] = {}
         self._seq = itertools.count()
         self._producer: KafkaProducer | None = None
         self._producer_retry_at = 0.0
@@ -251,7 +236,7 @@ class EventPublisher:
                     f"{self._config.buffer_limit}); last reason: {self._last_reason()}"
                 )
         seq = next(self._seq)
-        pending = _Pending(event.event_id, event_type(event), topic, key, value, partition)
+        pending = PendingEvent(event.event_id, event_type(event), topic, key, value, partition)
         with self._lock:
             self._pending[seq] = pending
         self._dispatch(seq, pending)
@@ -259,7 +244,7 @@ class EventPublisher:
             self._next_poll = self._clock() + self._config.backoff_initial_s / 2
             self.poll()
 
-    def _dispatch(self, seq: int, pending: _Pending) -> None:
+    def _dispatch(self, seq: int, pending: PendingEvent) -> None:
         if pending.next_attempt > self._clock():
             return
         producer = self._ensure_producer()
