@@ -40,9 +40,8 @@ from base.settings import PROJECT_ROOT, Settings
 from benchmarks.audit_data import Generator
 from streams.guide import QUESTIONS
 from streams.store import Store, Table, open_store
+from streams.store.base import MAINTAINED_TABLES
 from streams.store.recompute import on_plain_tables
-
-MAINTAINED = ("decision_current", "decision_day", "stay_decisions", "event_ports")
 
 
 def plain_store(store: Store) -> None:
@@ -53,7 +52,7 @@ def plain_store(store: Store) -> None:
     )
     for (name,) in views.rows:
         store.query(f"DROP TABLE {name}")
-    for name in MAINTAINED:
+    for name in MAINTAINED_TABLES:
         store.query(f"DROP TABLE {name}_mv")
         store.query(f"DROP TABLE {name}")
 
@@ -159,7 +158,7 @@ def run(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
     generator = Generator(events=args.events)
     print(f"audit benchmark: {args.events:,} events into chDB", file=sys.stderr)
     spent = load(stores, generator, settings.sink_batch_size)
-    rows = args.events + generator.emissions
+    rows = generator.made + generator.emissions
     loads = {name: rows / seconds for name, seconds in spent.items()}
     print(
         f"load rows/s: maintained {loads['maintained']:,.0f}, plain {loads['plain']:,.0f}, "

@@ -18,7 +18,7 @@ from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 from domain.clock import EventClock
-from domain.decisions import Decision, Emission, Status
+from domain.decisions import Decision, Emission, Status, with_ports
 from domain.derive import Derivation, derive, rolling_days
 from domain.events import (
     Event,
@@ -116,7 +116,7 @@ def _refresh(
     )
     if watermark is not None and prune_due(new_state, watermark):
         new_state = _pruned(new_state, derivation, watermark, policy)
-    return new_state, emissions
+    return new_state, with_ports(emissions, events, state.events)
 
 
 def _pruned(

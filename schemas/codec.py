@@ -274,6 +274,7 @@ def encode_emission(em: Emission) -> bytes:
             "overstay_seconds": d.overstay_seconds,
             "observed_at": d.observed_at,
             "detail": d.detail,
+            "port": em.port,
         },
     )
 
@@ -297,7 +298,7 @@ def decode_emission(data: bytes) -> Emission:
             observed_at=r["observed_at"],
             detail=r["detail"],
         )
-        return Emission(Status(r["status"]), decision)
+        return Emission(Status(r["status"]), decision, r["port"])
     except (KeyError, ValueError) as e:
         raise DecodeError(f"{DECISION_RECORD} record does not map to an emission: {e}") from e
 

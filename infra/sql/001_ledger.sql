@@ -61,6 +61,7 @@ CREATE TABLE IF NOT EXISTS {database}.decisions
     observed_at       DateTime('UTC'),
     observed_at_ms    UInt16,
     detail            String,
+    port              Nullable(String),     -- port of the crossing cited first (DecisionEmitted v3)
     emitted_at        DateTime('UTC'),
     emitted_at_ms     UInt16,
     kafka_topic       String,

@@ -69,7 +69,8 @@ SELECT
 FROM {database}.decisions
 WHERE (SELECT count() FROM {database}.decision_current) = 0;
 
--- The same, narrow and ordered by day: decisions_by_rule_port_day reads one day's rows.
+-- The same, narrow and ordered by day: decisions_by_rule_port_day reads one day's rows (the
+-- port is the decision's own, so no crossing is joined).
 CREATE TABLE IF NOT EXISTS {database}.decision_day
 (
     day               Date,                 -- toDate(observed_at), UTC
@@ -79,6 +80,7 @@ CREATE TABLE IF NOT EXISTS {database}.decision_day
     code              String,
     severity          String,
     rule              String,
+    port              Nullable(String),     -- the decision's own port (of its first evidence)
     entry_event_id    String,               -- evidence[1]
     version           UInt64
 )
@@ -89,14 +91,14 @@ ORDER BY (day, decision_id);
 CREATE MATERIALIZED VIEW IF NOT EXISTS {database}.decision_day_mv
 TO {database}.decision_day
 AS SELECT
-    toDate(observed_at) AS day, decision_id, status, traveller_id, code, severity, rule,
+    toDate(observed_at) AS day, decision_id, status, traveller_id, code, severity, rule, port,
     evidence[1] AS entry_event_id,
     toUInt64(kafka_partition) * 1099511627776 + toUInt64(kafka_offset) AS version
 FROM {database}.decisions;
 
 INSERT INTO {database}.decision_day
 SELECT
-    toDate(observed_at) AS day, decision_id, status, traveller_id, code, severity, rule,
+    toDate(observed_at) AS day, decision_id, status, traveller_id, code, severity, rule, port,
     evidence[1] AS entry_event_id,
     toUInt64(kafka_partition) * 1099511627776 + toUInt64(kafka_offset) AS version
 FROM {database}.decisions

@@ -285,29 +285,26 @@ ANY LEFT JOIN (
 
 DROP TABLE IF EXISTS {database}.decisions_by_rule_port_day;
 
--- Decisions in force per day (UTC date of observed_at), rule, code and port (the port of the
--- decision's first evidence event; NULL when it has none or the event is not in the store).
+-- Decisions in force per day (UTC date of observed_at), rule, code and port: the port the
+-- decision carries, that of the crossing it cites first (NULL when its first evidence is not a
+-- crossing, and for emissions written before DecisionEmitted v3, which did not carry it). One
+-- day reads that day's rows of decision_day and joins nothing.
 CREATE VIEW IF NOT EXISTS {database}.decisions_by_rule_port_day AS
 SELECT day, rule, code, severity, port, count() AS decisions, uniqExact(traveller_id) AS travellers
 FROM (
     SELECT
         day, tupleElement(last, 2) AS rule, tupleElement(last, 3) AS code,
         tupleElement(last, 4) AS severity, tupleElement(last, 5) AS traveller_id,
-        tupleElement(last, 6) AS entry_event_id
+        tupleElement(last, 6) AS port
     FROM (
         SELECT
             day, decision_id,
-            argMax(tuple(status, rule, code, severity, traveller_id, entry_event_id),
-                   version) AS last
+            argMax(tuple(status, rule, code, severity, traveller_id, port), version) AS last
         FROM {database}.decision_day
         GROUP BY day, decision_id
     ) AS latest
     WHERE tupleElement(last, 1) = 'ISSUED'
 ) AS l
-ANY LEFT JOIN (
-    SELECT traveller_id, event_id AS entry_event_id, CAST(port AS Nullable(String)) AS port
-    FROM {database}.event_ports
-) AS r USING (traveller_id, entry_event_id)
 GROUP BY day, rule, code, severity, port;
 
 DROP TABLE IF EXISTS {database}.dead_letter_report;

@@ -88,6 +88,7 @@ COLUMNS: dict[Table, tuple[str, ...]] = {
         "observed_at",
         "observed_at_ms",
         "detail",
+        "port",
         "emitted_at",
         "emitted_at_ms",
         "kafka_topic",
@@ -117,6 +118,8 @@ COLUMNS: dict[Table, tuple[str, ...]] = {
 # Rows stored before the Merkle log existed keep leaf_hash '' (``ledger verify`` names them).
 _ADDED_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
     ("events", "schema_fingerprint", "String", "payload"),
+    ("decisions", "port", "Nullable(String)", "detail"),
+    ("decision_day", "port", "Nullable(String)", "rule"),
     *(
         (table, column, kind, after)
         for table in ("events", "decisions", "dead_letters")
@@ -126,6 +129,13 @@ _ADDED_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
             ("kafka_value", "String", "leaf_hash"),
         )
     ),
+)
+# Tables kept up to date at insert time by the materialized view `<table>_mv` (001_ledger_state).
+MAINTAINED_TABLES: tuple[str, ...] = (
+    "decision_current",
+    "decision_day",
+    "stay_decisions",
+    "event_ports",
 )
 OFFSET_COLUMNS: tuple[str, ...] = ("kafka_topic", "kafka_partition", "next_offset", "committed_at")
 
@@ -246,6 +256,9 @@ class Store(ABC):
                 self._execute(
                     f"ALTER TABLE {db}.{table} ADD COLUMN {column} {kind} AFTER {after}", None
                 )
+                if table in MAINTAINED_TABLES:  # its feeding view selects the old columns:
+                    # dropped here, created again with the new ones by the rest of the migration
+                    self._execute(f"DROP TABLE IF EXISTS {db}.{table}_mv", None)
 
     def insert_events(self, rows: Sequence[Row]) -> None:
         """Append rows to ``events`` in one INSERT (see :data:`COLUMNS`)."""

@@ -174,13 +174,15 @@ _BY_DAY = """
 SELECT
     toDate(observed_at) AS day, rule, code, severity, port,
     count() AS decisions, uniqExact(traveller_id) AS travellers
-FROM (
-    SELECT observed_at, rule, code, severity, traveller_id, evidence[1] AS first_event_id
-    FROM ({decisions_in_force}) AS f
-) AS l
-ANY LEFT JOIN (
-    SELECT event_id AS first_event_id, port FROM {db}.events
-) AS r USING first_event_id
+FROM {db}.decisions
+WHERE status = 'ISSUED' AND (decision_id, kafka_partition, kafka_offset) IN (
+    SELECT decision_id, tupleElement(last, 1), tupleElement(last, 2)
+    FROM (
+        SELECT decision_id, max((kafka_partition, kafka_offset)) AS last
+        FROM {db}.decisions
+        GROUP BY decision_id
+    ) AS lasts
+)
 GROUP BY day, rule, code, severity, port"""
 
 _DEAD_LETTERS = """

@@ -166,6 +166,7 @@ def decision_row(
         "observed_at": observed,
         "observed_at_ms": observed_ms,
         "detail": d.detail,
+        "port": emission.port,
         "emitted_at": emitted,
         "emitted_at_ms": emitted_ms,
         **_coordinates(at, ingested_at),

@@ -9,6 +9,7 @@ directory per process, so every chDB test in this process shares one session-wid
 from __future__ import annotations
 
 import base64
+import dataclasses
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -307,6 +308,29 @@ class StoreContract:
         writer.insert_events([event_row(_crossing(), Coordinates("t", 0, 0), INGESTED)])
         stored = writer.query("SELECT schema_fingerprint FROM events").rows
         assert stored == [(current_fingerprint("CrossingRecorded"),)]
+
+    def test_migrate_adds_the_decision_port_to_an_older_store(self, writer: Store) -> None:
+        # as created before DecisionEmitted v3: no port column, decision_day fed without it
+        writer.query("DROP TABLE decision_day_mv")
+        writer.query("ALTER TABLE decision_day DROP COLUMN port")
+        writer.query("ALTER TABLE decisions DROP COLUMN port")
+        writer.query(
+            "CREATE MATERIALIZED VIEW decision_day_mv TO decision_day AS SELECT "
+            "toDate(observed_at) AS day, decision_id, status, traveller_id, code, severity, "
+            "rule, evidence[1] AS entry_event_id, "
+            "toUInt64(kafka_partition) * 1099511627776 + toUInt64(kafka_offset) AS version "
+            "FROM decisions"
+        )
+        writer.migrate()
+        for table, after in (("decisions", "detail"), ("decision_day", "rule")):
+            columns = [r[0] for r in writer.query(f"DESCRIBE TABLE {table}").rows]
+            assert columns[columns.index(after) + 1] == "port", table
+        emission = dataclasses.replace(_emission(None), status=Status.ISSUED, port="CN-LUOHU")
+        writer.insert_decisions([decision_row(emission, Coordinates("d", 0, 2), EMITTED, INGESTED)])
+        assert writer.query("SELECT port FROM decisions").rows == [("CN-LUOHU",)]
+        assert writer.query("SELECT port FROM decision_day").rows == [("CN-LUOHU",)]
+        by_day = writer.query("SELECT port, decisions FROM decisions_by_rule_port_day").rows
+        assert by_day == [("CN-LUOHU", 1)]
 
     def test_migrate_adds_the_leaf_columns_to_a_store_older_than_the_merkle_log(
         self, writer: Store

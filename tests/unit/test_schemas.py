@@ -296,6 +296,26 @@ def test_an_emission_round_trips() -> None:
     assert codec.decode_emission(data) == SAMPLE_EMISSION
 
 
+def test_an_emission_keeps_its_port() -> None:
+    em = dataclasses.replace(SAMPLE_EMISSION, port="CN-LUOHU")
+    assert codec.decode_emission(codec.encode_emission(em)) == em
+    assert codec.decode_emission(codec.encode_emission(SAMPLE_EMISSION)).port is None
+
+
+def test_an_emission_written_before_the_port_decodes_without_one() -> None:
+    d = SAMPLE_EMISSION.decision
+    record = {
+        **SAMPLE_EMISSION.to_json_dict(),
+        "deadline": d.deadline,
+        "observed_at": d.observed_at,
+    }
+    for version in (1, 2):
+        writer = dict(codec.schema_history("DecisionEmitted"))[version]
+        assert "port" not in [f["name"] for f in writer["fields"]]
+        decoded = codec.decode_emission(codec.encode_with_writer(writer, record))
+        assert decoded == SAMPLE_EMISSION and decoded.port is None
+
+
 def test_an_emission_without_deadline_or_jurisdiction_round_trips() -> None:
     d = SAMPLE_EMISSION.decision
     em = Emission(

@@ -1,0 +1,38 @@
+"""Each emission carries the port of the crossing its decision cites first (``Emission.port``).
+
+The audit store counts decisions per port and day from it without joining every crossing; the
+decision itself (its id, its equality, ``ledger check`` output) does not include it.
+"""
+
+from __future__ import annotations
+
+from domain.decisions import Code, Status
+from tests.unit.rules.helpers import heartbeat, leave, run, twov_entry
+
+ENTRY_AT = "2025-12-02T10:00:00+08:00"  # TWOV at PVG -> deadline 2025-12-13T00:00+08:00
+
+
+def test_every_emission_of_a_stay_carries_its_entry_port() -> None:
+    result = run(
+        [
+            twov_entry("T1", ENTRY_AT, port="PVG"),
+            heartbeat("2025-12-14T00:00:00+08:00", port="PEK"),  # suspected at the deadline
+            leave("T1", "PEK", "2025-12-15T09:00:00+08:00"),  # late exit, elsewhere
+        ]
+    )
+    seen = [(e.status, e.decision.code, e.port) for e in result.emissions]
+    assert (Status.ISSUED, Code.STAY_OPENED, "PVG") in seen
+    assert (Status.ISSUED, Code.SUSPECTED_OVERSTAY, "PVG") in seen  # fired by a timer
+    assert (Status.RETRACTED, Code.SUSPECTED_OVERSTAY, "PVG") in seen
+    assert (Status.ISSUED, Code.OVERSTAY, "PVG") in seen  # evidence: entry first, then exit
+    assert all(e.port is not None for e in result.emissions), seen
+
+
+def test_the_port_is_not_part_of_the_decision_or_the_check_output() -> None:
+    result = run([twov_entry("T1", ENTRY_AT, port="PVG")])
+    emission = next(e for e in result.emissions if e.decision.code is Code.STAY_OPENED)
+    assert emission.port == "PVG"
+    assert "port" not in emission.to_json_dict()
+    elsewhere = run([twov_entry("T1", ENTRY_AT, port="PEK")])
+    other = next(e for e in elsewhere.emissions if e.decision.code is Code.STAY_OPENED)
+    assert other.port == "PEK"
