@@ -14,21 +14,28 @@ import re
 
 from streams.store.base import quote_identifier
 
-_DECISION_LOG = """
-SELECT
-    decision_id, status, traveller_id, code, severity, jurisdiction, rule, evidence,
-    deadline, deadline_ms, overstay_seconds, observed_at, observed_at_ms, detail,
-    emitted_at, emitted_at_ms,
-    (decision_id, kafka_partition, kafka_offset) IN (
+# Whether an emission is the latest of its decision_id (greatest (partition, offset)).
+_IS_LATEST = """(decision_id, kafka_partition, kafka_offset) IN (
         SELECT decision_id, tupleElement(last, 1), tupleElement(last, 2)
         FROM (
             SELECT decision_id, max((kafka_partition, kafka_offset)) AS last
             FROM {db}.decisions
             GROUP BY decision_id
         ) AS lasts
-    ) AS latest,
+    )"""
+
+_DECISION_LOG = (
+    """
+SELECT
+    decision_id, status, traveller_id, code, severity, jurisdiction, rule, evidence,
+    deadline, deadline_ms, overstay_seconds, observed_at, observed_at_ms, detail,
+    emitted_at, emitted_at_ms,
+    """
+    + _IS_LATEST
+    + """ AS latest,
     kafka_topic, kafka_partition, kafka_offset, ingested_at
 FROM {db}.decisions"""
+)
 
 _IN_FORCE = """
 SELECT
@@ -170,20 +177,17 @@ FROM (
 ) AS l
 ANY LEFT JOIN ({exit_at}) AS r USING exit_event_id"""
 
-_BY_DAY = """
+_BY_DAY = (
+    """
 SELECT
     toDate(observed_at) AS day, rule, code, severity, port,
     count() AS decisions, uniqExact(traveller_id) AS travellers
 FROM {db}.decisions
-WHERE status = 'ISSUED' AND (decision_id, kafka_partition, kafka_offset) IN (
-    SELECT decision_id, tupleElement(last, 1), tupleElement(last, 2)
-    FROM (
-        SELECT decision_id, max((kafka_partition, kafka_offset)) AS last
-        FROM {db}.decisions
-        GROUP BY decision_id
-    ) AS lasts
-)
+WHERE status = 'ISSUED' AND """
+    + _IS_LATEST
+    + """
 GROUP BY day, rule, code, severity, port"""
+)
 
 _DEAD_LETTERS = """
 SELECT
