@@ -109,6 +109,8 @@ class CommitWatchdog:
 
 def _blocked(consumer: Any, tp: Any, in_flight: set[int]) -> tuple[int, ...] | None:
     """The blockage of ``tp`` as ``(offset to re-read from, ...what identifies it)``, or None."""
+    if tp in consumer.guard.held:
+        return None  # paused until its seek: nothing of it is delivered or counted
     committed = consumer._committed_offset.get(tp)
     base = 0 if committed is None else committed
     acked = consumer._acked.get(tp)

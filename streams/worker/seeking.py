@@ -11,9 +11,11 @@ was never processed, and the worker committed past it.
 
 :class:`GuardedSeeks` (mixed into the worker's consumer) makes a seek of an input partition exact:
 
-* from the start of Faust's seek to the committed offsets until its flow control has resumed and
-  emptied the buffers, the input partitions are held (paused), so nothing of them is delivered in
-  that window; then each is sought again to its committed offset (0 when the group never
+* from their assignment (and again from the start of Faust's seek to the committed offsets) until
+  Faust's flow control has resumed and emptied the buffers, the input partitions are held
+  (paused, and acks of their messages refused, as are acks of messages of an earlier generation,
+  which Faust's streams also send for messages they skip), so nothing of them is delivered or
+  counted in that window; then each is sought again to its committed offset (0 when the group never
   committed one; the ``earliest`` reset applies if that is gone) and resumed;
 * every seek (these and the commit watchdog's, :func:`GuardedSeeks.guarded_seek`) forgets what the
   consumer recorded of the partition (acknowledged offsets, gaps): everything from the target on
@@ -31,8 +33,10 @@ decisions carry the same ``decision_id``. The attributes used are faust-streamin
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
+
+from faust.types.tuples import ack_lock
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +57,30 @@ class GuardedSeeks:
         """Assigned partitions of the input topics (every one that is not a table changelog)."""
         me: Any = self
         return {tp for tp in me.assignment() if not me._is_changelog_tp(tp)}
+
+    async def on_partitions_assigned(self, assigned: set[Any], generation_id: int = 0) -> None:
+        """Hold the assigned input partitions until their seek (see :meth:`resume_flow`)."""
+        me: Any = self
+        self.guard.held |= {tp for tp in assigned if not me._is_changelog_tp(tp)}
+        await super().on_partitions_assigned(assigned, generation_id)  # type: ignore[misc]
+
+    def ack(self, message: Any) -> bool:
+        """Faust's ack, refused for a message of a held partition or of an earlier generation.
+
+        Such a message is delivered again from the committed offset once its partition is sought
+        and released; its ack (Faust also acks what its streams skip while the flow is stopped or
+        the generation changed) must not let a commit pass offsets nobody processed meanwhile.
+        It is still marked acked, so waiting for in-flight messages never hangs on it.
+        """
+        me: Any = self
+        tp = message.tp
+        stale = message.generation_id != me.app.consumer_generation_id
+        if tp in self.guard.held or (stale and not me._is_changelog_tp(tp)):
+            with ack_lock:
+                message.acked = True
+                me._unacked_messages.discard(message)
+            return False
+        return super().ack(message)  # type: ignore[no-any-return, misc]
 
     async def perform_seek(self) -> None:
         """Faust's seek to the committed offsets, with the input partitions held until the flow."""
@@ -92,6 +120,20 @@ class GuardedSeeks:
         me._acked.pop(tp, None)
         me._acked_index.pop(tp, None)
         me._gap.pop(tp, None)
+
+    async def seek_wait(self, partitions: Mapping[Any, int]) -> None:
+        """Faust's seek of changelog partitions for recovery, never to an unset offset.
+
+        When a rebalance lands while a recovery is starting, Faust can register a standby
+        partition after it computed the offsets to read from and then seek it to ``None``,
+        which crashes the worker (``ValueError: Offset must be a positive integer``, seen with
+        three workers under load). Reading a changelog from its start is always correct.
+        """
+        unset = {tp for tp, offset in partitions.items() if not isinstance(offset, int)}
+        if unset:
+            log.warning("changelog partitions without a start offset read from 0: %s", unset)
+        fixed = {tp: 0 if tp in unset else offset for tp, offset in partitions.items()}
+        await super().seek_wait(fixed)  # type: ignore[misc]
 
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[Any, Any]]:
         """Faust's fetch, minus records fetched before a seek of their partition."""

@@ -293,8 +293,14 @@ def test_a_worker_killed_mid_stream_and_restarted_converges_to_the_offline_decis
 
 
 @contextmanager
-def trickle(settings: Settings, events: Sequence[Event], chunks: int = 10) -> Iterator[None]:
-    """Publish ``events`` in a background thread, a chunk every 0.3 s (a live input stream)."""
+def trickle(
+    settings: Settings,
+    events: Sequence[Event],
+    chunks: int = 10,
+    pause: float = 0.3,
+    join_timeout: float = 120.0,
+) -> Iterator[None]:
+    """Publish ``events`` in a background thread, a chunk every ``pause`` s (a live stream)."""
     failures: list[BaseException] = []
 
     def run() -> None:
@@ -302,7 +308,7 @@ def trickle(settings: Settings, events: Sequence[Event], chunks: int = 10) -> It
             size = max(1, -(-len(events) // chunks))
             for i in range(0, len(events), size):
                 publish_stream(settings, events[i : i + size], client_id="tests-trickle")
-                time.sleep(0.3)
+                time.sleep(pause)
         except BaseException as e:  # reported by the test thread
             failures.append(e)
 
@@ -311,21 +317,12 @@ def trickle(settings: Settings, events: Sequence[Event], chunks: int = 10) -> It
     try:
         yield
     finally:
-        thread.join(timeout=120)
+        thread.join(timeout=join_timeout)
     assert not thread.is_alive(), "the trickle publisher hung"
     if failures:
         raise failures[0]
 
 
-@pytest.mark.xfail(
-    reason=(
-        "open bug, issue 12 part 6: around a rebalance the new owner can decide travellers "
-        "without events the old owner had processed (seen this session as 7 missing / 3 extra "
-        "and 93 missing / 55 extra decisions, each time passing on a re-run); the test runs "
-        "and reports XPASS when the rebalance goes well"
-    ),
-    strict=False,
-)
 def test_two_workers_with_rebalances_mid_stream_decide_what_the_offline_engine_decides(
     settings: Settings, stream: Stream, tmp_path: Path
 ) -> None:

@@ -23,6 +23,7 @@ class FakeMessage:
 @dataclass
 class FakeGuard:
     delivered: dict[TP, int] = field(default_factory=dict)
+    held: set[TP] = field(default_factory=set)
 
 
 @dataclass
@@ -151,6 +152,19 @@ def test_a_tail_being_processed_or_already_committed_is_not_reported() -> None:
     consumer._committed_offset.update({busy: 40, done: 46})
     consumer.guard.delivered = {busy: 45, done: 45}
     consumer._unacked_messages = {FakeMessage(busy, 41)}
+    now = [0.0]
+    watchdog = CommitWatchdog(patience_seconds=1.0, clock=lambda: now[0])
+    assert watchdog.stuck(consumer) == []
+    now[0] = 5.0
+    assert watchdog.stuck(consumer) == []
+
+
+def test_a_partition_held_until_its_seek_is_never_reported() -> None:
+    tp = TP("border.crossings.v1", 0)
+    consumer = FakeConsumer()
+    consumer._committed_offset[tp] = 10
+    consumer._acked[tp] = [14, 15]
+    consumer.guard.held.add(tp)
     now = [0.0]
     watchdog = CommitWatchdog(patience_seconds=1.0, clock=lambda: now[0])
     assert watchdog.stuck(consumer) == []

@@ -31,6 +31,15 @@ class FakeThread:
 
 class FakeApp:
     in_recovery = False
+    consumer_generation_id = 3
+
+
+@dataclass(eq=False)
+class FakeMessage:
+    tp: TP
+    offset: int
+    generation_id: int = 3
+    acked: bool = False
 
 
 class FaustConsumerStandIn:
@@ -49,12 +58,23 @@ class FaustConsumerStandIn:
         self._gap: dict[TP, object] = {}
         self.batches: list[list[tuple[TP, Record]]] = []
         self.during_fetch: list[Any] = []  # called between two records of a batch
+        self._unacked_messages: set[FakeMessage] = set()
+        self.waited_seeks: list[dict[TP, int | None]] = []
 
     def assignment(self) -> set[TP]:
         return {CROSSINGS, PERMITS, CHANGELOG}
 
     def _is_changelog_tp(self, tp: TP) -> bool:
         return tp.topic.endswith("-changelog")
+
+    async def on_partitions_assigned(self, assigned: set[TP], generation_id: int = 0) -> None:
+        self.paused |= assigned  # what Faust does until the tables are recovered
+
+    def ack(self, message: FakeMessage) -> bool:
+        message.acked = True
+        self._unacked_messages.discard(message)
+        self._acked[message.tp].append(message.offset)
+        return True
 
     def pause_partitions(self, tps: set[TP]) -> None:
         self.paused |= tps
@@ -70,6 +90,9 @@ class FaustConsumerStandIn:
 
     def resume_flow(self) -> None:
         self.flow_resumed += 1
+
+    async def seek_wait(self, partitions: dict[TP, int | None]) -> None:
+        self.waited_seeks.append(dict(partitions))
 
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Record]]:
         for i, item in enumerate(self.batches.pop(0)):
@@ -127,3 +150,25 @@ def test_records_fetched_across_a_seek_are_dropped_and_the_partition_sought_agai
     assert fetch(consumer) == [(CROSSINGS, 120), (CROSSINGS, 121)]
     assert consumer._read_offset[CROSSINGS] == 120, "read offset set at the first fresh record"
     assert consumer.guard.delivered == {CROSSINGS: 121, PERMITS: 7}
+
+
+def test_acks_count_only_for_released_partitions_of_the_current_generation() -> None:
+    consumer = Consumer({CROSSINGS: 120, PERMITS: 7})
+    asyncio.run(consumer.on_partitions_assigned({CROSSINGS, PERMITS, CHANGELOG}, 3))
+    held = FakeMessage(CROSSINGS, 125)  # e.g. skipped by a stream while the flow was stopped
+    consumer._unacked_messages.add(held)
+    assert consumer.ack(held) is False and held.acked
+    assert consumer._unacked_messages == set(), "waiting for in-flight messages cannot hang"
+    asyncio.run(consumer.perform_seek())
+    consumer.resume_flow()
+    assert consumer.ack(FakeMessage(CROSSINGS, 120)) is True
+    assert consumer.ack(FakeMessage(CROSSINGS, 121, generation_id=2)) is False, "old generation"
+    assert consumer.ack(FakeMessage(CHANGELOG, 4, generation_id=2)) is True, "not an input"
+    assert consumer._acked[CROSSINGS] == [120]
+
+
+def test_a_changelog_seek_to_an_unset_offset_reads_from_the_start() -> None:
+    consumer = Consumer({})
+    clocks = TP("ledger-clocks-changelog", 1)
+    asyncio.run(consumer.seek_wait({CHANGELOG: None, clocks: 7}))
+    assert consumer.waited_seeks == [{CHANGELOG: 0, clocks: 7}]
