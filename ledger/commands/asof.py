@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 
 from base.settings import Settings
+from ledger.commands.store_options import add_query_options
 
 HELP = "list the decisions in force at a knowledge time (as the ledger knew them then)"
 
@@ -23,17 +24,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="knowledge time, ISO-8601 with an offset, e.g. 2025-12-10T00:00:00Z",
     )
     parser.add_argument("--traveller", metavar="ID", help="only this traveller's decisions")
-    parser.add_argument(
-        "--as",
-        dest="role",
-        choices=("writer", "investigator"),
-        default="investigator",
-        help="role to connect as (default: the read-only investigator)",
-    )
-    parser.add_argument(
-        "--store", choices=("chdb", "server"), help="backend (default: settings.store)"
-    )
-    parser.add_argument("--tsv", action="store_true", help="tab-separated output with a header")
+    add_query_options(parser)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

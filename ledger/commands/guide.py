@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from base.settings import Settings
+from ledger.commands.store_options import add_store_option
 
 HELP = "render the investigator's guide (questions, SQL and their answers from the store)"
 
@@ -19,9 +20,7 @@ HELP = "render the investigator's guide (questions, SQL and their answers from t
 def configure(parser: argparse.ArgumentParser) -> None:
     """Declare the subcommand's options."""
     parser.add_argument("--out", type=Path, help="markdown file to write (default: stdout)")
-    parser.add_argument(
-        "--store", choices=("chdb", "server"), help="backend (default: settings.store)"
-    )
+    add_store_option(parser)
     parser.add_argument(
         "--data-note",
         metavar="TEXT",

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from base.settings import Settings
+from ledger.commands.store_options import add_store_option
 
 HELP = "write a proof bundle (record, inclusion proof, signed checkpoint, public key)"
 
@@ -29,9 +30,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="prove that one checkpoint extends another",
     )
     parser.add_argument("-o", "--output", type=Path, help="bundle file (default: stdout)")
-    parser.add_argument(
-        "--store", choices=("chdb", "server"), help="backend (default: settings.store)"
-    )
+    add_store_option(parser)
     parser.add_argument(
         "--public-key", type=Path, help="hex public key file (default: <signing key>.pub)"
     )

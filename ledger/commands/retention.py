@@ -13,6 +13,7 @@ import argparse
 from datetime import UTC, date, datetime, time
 
 from base.settings import Settings
+from ledger.commands.store_options import add_store_option
 
 HELP = "list (or --apply: erase) the stays whose retention period has ended"
 
@@ -23,9 +24,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--as-of", required=True, type=date.fromisoformat, help="the date to judge at (UTC)"
     )
     parser.add_argument("--apply", action="store_true", help="erase (default: dry run)")
-    parser.add_argument(
-        "--store", choices=("chdb", "server"), help="backend (default: settings.store)"
-    )
+    add_store_option(parser)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

@@ -14,15 +14,14 @@ import threading
 from types import FrameType
 
 from base.settings import Settings
+from ledger.commands.store_options import add_store_option
 
 HELP = "store the Kafka topics in ClickHouse (events, decisions, dead letters), exactly once"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Declare the subcommand's options."""
-    parser.add_argument(
-        "--store", choices=("chdb", "server"), help="backend (default: settings.store)"
-    )
+    add_store_option(parser)
     parser.add_argument(
         "--until-caught-up",
         action="store_true",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 
 from base.settings import Settings
+from ledger.commands.store_options import add_query_options
 from streams.store.text import print_result
 
 HELP = "run a SQL query on the audit store and print the rows (table or --tsv)"
@@ -21,17 +22,7 @@ HELP = "run a SQL query on the audit store and print the rows (table or --tsv)"
 def configure(parser: argparse.ArgumentParser) -> None:
     """Declare the subcommand's options."""
     parser.add_argument("query", help='the SQL statement, e.g. "SELECT count() FROM events"')
-    parser.add_argument(
-        "--as",
-        dest="role",
-        choices=("writer", "investigator"),
-        default="investigator",
-        help="role to connect as (default: the read-only investigator; writer must be asked for)",
-    )
-    parser.add_argument(
-        "--store", choices=("chdb", "server"), help="backend (default: settings.store)"
-    )
-    parser.add_argument("--tsv", action="store_true", help="tab-separated output with a header")
+    add_query_options(parser)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

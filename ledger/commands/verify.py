@@ -13,15 +13,14 @@ import time
 from pathlib import Path
 
 from base.settings import Settings
+from ledger.commands.store_options import add_store_option
 
 HELP = "check every stored row against the signed Merkle checkpoints (read-only)"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Declare the subcommand's options."""
-    parser.add_argument(
-        "--store", choices=("chdb", "server"), help="backend (default: settings.store)"
-    )
+    add_store_option(parser)
     parser.add_argument(
         "--public-key", type=Path, help="hex public key file (default: <signing key>.pub)"
     )
