@@ -29,6 +29,7 @@ from infra.kafka_broker import (
     ensure_topics,
     wait_for_kafka,
 )
+from tests.started import started
 
 SERVICE_TIMEOUT = 120.0
 
@@ -98,16 +99,8 @@ def kafka_broker(base_settings: Settings) -> Iterator[KafkaService]:
         kafka_bootstrap=f"{host}:{process.free_port(host)}",
         kafka_controller_port=process.free_port(host),
     )
-    broker = KafkaBroker(settings)
-    try:
-        broker.start(timeout=SERVICE_TIMEOUT)
-    except InfraError as e:
-        broker.stop()
-        pytest.fail(f"Kafka broker did not start: {e}", pytrace=False)
-    try:
+    with started(KafkaBroker(settings), "Kafka broker", SERVICE_TIMEOUT) as broker:
         yield KafkaService(bootstrap=settings.kafka_bootstrap, settings=settings, broker=broker)
-    finally:
-        broker.stop()
 
 
 @pytest.fixture(scope="session")
@@ -133,18 +126,10 @@ def clickhouse_server(base_settings: Settings) -> Iterator[ClickHouseService]:
     settings = base_settings.with_overrides(
         clickhouse_port=process.free_port(host), clickhouse_http_port=process.free_port(host)
     )
-    server = ClickHouseServer(settings)
-    try:
-        server.start(timeout=SERVICE_TIMEOUT)
-    except InfraError as e:
-        server.stop()
-        pytest.fail(f"ClickHouse server did not start: {e}", pytrace=False)
-    try:
+    with started(ClickHouseServer(settings), "ClickHouse server", SERVICE_TIMEOUT) as server:
         yield ClickHouseService(
             host, settings.clickhouse_port, settings.clickhouse_http_port, settings, server
         )
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")

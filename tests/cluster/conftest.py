@@ -15,8 +15,8 @@ import pytest
 from base.settings import Settings
 from infra import process
 from infra.clickhouse_cluster import ClickHouseCluster
-from infra.errors import InfraError
 from infra.kafka_cluster import KafkaCluster
+from tests.started import started
 
 NODES = 3
 CLUSTER_TIMEOUT = 240.0
@@ -33,27 +33,13 @@ def kafka_cluster(base_settings: Settings) -> Iterator[KafkaCluster]:
     cluster = KafkaCluster(
         base_settings.with_overrides(kafka_bootstrap=brokers), NODES, ports[NODES:]
     )
-    try:
-        cluster.start(timeout=CLUSTER_TIMEOUT)
-    except InfraError as e:
-        cluster.stop()
-        pytest.fail(f"Kafka cluster did not start: {e}", pytrace=False)
-    try:
+    with started(cluster, "Kafka cluster", CLUSTER_TIMEOUT):
         yield cluster
-    finally:
-        cluster.stop()
 
 
 @pytest.fixture(scope="session")
 def clickhouse_cluster(base_settings: Settings) -> Iterator[ClickHouseCluster]:
     """A running ClickHouse cluster; its ``settings`` point at the first replica."""
     cluster = ClickHouseCluster(base_settings.with_overrides(store="server"), shards=2, replicas=2)
-    try:
-        cluster.start(timeout=CLUSTER_TIMEOUT)
-    except InfraError as e:
-        cluster.stop()
-        pytest.fail(f"ClickHouse cluster did not start: {e}", pytrace=False)
-    try:
+    with started(cluster, "ClickHouse cluster", CLUSTER_TIMEOUT):
         yield cluster
-    finally:
-        cluster.stop()
