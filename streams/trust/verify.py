@@ -33,6 +33,7 @@ from streams.trust.checkpoint import Checkpoint, format_instant
 from streams.trust.erasure import erased_offsets
 from streams.trust.keys import Verifier
 from streams.trust.logs import (
+    HASHES_CHUNK_OFFSETS,
     LogRef,
     block_rows,
     blocks_of,
@@ -279,7 +280,10 @@ def verify_log(
     good = valid_checkpoints(report, checkpoints_of(store, log.topic, log.partition), verifier)
     walk = _Walk(report, good, erased, columns)
     clean = True
-    blocks = blocks_of(store, log, content_columns(log.table) if columns else ())
+    if columns:
+        blocks = blocks_of(store, log, content_columns(log.table))
+    else:
+        blocks = blocks_of(store, log, (), chunk=HASHES_CHUNK_OFFSETS)
     for block in blocks:
         if walk.block(block):
             progress(len(block))

@@ -47,7 +47,7 @@ EXPECTED = {
 def signed(
     clickhouse_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[Settings, Verifier]]:
-    monkeypatch.setattr("streams.store.server_store._BLOCK_ROWS", 40)
+    monkeypatch.setattr("streams.trust.logs.BLOCK_ROWS", 40)
     settings = clickhouse_settings.with_overrides(
         clickhouse_database=f"blocks_{uuid.uuid4().hex[:10]}",
         topic_crossings=f"blocks.crossings.{uuid.uuid4().hex[:8]}",
