@@ -1,12 +1,13 @@
 """Faust application factory for the enforcement worker.
 
 ``create_app`` builds the app from :class:`Settings`; nothing is created at import time. The agent
-is wiring: it reads the co-partitioned crossings and permits topics as raw bytes in batches
-(``settings.worker_batch_size`` messages or ``settings.worker_batch_seconds``) and hands each
-batch to :meth:`~streams.worker.processor.Processor.process_batch`, which publishes the decisions
-and dead letters, awaits their acknowledgements and only then writes the tables; Faust acks the
-batch's offsets after that (see the processor's docstring for why this order makes outputs
-at-least-once and never lost).
+(:mod:`streams.worker.agent`) is wiring: it reads the co-partitioned crossings and permits topics
+as raw bytes in batches (``settings.worker_batch_size`` messages or
+``settings.worker_batch_seconds``) and hands each batch to
+:meth:`~streams.worker.processor.Processor.process_batch`, which publishes the decisions and dead
+letters, awaits their acknowledgements and only then writes the tables; Faust acks the batch's
+offsets after that (see the processor's docstring for why this order makes outputs at-least-once
+and never lost).
 
 State lives in two Faust tables on RocksDB (the ``rocksdict`` driver), each with a compact-only
 changelog, so a worker killed at any point recovers on restart or on another worker: traveller
@@ -36,9 +37,10 @@ from domain.policy import Policy
 from streams.edge import EdgeLimits, check_record
 from streams.policy_file import load_policy
 from streams.worker.acks import CommitWatchdog, drop_stale_acks
+from streams.worker.agent import register_agent
 from streams.worker.faust_tables import TABLES, FaustTables
-from streams.worker.guard import OutputLimits, exit_within
-from streams.worker.processor import Coordinates, Message, Output, Processor
+from streams.worker.guard import OutputLimits
+from streams.worker.processor import Coordinates, Output, Processor
 from streams.worker.transport import SCHEME as READ_COMMITTED_SCHEME
 from streams.worker.web import register_views
 
@@ -103,47 +105,14 @@ def create_app(settings: Settings, policy: Policy | None = None) -> faust.App:
             )
             consumer.guarded_seek(tp, offset)
 
-    # concurrency=1: faust-streaming issue 606 commits offsets past in-flight messages otherwise.
-    @app.agent(source, concurrency=1)
-    async def enforce(stream: Any) -> None:
-        try:
-            await _enforce(stream)
-        except Exception as e:
-            # Bad input never gets here (the processor dead-letters it): this is a bug or a
-            # broken dependency. Stop the whole worker loudly rather than let Faust restart the
-            # agent past the message.
-            log.critical("enforcement failed; stopping the worker: %r", e)
-            exit_within(settings.worker_shutdown_seconds)
-            await app.crash(e)
-            raise
-
     publisher = _OutputPublisher(app, settings, decisions, deadletters)
-
-    async def _enforce(stream: Any) -> None:
-        batches = stream.take_events(settings.worker_batch_size, settings.worker_batch_seconds)
-        async for events in batches:
-            await processor.process_batch(_messages(events, tables), tables, publisher)
-
-    register_views(app, tables=tables, processor=processor, policy=policy, settings=settings)
+    coverage = register_agent(
+        app, settings, source, processor=processor, tables=tables, publisher=publisher
+    )
+    register_views(
+        app, tables=tables, processor=processor, policy=policy, settings=settings, coverage=coverage
+    )
     return app
-
-
-def _messages(events: Any, tables: FaustTables) -> list[Message]:
-    """A Faust batch as the processor's messages; notes an event per partition in ``tables``."""
-    batch = []
-    tables.events = {}  # partition -> an event of it, for Faust's table writes
-    for event in events:
-        m = event.message
-        where = Coordinates(
-            m.topic,
-            m.partition,
-            m.offset,
-            m.timestamp and int(m.timestamp * 1000),
-            event.key,
-        )
-        batch.append(Message(event.value, where))
-        tables.events[m.partition] = event
-    return batch
 
 
 def _faust_app(settings: Settings) -> faust.App:

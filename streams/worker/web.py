@@ -13,7 +13,9 @@ control characters or over 256 characters, an ``at`` that is not an instant in 1
 
 ``GET /health/`` reports this worker's input partitions, their watermarks and deadline-index sizes,
 its counters, and per input partition Faust's committed offset and how many acknowledged offsets
-wait to be committed (a number that keeps growing means commits are stuck).
+wait to be committed (a number that keeps growing means commits are stuck), and the input offsets it
+processed since it started (``processed_offsets``, merged ranges per partition: a skipped message
+is a hole).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ _EARLIEST_AT = datetime(1970, 1, 1, tzinfo=UTC)
 _LATEST_AT = datetime(2106, 1, 1, tzinfo=UTC)
 
 if TYPE_CHECKING:
+    from streams.worker.coverage import OffsetCoverage
     from streams.worker.faust_tables import FaustTables
     from streams.worker.processor import Processor
 
@@ -49,6 +52,7 @@ def register_views(
     processor: Processor,
     policy: Policy,
     settings: Settings,
+    coverage: OffsetCoverage,
 ) -> None:
     """Attach the ``/stay/{traveller}/`` and ``/health/`` views to ``app``."""
 
@@ -87,7 +91,9 @@ def register_views(
     @app.page("/health/")
     class HealthPage(View):
         async def get(self, request: Request) -> Response:
-            return self.json(_health_document(app, tables, processor, settings))
+            health = _health_document(app, tables, processor, settings)
+            health["processed_offsets"] = coverage.as_json()
+            return self.json(health)
 
 
 def _health_document(
