@@ -6,11 +6,14 @@ transactions would then get decisions for data it later aborted, evidence the si
 ``read_committed``) never stores. This transport differs from Faust's ``kafka://`` one only in
 that: its consumer thread asks for ``read_committed`` when it creates the consumer. The app uses
 it through the ``ledger-kafka://`` broker URL (:data:`SCHEME`). Its consumer also makes seeks of the
-input partitions exact (:class:`~streams.worker.seeking.GuardedSeeks`).
+input partitions exact (:class:`~streams.worker.seeking.GuardedSeeks`), and its consumer thread
+survives a seek made from Faust's event loop while it hands out fetched records (see
+:class:`_FetchedRecords`).
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any, ClassVar
 
 from faust.transport.drivers import TRANSPORTS
@@ -34,6 +37,28 @@ class ReadCommittedConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
             return super()._create_worker_consumer(transport)
         finally:
             consumer.in_transaction = was
+
+    async def on_start(self) -> None:
+        await super().on_start()
+        consumer: Any = self._consumer
+        fetcher = consumer._fetcher  # created by the consumer's start
+        fetcher._records = _FetchedRecords(fetcher._records)
+
+
+class _FetchedRecords(OrderedDict[Any, Any]):
+    """aiokafka's fetched records per partition, where removing an absent one is no error.
+
+    Faust seeks from its own event loop (``Consumer._seek``, and ``GuardedSeeks.guarded_seek``)
+    while aiokafka runs on the consumer thread; aiokafka's seek drops the partition's fetched
+    records, and when that lands while the fetcher is handing the same records out, the fetcher's
+    own removal raised ``KeyError`` and crashed the worker (seen with three workers under load).
+    The records handed out in that race are from before the seek: ``GuardedSeeks.getmany`` drops
+    them and seeks again, so only the crash needed fixing.
+    """
+
+    def __delitem__(self, key: Any) -> None:
+        if key in self:
+            super().__delitem__(key)
 
 
 class ReadCommittedConsumer(GuardedSeeks, faust_aiokafka.Consumer):
