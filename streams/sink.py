@@ -1,7 +1,9 @@
 """The ClickHouse sink: Kafka topics to the append-only audit tables, exactly once.
 
-A kafka-python consumer, manually assigned every partition of the crossings, permits, decisions
-and dead-letter topics (no consumer group: the store, not Kafka, holds the offsets). Messages are
+A kafka-python consumer in the sink group (``streams.sink_group``) reads the crossings, permits,
+decisions and dead-letter topics: sinks in several processes share the partitions, and Kafka's
+tools show their lag; but the store, not Kafka, holds the offsets each partition resumes from
+(the group's commits mirror them and fence each flush). Messages are
 decoded with ``schemas.codec`` and buffered; a batch is flushed when it reaches
 ``settings.sink_batch_size`` rows or is ``settings.sink_flush_seconds`` old.
 
@@ -15,11 +17,11 @@ Neither step is atomic with the other, and step 1 is not atomic either: ClickHou
 part per ``PARTITION BY`` month, so a crash or a broken connection can leave any subset of a
 batch's months stored. Exactness therefore never relies on atomicity:
 
-* On start, for each partition the sink reads the committed point ``c`` and the set ``S`` of
-  offsets ``>= c`` already in that partition's table (at most one batch: everything below the
-  previous flush's committed point is below ``c``). It seeks to ``c`` and skips offsets in ``S``.
-  Rows from a half-done batch are thus neither lost (missing offsets are re-read) nor duplicated
-  (present ones are skipped).
+* Whenever the group gives the sink a partition, it reads the committed point ``c`` and the set
+  ``S`` of offsets ``>= c`` already in that partition's table (at most one batch: everything below
+  the previous flush's committed point is below ``c``). It seeks to ``c`` and skips offsets in
+  ``S``. Rows from a half-done batch are thus neither lost (missing offsets are re-read) nor
+  duplicated (present ones are skipped).
 * When an INSERT fails with a broken connection (:class:`StoreUnavailableError`) the server may
   or may not have stored some parts; before retrying, the sink asks which of the batch's offsets
   are now present and inserts only the rest. Retries back off up to 10 s and never give up: the
@@ -36,12 +38,11 @@ of the partition's table once; no other read happens on the hot path.
 
 The main job can run a :class:`Sink` in a thread (chDB allows one engine per process): call
 :meth:`Sink.end_offsets` first, then :meth:`Sink.run` with a stop event, and poll
-:meth:`Sink.caught_up`.
+:meth:`Sink.caught_up` (which speaks for the partitions this sink holds).
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 import time
@@ -53,8 +54,9 @@ from base.errors import LedgerError
 from base.settings import Settings
 from schemas.codec import decode_event
 from streams.edge import EdgeLimits, EdgeViolation, check_record, check_storable, record_instant
+from streams.sink_group import Rebalances, claim, commit_to_group, sink_group
 from streams.sink_kafka import open_consumer, topic_partitions
-from streams.sink_retry import SinkError, SinkStats, Stopped, StoreCalls
+from streams.sink_retry import Fenced, SinkError, SinkStats, Stopped, StoreCalls
 from streams.store.base import Store, Table, TopicPartition
 from streams.store.records import event_record_row, record_row
 from streams.store.rows import Coordinates
@@ -106,12 +108,16 @@ class Sink:
             consumer.close()
 
     def caught_up(self, end_offsets: Mapping[TopicPartition, int]) -> bool:
-        """Whether every partition's stored (committed) point has reached ``end_offsets``."""
+        """Whether this sink holds partitions and the stored (committed) point of each of them has
+        reached ``end_offsets`` (partitions other sinks of the group hold are theirs to store)."""
         with self._lock:
-            return all(self._committed.get(tp, -1) >= end for tp, end in end_offsets.items())
+            held = self._committed
+            return bool(held) and all(
+                held[tp] >= end for tp, end in end_offsets.items() if tp in held
+            )
 
     def committed(self) -> dict[TopicPartition, int]:
-        """Per partition, the next offset not yet durably stored (as of the last flush)."""
+        """Per partition held, the next offset not yet durably stored (as of the last flush)."""
         with self._lock:
             return dict(self._committed)
 
@@ -131,28 +137,24 @@ class Sink:
         consumer: Any = None
         try:
             self._calls.retry(self.store.migrate)
-            consumer = open_consumer(self.settings, self.client_id)
-            self._resume(consumer)
+            consumer = open_consumer(self.settings, self.client_id, sink_group(self.settings))
+            rebalances = Rebalances()
+            topics = {tp.topic for tp in topic_partitions(consumer, self._tables, self._stop)}
+            consumer.subscribe(sorted(topics), listener=rebalances)
+            self._calls.fence = lambda: self._fence(consumer)
             last_report = time.monotonic()
             while not self._stop.is_set():
                 if until is not None and self.caught_up(until):
                     break
-                batch = consumer.poll(
-                    timeout_ms=int(self._poll_timeout() * 1000),
-                    max_records=self.settings.sink_batch_size,
-                )
-                for records in batch.values():
-                    for record in records:
-                        self._take(record)
-                self._step_over_markers(consumer)
+                self._poll_once(consumer, rebalances)
                 if self._due(until):
-                    self._flush()
+                    self._flush(consumer)
                 elif not self._pending_next:  # every leaf is stored: a timed checkpoint may sign
                     self._calls.retry(lambda: self.merkle.sign_due(self._committed))
                 if time.monotonic() - last_report >= _REPORT_SECONDS:
                     log.info("sink: %s", self.stats.summary())
                     last_report = time.monotonic()
-            self._flush()
+            self._flush(consumer)
             self._calls.retry(lambda: self.merkle.sign_due(self._committed, everything=True))
         except Stopped:
             log.warning("sink: stopped with an unflushed batch; the next run re-reads it")
@@ -165,32 +167,68 @@ class Sink:
 
     # -- consuming ----------------------------------------------------------------------------
 
-    def _resume(self, consumer: Any) -> None:
-        """Seek every partition to its committed point and load the already-stored offsets."""
-        tps = topic_partitions(consumer, self._tables, self._stop)
-        consumer.assign(tps)
-        committed = self._calls.retry(self.store.committed_offsets)
-        beginnings = consumer.beginning_offsets(tps)
-        for tp in tps:
-            key = (tp.topic, tp.partition)
-            start = max(committed.get(key, 0), int(beginnings[tp]))
-            consumer.seek(tp, start)
-            table = self._tables[tp.topic]
-            present = self._calls.retry(
-                functools.partial(self.store.stored_offsets, table, tp.topic, tp.partition, start)
-            )
-            self._skip[key] = present
-            self._calls.retry(functools.partial(self.merkle.resume, table, key, start))
+    def _poll_once(self, consumer: Any, rebalances: Rebalances) -> None:
+        """One poll: act on a rebalance it completed, take the records of partitions held."""
+        batch = consumer.poll(
+            timeout_ms=int(self._poll_timeout() * 1000),
+            max_records=self.settings.sink_batch_size,
+        )
+        claimed = self._rebalanced(consumer, rebalances)
+        held = set(self._committed) - claimed
+        for tp, records in batch.items():
+            # Records of a partition claimed just now were fetched before its seek to the
+            # stored point; those of a partition no longer held are its new holder's.
+            if (tp.topic, tp.partition) in held:
+                for record in records:
+                    self._take(record)
+        self._step_over_markers(consumer)
+
+    def _rebalanced(self, consumer: Any, rebalances: Rebalances) -> set[TopicPartition]:
+        """Act on the rebalance ``poll`` just completed, if any; returns the partitions claimed.
+
+        A revocation drops the unflushed batch (nothing of it is stored: its partitions' next
+        holder re-reads it from the stored point) and every partition still held is claimed
+        again, so none resumes past the dropped rows.
+        """
+        if not rebalances.changed:
+            return set()
+        revoked, assigned = rebalances.take()
+        claim = set(assigned)
+        if revoked:
+            claim |= set(self._committed) - revoked
+            self._drop_pending()
+            self._forget(set(self._committed))
+        log.info("sink: rebalanced; revoked %s, claiming %s", sorted(revoked), sorted(claim))
+        self._claim(consumer, claim)
+        return claim
+
+    def _fence(self, consumer: Any) -> bool:
+        """Whether this sink still holds its partitions in the group's current generation (a
+        commit of the points already stored fails otherwise); checked before every insert."""
+        with self._lock:
+            stored = {tp: self._committed[tp] for tp in self._pending_next if tp in self._committed}
+        return commit_to_group(consumer, stored)
+
+    def _drop_pending(self) -> None:
+        self._pending = {t: [] for t in Table}
+        self._pending_rows = 0
+        self._pending_next = {}
+        self._pending_since = None
+
+    def _forget(self, tps: set[TopicPartition]) -> None:
+        with self._lock:
+            for tp in tps:
+                self._committed.pop(tp, None)
+                self._skip.pop(tp, None)
+        self.merkle.forget(tps)
+
+    def _claim(self, consumer: Any, tps: set[TopicPartition]) -> None:
+        """Seek ``tps`` to their points stored in ClickHouse; load the offsets stored above."""
+        claimed = claim(consumer, tps, calls=self._calls, tables=self._tables, merkle=self.merkle)
+        for tp, (start, present) in claimed.items():
+            self._skip[tp] = present
             with self._lock:
-                self._committed[key] = start
-            if present:
-                log.info(
-                    "sink: %s[%d] resumes at %d; %d offsets above it are already stored",
-                    tp.topic,
-                    tp.partition,
-                    start,
-                    len(present),
-                )
+                self._committed[tp] = start
 
     def _step_over_markers(self, consumer: Any) -> None:
         """Advance the pending point to the consumer's position where it moved past no record.
@@ -200,6 +238,8 @@ class Sink:
         """
         for tp in consumer.assignment():
             key: TopicPartition = (tp.topic, tp.partition)
+            if key not in self._committed:  # not claimed (yet)
+                continue
             position = consumer.position(tp)
             if position is not None and position > self._pending_next.get(
                 key, self._committed.get(key, 0)
@@ -286,21 +326,30 @@ class Sink:
             for tp, end in until.items()
         )
 
-    def _flush(self) -> None:
+    def _flush(self, consumer: Any) -> None:
         if not self._pending_next:
             return
-        for table, rows in self._pending.items():
-            if rows:
-                self._calls.insert_exactly(table, rows)
-                self.stats.inserted[table.value] += len(rows)
+        try:
+            if not self._fence(consumer):
+                raise Fenced()
+            for table, rows in self._pending.items():
+                if rows:
+                    self._calls.insert_exactly(table, rows)
+                    self.stats.inserted[table.value] += len(rows)
+        except Fenced:
+            # Evicted, or a rebalance under way: another sink may hold these partitions now.
+            # Nothing of the batch is stored; claim every held partition again from the store.
+            held = set(self._committed)
+            self._drop_pending()
+            self._forget(held)
+            self._claim(consumer, held)
+            return
         progress = dict(self._pending_next)
         self._calls.retry(lambda: self.store.commit_offsets(progress, datetime.now(UTC)))
         with self._lock:
             self._committed.update(progress)
-        self._pending = {t: [] for t in Table}
-        self._pending_rows = 0
-        self._pending_next = {}
-        self._pending_since = None
+        commit_to_group(consumer, progress)  # mirrored for Kafka's tools; the next fence checks
+        self._drop_pending()
         self.stats.flushes += 1
         self._calls.retry(lambda: self.merkle.sign_due(self._committed))
         log.debug("sink: flushed; %s", self.stats.summary())

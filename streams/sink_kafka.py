@@ -1,5 +1,5 @@
-"""The sink's Kafka side: its consumer (no group: the store holds the offsets) and the partitions
-of the topics it reads, waited for until they exist.
+"""The sink's Kafka side: its consumer (a member of the sink group, :mod:`streams.sink_group`)
+and the partitions of the topics it reads, waited for until they exist.
 """
 
 from __future__ import annotations
@@ -17,8 +17,12 @@ from streams.sink_retry import SinkError
 log = logging.getLogger("streams.sink")
 
 
-def open_consumer(settings: Settings, client_id: str) -> Any:
-    """A manually assigned consumer that reads only committed (or non-transactional) messages."""
+SESSION_TIMEOUT_MS = 10_000  # a killed sink's partitions move on after this
+
+
+def open_consumer(settings: Settings, client_id: str, group: str | None = None) -> Any:
+    """A consumer that reads only committed (or non-transactional) messages; a member of
+    ``group`` when given (then subscribe it), else manually assigned."""
     from kafka import KafkaConsumer
     from kafka.errors import KafkaError
 
@@ -27,8 +31,10 @@ def open_consumer(settings: Settings, client_id: str) -> Any:
             bootstrap_servers=settings.kafka_bootstrap,
             **kafka_client_security(settings, "sink"),
             client_id=client_id,
-            group_id=None,
+            group_id=group,
             enable_auto_commit=False,
+            session_timeout_ms=SESSION_TIMEOUT_MS,
+            heartbeat_interval_ms=SESSION_TIMEOUT_MS // 4,
             auto_offset_reset="earliest",
             max_poll_records=settings.sink_batch_size,
             # Never store what a transactional worker (processing_guarantee=exactly_once)

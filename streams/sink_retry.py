@@ -26,6 +26,10 @@ class SinkError(LedgerError):
     """The sink cannot run (Kafka unreachable at start, or it was stopped mid-flush)."""
 
 
+class Fenced(Exception):
+    """Internal: the sink no longer holds its partitions in the group; the batch must not land."""
+
+
 class Stopped(Exception):
     """Internal: stop requested while waiting; the unflushed batch is left for the next run."""
 
@@ -59,6 +63,7 @@ class StoreCalls:
         self.store = store
         self.stats = stats
         self.stop = threading.Event()
+        self.fence: Callable[[], bool] = lambda: True  # False: another sink may hold the rows
 
     def insert_exactly(self, table: Table, rows: list[dict[str, Any]]) -> None:
         """Insert ``rows``; after a failed attempt, first drop rows that did land."""
@@ -66,6 +71,8 @@ class StoreCalls:
         while True:
             try:
                 if attempt:
+                    if not self.fence():
+                        raise Fenced()
                     rows = self._not_yet_stored(table, rows)
                     if not rows:
                         return

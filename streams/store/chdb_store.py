@@ -11,11 +11,13 @@ Results are read as ``JSONCompact`` and converted to Python values by their decl
 
 from __future__ import annotations
 
+import fcntl
 import importlib
 import json
 import re
 from collections.abc import Generator, Mapping, Sequence
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -55,7 +57,7 @@ class ChdbStore(Store):
             path.mkdir(parents=True, exist_ok=True)
             self._conn: Any = chdb.connect(str(path))
         except (OSError, *self._errors) as e:
-            raise StoreError(f"cannot open chDB at {path}: {e}") from e
+            raise StoreError(f"cannot open chDB at {path}: {_holder(path) or e}") from e
         self._types: dict[str, dict[str, str]] = {}
         self._guarded = False  # the session's own setup statements are not the investigator's
         self._execute("SET session_timezone = 'UTC'", None)
@@ -183,6 +185,27 @@ def _translate(e: BaseException) -> StoreError:
 
 def _escape_text(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+
+
+def _holder(path: Path) -> str | None:
+    """Why chDB could not open ``path`` if another process holds it (chDB's ``status`` file is
+    locked while open and names the holder's PID); None if it is free."""
+    status = path / "status"
+    try:
+        with status.open("rb") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                pid = f.read(200).decode("ascii", "replace").partition("\n")[0]
+                return (
+                    f"in use by another process ({pid.strip() or 'PID unknown'}): chDB allows one "
+                    "process per data directory (a second sink? several sinks need the "
+                    "ClickHouse server, LEDGER_STORE=server)"
+                )
+            fcntl.flock(f, fcntl.LOCK_UN)
+    except OSError:
+        return None
+    return None
 
 
 def _quote(value: str) -> str:

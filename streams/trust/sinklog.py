@@ -77,6 +77,13 @@ class SinkLog:
         ).rows
         self._signed_size[tp] = int(signed[0][0]) if signed and signed[0][0] is not None else 0
 
+    def forget(self, tps: set[TopicPartition]) -> None:
+        """Drop the logs of partitions no longer held here (their next holder resumes them)."""
+        for tp in tps:
+            self._frontiers.pop(tp, None)
+            self._signed_size.pop(tp, None)
+            self._unsigned_since.pop(tp, None)
+
     def already_stored(self, tp: TopicPartition, value: bytes | None) -> None:
         """A record re-read above the committed point that the store already holds."""
         if self.enabled and value is not None:
