@@ -73,10 +73,12 @@ def kafka_libs(settings: Settings) -> Path:
 
 def ensure_kafka_jars(settings: Settings) -> Path:
     """Fetch the Kafka jars with Maven unless a complete copy is cached; return the libs dir."""
-    return fetch_jars(POM, kafka_libs(settings), "kafka_2.13-*.jar", f"kafka {KAFKA_VERSION}")
+    # The tools' jar too: a copy fetched before they were added to the pom is fetched again.
+    expected = ("kafka_2.13-*.jar", "kafka-tools-[0-9]*.jar")
+    return fetch_jars(POM, kafka_libs(settings), expected, f"kafka {KAFKA_VERSION}")
 
 
-def _java() -> str:
+def java_executable() -> str:
     java_home = os.environ.get("JAVA_HOME")
     if java_home and (Path(java_home) / "bin" / "java").exists():
         return str(Path(java_home) / "bin" / "java")
@@ -190,7 +192,7 @@ class KafkaBroker(LocalService):
 
     def _java_cmd(self, libs: Path) -> list[str]:
         return [
-            _java(),
+            java_executable(),
             self.heap,
             "-Xms128m",
             "-XX:+UseG1GC",

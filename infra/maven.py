@@ -21,16 +21,18 @@ from infra.errors import InfraError
 _MARKER_NAME = ".complete"
 
 
-def fetch_jars(pom: Path, libs: Path, expected: str, label: str) -> Path:
+def fetch_jars(pom: Path, libs: Path, expected: str | tuple[str, ...], label: str) -> Path:
     """Copy ``pom``'s runtime jars into ``libs`` unless a complete copy is there; return it.
 
-    ``expected`` is a glob one of the fetched jars must match (else the fetch failed).
+    ``expected`` is a glob (or several) the fetched jars must match, else the fetch failed; a
+    copy missing one of them (fetched before the pom gained it) is fetched again.
     """
-    if (libs / _MARKER_NAME).exists():
+    globs = (expected,) if isinstance(expected, str) else expected
+    if _complete(libs, globs):
         return libs
     libs.parent.mkdir(parents=True, exist_ok=True)
     with _locked(libs.parent / ".fetch.lock"):
-        if (libs / _MARKER_NAME).exists():
+        if _complete(libs, globs):
             return libs
         mvn = shutil.which("mvn")
         if mvn is None:
@@ -44,13 +46,17 @@ def fetch_jars(pom: Path, libs: Path, expected: str, label: str) -> Path:
             f"-DoutputDirectory={staging}",
         ]
         result = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if result.returncode != 0 or not any(staging.glob(expected)):
+        if result.returncode != 0 or not all(any(staging.glob(g)) for g in globs):
             output = (result.stdout + result.stderr).strip()[-4000:]
             raise InfraError(f"fetching {label} jars with Maven failed:\n{output}")
         shutil.rmtree(libs, ignore_errors=True)
         staging.rename(libs)
         (libs / _MARKER_NAME).write_text(f"{label}\n")
     return libs
+
+
+def _complete(libs: Path, globs: tuple[str, ...]) -> bool:
+    return (libs / _MARKER_NAME).exists() and all(any(libs.glob(g)) for g in globs)
 
 
 @contextmanager

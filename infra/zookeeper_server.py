@@ -19,7 +19,7 @@ from typing import ClassVar
 from base.settings import Settings
 from infra import process
 from infra.errors import InfraError
-from infra.kafka_broker import _java
+from infra.kafka_broker import java_executable
 from infra.maven import fetch_jars
 from infra.service import LocalService
 
@@ -82,7 +82,7 @@ class ZooKeeperServer(LocalService):
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         self.config_file.write_text(self.render_config())
         cmd = [
-            *(_java(), "-Xmx256m", "-Xms64m", "-Djava.awt.headless=true"),
+            *(java_executable(), "-Xmx256m", "-Xms64m", "-Djava.awt.headless=true"),
             f"-Dlogback.configurationFile={ZOOKEEPER_DIR / 'logback.xml'}",
             "-Dzookeeper.admin.enableServer=false",
             *("-cp", f"{libs}/*", "org.apache.zookeeper.server.ZooKeeperServerMain"),

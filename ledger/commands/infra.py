@@ -4,7 +4,10 @@
 project's topics and database; ``down`` stops them; ``status`` prints one line per service.
 ``--nodes 3`` (kafka only) does the same for a KRaft cluster (:mod:`infra.kafka_cluster`).
 ``fetch`` only downloads the Kafka and ZooKeeper jars (``infra/setup.sh`` calls it). Progress
-goes to stderr.
+goes to stderr. ``kafka-tool NAME ARGS...`` runs one of Kafka's own command-line tools against the
+project's broker, logged in as the operator (:mod:`infra.kafka_tools`), for example
+``ledger infra kafka-tool kafka-consumer-groups --describe --all-groups`` for the sink's and the
+workers' lag.
 """
 
 from __future__ import annotations
@@ -12,23 +15,43 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from base.settings import Settings
 
+if TYPE_CHECKING:
+    from infra.clickhouse_server import ClickHouseServer
+    from infra.kafka_broker import KafkaBroker
+
 HELP = "start, stop or inspect the local Kafka broker and ClickHouse server"
 SERVICES = ("kafka", "clickhouse", "all")
+ACTIONS = {
+    "up": "start what is not running and wait until it answers",
+    "down": "stop the services",
+    "status": "one line per service; exit 1 if one is down",
+    "fetch": "download the Kafka (with its tools) and ZooKeeper jars",
+}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    """Declare ``ledger infra {up,down,status,fetch} [kafka|clickhouse|all]``."""
-    parser.add_argument("action", choices=("up", "down", "status", "fetch"))
-    parser.add_argument("service", nargs="?", choices=SERVICES, default="all")
-    parser.add_argument(
+    """Declare ``ledger infra {up,down,status,fetch} [kafka|clickhouse|all]`` and
+    ``ledger infra kafka-tool NAME ARGS...``."""
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    service = argparse.ArgumentParser(add_help=False)
+    service.add_argument("service", nargs="?", choices=SERVICES, default="all")
+    service.add_argument(
         "--timeout", type=float, default=120.0, help="seconds to wait for readiness (up)"
     )
-    parser.add_argument(
+    service.add_argument(
         "--nodes", type=int, default=1, help="Kafka nodes: 3 runs a KRaft cluster (kafka only)"
     )
+    for action, help_text in ACTIONS.items():
+        actions.add_parser(action, parents=[service], help=help_text)
+    tool = actions.add_parser(
+        "kafka-tool", help="run one of Kafka's command-line tools against the project's broker"
+    )
+    tool.add_argument("name", help="the tool, as Kafka's bin/NAME.sh names it")
+    tool.add_argument("tool_args", nargs=argparse.REMAINDER, help="the tool's arguments")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -36,6 +59,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from infra.clickhouse_server import ClickHouseServer
     from infra.kafka_broker import KafkaBroker, ensure_kafka_jars, ensure_topics
 
+    if args.action == "kafka-tool":
+        from infra.kafka_tools import run_tool
+
+        return run_tool(settings, args.name, args.tool_args).returncode
     wanted = ("kafka", "clickhouse") if args.service == "all" else (args.service,)
     kafka = KafkaBroker(settings)
     clickhouse = ClickHouseServer(settings)
@@ -77,7 +104,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         if "kafka" in wanted:
             _say(f"kafka: {'stopped' if kafka.stop() else 'was not running'}")
         return 0
-    # status
+    return _status(kafka, clickhouse, wanted)
+
+
+def _status(kafka: KafkaBroker, clickhouse: ClickHouseServer, wanted: tuple[str, ...]) -> int:
+    """One line per wanted service; 1 if any is down."""
     all_up = True
     if "kafka" in wanted:
         up = kafka.is_running()
