@@ -143,16 +143,23 @@ def ledger(*args: str) -> list[str]:
     return [sys.executable, "-m", "ledger", *args]
 
 
-def ledger_sql(settings: Settings, sql: str, store: str) -> list[list[str]]:
-    done = subprocess.run(
-        ledger("sql", sql, "--tsv", "--store", store, "--as", "investigator"),
+def run_ledger(
+    settings: Settings, *args: str, timeout: float = 120.0
+) -> subprocess.CompletedProcess[str]:
+    """``ledger ARGS`` with ``settings``, its output captured (the caller checks the status)."""
+    return subprocess.run(
+        ledger(*args),
         env=ledger_env(settings),
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         check=False,
     )
+
+
+def ledger_sql(settings: Settings, sql: str, store: str) -> list[list[str]]:
+    done = run_ledger(settings, "sql", sql, "--tsv", "--store", store, "--as", "investigator")
     assert done.returncode == 0, done.stderr
     return [line.split("\t") for line in done.stdout.splitlines()[1:]]
 
@@ -199,15 +206,7 @@ def sink_process(topic_settings: Settings) -> Iterator[Callable[[str], subproces
 
 
 def catch_up(settings: Settings, store: str) -> str:
-    done = subprocess.run(
-        ledger("sink", "--store", store, "--until-caught-up"),
-        env=ledger_env(settings),
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    done = run_ledger(settings, "sink", "--store", store, "--until-caught-up", timeout=300)
     assert done.returncode == 0, done.stderr
     return done.stderr
 

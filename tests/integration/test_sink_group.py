@@ -34,6 +34,7 @@ from tests.integration.test_sink import (
     ledger_env,
     make_events,
     produce,
+    run_ledger,
     topic_settings,
     wait_until,
 )
@@ -156,15 +157,7 @@ def test_two_sinks_on_chdb_share_the_partitions_and_a_second_process_is_refused_
             return int(stores[0].query("SELECT count() FROM events").rows[0][0])
 
         wait_until(lambda: stored() >= 2 * N, "every event stored", 300)
-        refused = subprocess.run(
-            ledger("sink", "--store", "chdb", "--until-caught-up"),
-            env=ledger_env(s),
-            cwd=PROJECT_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        refused = run_ledger(s, "sink", "--store", "chdb", "--until-caught-up")
     finally:
         stop_all.set()
         for run in runs:
@@ -193,22 +186,22 @@ def test_kafka_consumer_groups_shows_the_sink_group_and_its_lag(group_settings: 
     later = produce(s, event_messages(s, make_events(120, "tool-later")))  # not stored: the lag
     behind = Counter((c.topic, c.partition) for c in later)
 
-    done = subprocess.run(
-        ledger(
-            "infra", "kafka-tool", "kafka-consumer-groups", "--describe", "--group", sink_group(s)
-        ),
-        env=ledger_env(s),
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
+    group = sink_group(s)
+    done = run_ledger(
+        s,
+        "infra",
+        "kafka-tool",
+        "kafka-consumer-groups",
+        "--describe",
+        "--group",
+        group,
         timeout=300,
-        check=False,
     )
     assert done.returncode == 0, done.stderr
     rows = {}
     for line in done.stdout.splitlines():
         fields = line.split()
-        if fields and fields[0] == sink_group(s):
+        if fields and fields[0] == group:
             topic, partition, current, end, lag = fields[1:6]
             rows[(topic, int(partition))] = (int(current), int(end), int(lag))
     ends = Counter((c.topic, c.partition) for c in coordinates) + behind
