@@ -58,6 +58,7 @@ class Settings:
     # A cluster name from the servers' remote_servers: the DDL then runs ON CLUSTER with
     # Replicated*MergeTree tables behind Distributed ones (streams/store/cluster_ddl.py).
     clickhouse_cluster: str = ""
+    zookeeper_port: int = 12181  # ZooKeeper of `ledger infra up clickhouse --nodes N`
     clickhouse_user: str = "ledger_writer"
     clickhouse_password: str = "writer-local-only"
     investigator_user: str = "investigator"

@@ -11,11 +11,15 @@ synchronous through ``Distributed`` and quorum-acknowledged by every replica of 
 its reads sequentially consistent (the sink's exactly-once design on a cluster, README
 *Clusters*); every profile runs ``IN``/``JOIN`` subqueries shard-locally (rows are sharded by
 traveller, and a decision or an event belongs to one traveller).
+``ledger infra up|down|status clickhouse --nodes N`` (:func:`cluster_command`) runs one on
+ports fixed by settings (:meth:`ClusterPorts.local`); tests use free ports.
 """
 
 from __future__ import annotations
 
+import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -25,7 +29,8 @@ from base.settings import Settings
 from infra import process
 from infra.clickhouse_server import ClickHouseServer
 from infra.errors import InfraError
-from infra.zookeeper_server import ZooKeeperServer
+from infra.service import LocalService
+from infra.zookeeper_server import ZooKeeperServer, ensure_zookeeper_jars
 
 CLUSTER_DIRNAME = "clickhouse-cluster"
 WRITER_SETTINGS = {
@@ -105,43 +110,138 @@ class ClickHouseReplica(ClickHouseServer):
         return super().start(timeout)
 
 
-class ClickHouseCluster:
-    """ZooKeeper and ``shards x replicas`` :class:`ClickHouseReplica` s on free loopback ports.
+@dataclass(frozen=True)
+class ReplicaPorts:
+    """The loopback ports of one replica: native protocol, HTTP, interserver (part fetches)."""
 
-    ``settings`` (re-pointed at the first replica, with ``clickhouse_cluster`` set) is what the
-    sink and the stores use: any replica accepts queries for the whole cluster.
+    native: int
+    http: int
+    interserver: int
+
+
+@dataclass(frozen=True)
+class ClusterPorts:
+    """Every port of a local cluster: ZooKeeper's client port, then the replicas shard by shard."""
+
+    zookeeper: int
+    replicas: tuple[tuple[ReplicaPorts, ...], ...]  # one tuple of replicas per shard
+
+    @classmethod
+    def local(cls, settings: Settings, shards: int, replicas: int) -> ClusterPorts:
+        """The ports ``ledger infra`` uses: fixed by settings, so ``down``/``status`` find them.
+
+        Replica ``i`` (counted shard by shard from 0) listens on ``clickhouse_port + 10 i``
+        (native), ``clickhouse_http_port + 10 i`` and ``clickhouse_port + 10 i + 9``
+        (interserver): 19000/18123/19009, 19010/18133/19019, ... by default; ZooKeeper on
+        ``zookeeper_port``.
+        """
+        native, http = settings.clickhouse_port, settings.clickhouse_http_port
+        return cls(
+            settings.zookeeper_port,
+            tuple(
+                tuple(
+                    ReplicaPorts(native + 10 * i, http + 10 * i, native + 10 * i + 9)
+                    for i in range(s * replicas, (s + 1) * replicas)
+                )
+                for s in range(shards)
+            ),
+        )
+
+    @classmethod
+    def free(cls, host: str, shards: int, replicas: int) -> ClusterPorts:
+        """Ports the OS reports free right now (tests: clusters that run beside others)."""
+
+        def one() -> ReplicaPorts:
+            return ReplicaPorts(*(process.free_port(host) for _ in range(3)))
+
+        shard_ports = tuple(tuple(one() for _ in range(replicas)) for _ in range(shards))
+        return cls(process.free_port(host), shard_ports)
+
+
+class ClickHouseCluster:
+    """ZooKeeper and ``shards x replicas`` :class:`ClickHouseReplica` s on loopback.
+
+    The ports are ``ports`` (default :meth:`ClusterPorts.local`). ``settings`` (re-pointed at
+    the first replica, with ``clickhouse_cluster`` set) is what the sink and the stores use: any
+    replica accepts queries for the whole cluster.
     """
 
-    def __init__(self, settings: Settings, shards: int = 2, replicas: int = 2) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        shards: int = 2,
+        replicas: int = 2,
+        ports: ClusterPorts | None = None,
+    ) -> None:
         if not settings.clickhouse_cluster:
             settings = settings.with_overrides(clickhouse_cluster="ledger_cluster")
-        host = settings.clickhouse_host
-        self.zookeeper = ZooKeeperServer(settings, client_port=process.free_port(host))
-        ports = [[process.free_port(host) for _ in range(replicas)] for _ in range(shards)]
-        topology = tuple(tuple(p) for p in ports)
+        if ports is None:
+            ports = ClusterPorts.local(settings, shards, replicas)
+        self.zookeeper = ZooKeeperServer(settings, client_port=ports.zookeeper)
+        topology = tuple(tuple(r.native for r in shard) for shard in ports.replicas)
         self.replicas = [
             ClickHouseReplica(
-                settings.with_overrides(
-                    clickhouse_port=port, clickhouse_http_port=process.free_port(host)
-                ),
+                settings.with_overrides(clickhouse_port=rp.native, clickhouse_http_port=rp.http),
                 shard=s + 1,
                 replica=r + 1,
-                interserver_port=process.free_port(host),
-                zookeeper_port=self.zookeeper.client_port,
+                interserver_port=rp.interserver,
+                zookeeper_port=ports.zookeeper,
                 topology=topology,
             )
-            for s, shard_ports in enumerate(ports)
-            for r, port in enumerate(shard_ports)
+            for s, shard_ports in enumerate(ports.replicas)
+            for r, rp in enumerate(shard_ports)
         ]
         self.settings = self.replicas[0].settings
 
-    def start(self, timeout: float = 120.0) -> None:
-        """Start ZooKeeper, then every replica; raise :class:`InfraError` if one fails."""
-        self.zookeeper.start(timeout)
-        for replica in self.replicas:
-            replica.start(timeout)
+    def start(self, timeout: float = 120.0) -> bool:
+        """Start ZooKeeper, then every replica (reusing running ones); raise
+        :class:`InfraError` if one fails. True if this call started any process."""
+        started = [self.zookeeper.start(timeout)]
+        started += [replica.start(timeout) for replica in self.replicas]
+        return any(started)
 
-    def stop(self) -> None:
-        for replica in self.replicas:
-            replica.stop()
-        self.zookeeper.stop()
+    def stop(self) -> list[str]:
+        """Stop every replica, then ZooKeeper; the names of those that were running."""
+        stopped = [replica.name for replica in self.replicas if replica.stop()]
+        return stopped + (["zookeeper"] if self.zookeeper.stop() else [])
+
+
+def cluster_command(
+    action: str, settings: Settings, nodes: int, timeout: float, say: Callable[[str], None]
+) -> int:
+    """``ledger infra {up,down,status,fetch} clickhouse --nodes N``; the exit status.
+
+    ``N`` servers are ``N / 2`` shards of two replicas (2: one shard, two replicas; 4: two by
+    two), plus one ZooKeeper.
+    """
+    if nodes < 2 or nodes % 2:
+        say(f"--nodes {nodes}: a ClickHouse cluster has two replicas per shard (2, 4, 6, ...)")
+        return 2
+    if action == "fetch":
+        say(f"zookeeper jars: {ensure_zookeeper_jars(settings)}")
+        return 0
+    cluster = ClickHouseCluster(settings.with_overrides(store="server"), nodes // 2, 2)
+    if action == "up":
+        t0 = time.monotonic()
+        say(f"clickhouse: starting {nodes // 2} shard(s) x 2 replicas and ZooKeeper")
+        verb = "started" if cluster.start(timeout) else "already running"
+        say(f"clickhouse: cluster {verb}, ready after {time.monotonic() - t0:.1f}s")
+        s = cluster.settings
+        say(
+            f"clients need: export LEDGER_STORE=server LEDGER_CLICKHOUSE_CLUSTER="
+            f"{s.clickhouse_cluster} LEDGER_CLICKHOUSE_PORT={s.clickhouse_port}"
+        )
+        return 0
+    if action == "down":
+        stopped = cluster.stop()
+        say(f"clickhouse: stopped {', '.join(stopped)}" if stopped else "clickhouse: none running")
+        return 0
+    services: list[tuple[str, LocalService]] = [("zookeeper", cluster.zookeeper)]
+    services += [(f"clickhouse-{r.name}", r) for r in cluster.replicas]
+    up = 0
+    for name, service in services:
+        running = service.is_running()
+        up += running
+        address = f"{service.host}:{service.port}"
+        print(f"{name}\t{'up' if running else 'down'}\t{address}\tpid={service.pid()}")
+    return 0 if up == len(services) else 1

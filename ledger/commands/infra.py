@@ -2,7 +2,9 @@
 
 ``up`` starts what is not running (reusing what is), waits until it answers and creates the
 project's topics and database; ``down`` stops them; ``status`` prints one line per service.
-``--nodes 3`` (kafka only) does the same for a KRaft cluster (:mod:`infra.kafka_cluster`).
+``kafka --nodes 3`` does the same for a KRaft cluster (:mod:`infra.kafka_cluster`),
+``clickhouse --nodes 4`` (or 2) for a ClickHouse cluster of two-replica shards with ZooKeeper
+(:mod:`infra.clickhouse_cluster`).
 ``fetch`` only downloads the Kafka and ZooKeeper jars (``infra/setup.sh`` calls it). Progress
 goes to stderr. ``kafka-tool NAME ARGS...`` runs one of Kafka's own command-line tools against the
 project's broker, logged in as the operator (:mod:`infra.kafka_tools`), for example
@@ -43,7 +45,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--timeout", type=float, default=120.0, help="seconds to wait for readiness (up)"
     )
     service.add_argument(
-        "--nodes", type=int, default=1, help="Kafka nodes: 3 runs a KRaft cluster (kafka only)"
+        "--nodes",
+        type=int,
+        default=1,
+        help="a local cluster: kafka 3 (KRaft nodes), clickhouse 2 or 4 (two replicas per shard)",
     )
     for action, help_text in ACTIONS.items():
         actions.add_parser(action, parents=[service], help=help_text)
@@ -69,10 +74,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     action: str = args.action
 
     if args.nodes > 1:
-        from infra.kafka_cluster import cluster_command
-
-        if args.service != "kafka":
-            _say("--nodes applies to kafka only: ledger infra up kafka --nodes 3")
+        if args.service == "kafka":
+            from infra.kafka_cluster import cluster_command
+        elif args.service == "clickhouse":
+            from infra.clickhouse_cluster import cluster_command
+        else:
+            _say("--nodes needs one service: ledger infra up kafka|clickhouse --nodes N")
             return 2
         return cluster_command(action, settings, args.nodes, args.timeout, _say)
     if action == "fetch":

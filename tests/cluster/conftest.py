@@ -14,7 +14,7 @@ import pytest
 
 from base.settings import Settings
 from infra import process
-from infra.clickhouse_cluster import ClickHouseCluster
+from infra.clickhouse_cluster import ClickHouseCluster, ClusterPorts
 from infra.kafka_cluster import KafkaCluster
 from tests.started import started
 
@@ -40,6 +40,8 @@ def kafka_cluster(base_settings: Settings) -> Iterator[KafkaCluster]:
 @pytest.fixture(scope="session")
 def clickhouse_cluster(base_settings: Settings) -> Iterator[ClickHouseCluster]:
     """A running ClickHouse cluster; its ``settings`` point at the first replica."""
-    cluster = ClickHouseCluster(base_settings.with_overrides(store="server"), shards=2, replicas=2)
+    settings = base_settings.with_overrides(store="server")
+    ports = ClusterPorts.free(settings.clickhouse_host, shards=2, replicas=2)
+    cluster = ClickHouseCluster(settings, shards=2, replicas=2, ports=ports)
     with started(cluster, "ClickHouse cluster", CLUSTER_TIMEOUT):
         yield cluster

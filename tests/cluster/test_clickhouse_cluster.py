@@ -31,7 +31,7 @@ from schemas.codec import DeadLetter, encode_dead_letter, encode_emission
 from streams.policy_file import load_policy
 from streams.sink import Sink
 from streams.store import open_store
-from streams.store.base import ddl_statements
+from streams.store.base import Role, ddl_statements
 from tests.cluster.kafka_helpers import cluster_settings, running_sink, wait_until_sink_stored
 from tests.conftest import ClickHouseService
 from tests.pipeline import publish_stream, topic_end_offsets
@@ -84,9 +84,9 @@ def view_names(database: str) -> list[str]:
     return [m[1] for s in ddl_statements(database) if (m := pattern.match(s))]
 
 
-def view_rows(settings: Settings, view: str) -> list[str]:
+def view_rows(settings: Settings, view: str, role: Role = "writer") -> list[str]:
     """The view's rows as sorted reprs, wall-clock columns left out."""
-    with open_store(settings) as store:
+    with open_store(settings, role) as store:
         result = store.query(f"SELECT * FROM {view}")
     keep = [i for i, c in enumerate(result.columns) if c not in WALL_CLOCK_COLUMNS]
     return sorted(repr(tuple(row[i] for i in keep)) for row in result.rows)
@@ -159,11 +159,16 @@ def test_a_replica_killed_during_the_sink_run_changes_no_view(
 
     views = view_names(database)
     assert len(views) >= 8, views
+    # The investigator, logged in on a replica of the other shard, reads the same rows.
+    investigator = clickhouse_cluster.replicas[3].settings.with_overrides(
+        clickhouse_database=database
+    )
     for view in views:
         expected, actual = view_rows(single, view), view_rows(on_cluster, view)
         only_single = sorted(set(expected) - set(actual))[:3]
         only_cluster = sorted(set(actual) - set(expected))[:3]
         assert actual == expected, f"{view}: single only {only_single}; cluster only {only_cluster}"
+        assert view_rows(investigator, view, "investigator") == expected, view
     assert view_rows(on_cluster, "decisions_in_force"), "no decision in force to compare"
 
 
