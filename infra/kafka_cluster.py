@@ -72,6 +72,10 @@ class KafkaNode(KafkaBroker):
                 "transaction.state.log.min.isr": isr,
                 "share.coordinator.state.topic.replication.factor": rf,
                 "share.coordinator.state.topic.min.isr": isr,
+                # The default 60 s: on the loaded 2-core test machine a node gave up registering
+                # (and exited) while the quorum was still forming; the cluster's start timeout
+                # decides instead.
+                "initial.broker.registration.timeout.ms": "300000",
                 "num.io.threads": "2",
                 "num.network.threads": "1",
             }

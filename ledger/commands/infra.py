@@ -74,14 +74,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     action: str = args.action
 
     if args.nodes > 1:
-        if args.service == "kafka":
-            from infra.kafka_cluster import cluster_command
-        elif args.service == "clickhouse":
-            from infra.clickhouse_cluster import cluster_command
-        else:
-            _say("--nodes needs one service: ledger infra up kafka|clickhouse --nodes N")
-            return 2
-        return cluster_command(action, settings, args.nodes, args.timeout, _say)
+        return _cluster(args, settings)
     if action == "fetch":
         from infra.zookeeper_server import ensure_zookeeper_jars
 
@@ -129,6 +122,18 @@ def _status(kafka: KafkaBroker, clickhouse: ClickHouseServer, wanted: tuple[str,
             f"\tpid={clickhouse.pid()}"
         )
     return 0 if all_up else 1
+
+
+def _cluster(args: argparse.Namespace, settings: Settings) -> int:
+    """``--nodes N``: the Kafka or the ClickHouse cluster command."""
+    if args.service == "kafka":
+        from infra.kafka_cluster import cluster_command
+    elif args.service == "clickhouse":
+        from infra.clickhouse_cluster import cluster_command
+    else:
+        _say("--nodes needs one service: ledger infra up kafka|clickhouse --nodes N")
+        return 2
+    return cluster_command(args.action, settings, args.nodes, args.timeout, _say)
 
 
 def _say(line: str) -> None:

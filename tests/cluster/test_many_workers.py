@@ -109,13 +109,6 @@ def stop_like_a_supervisor(proc: subprocess.Popen[bytes], grace: float = 30.0) -
         proc.wait(timeout=30)
 
 
-@pytest.mark.xfail(
-    reason="issue 12 part 6: rebalances lost decisions before the worker fixes of session 17 "
-    "(input held until sought, changelog durable before commits); kept non-strict until this "
-    "test has passed repeatedly on the fixed worker (its one run so far, under load average "
-    "40, stopped at 'no four-way assignment within 180s')",
-    strict=False,
-)
 def test_workers_joining_and_leaving_mid_stream_lose_and_duplicate_no_decision(
     settings: Settings, tmp_path: Path
 ) -> None:
