@@ -23,8 +23,13 @@ The model, with its assumptions spelled out (each is a constant below):
 * a ClickHouse shard takes the server's bare insert rate; two replicas per shard;
 * at least two workers (one may die) and three brokers, whatever the load.
 
-    .venv/bin/python -m benchmarks.capacity [--stream var/bench/stream.json]
+    .venv/bin/python -m benchmarks.capacity [--measure] [--stream var/bench/stream.json]
         [--sink var/bench/sink.json]
+
+``--measure`` first runs both benchmarks back to back (one run: ``bench_stream --no-latency``,
+then ``bench_sink --store server``) and records the machine's load average before, between and
+after them in ``var/bench/capacity_run.json``; the plan states it, since on a shared machine the
+absolute rates mean little without it.
 """
 
 from __future__ import annotations
@@ -32,6 +37,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+import subprocess
+import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -145,12 +154,52 @@ def render(m: Measured, plans: list[Plan]) -> str:
     return "\n".join(lines)
 
 
+STREAM_RUN = ("benchmarks.bench_stream", "--no-latency", "--travellers", "400", "--days", "1")
+SINK_RUN = ("benchmarks.bench_sink", "--store", "server", "--events", "30000")
+
+
+def measure(stream_out: Path, sink_out: Path, run_out: Path) -> None:
+    """Run both benchmarks back to back; record when, and the load average around each."""
+
+    def load() -> float:
+        return round(os.getloadavg()[0], 1)
+
+    run: dict[str, Any] = {"cores": os.cpu_count(), "started": time.strftime("%Y-%m-%d %H:%M")}
+    run["load_before"] = load()
+    for key, (module, *options), out in (
+        ("stream", STREAM_RUN, stream_out),
+        ("sink", SINK_RUN, sink_out),
+    ):
+        cmd = [sys.executable, "-m", module, *options, "--out", str(out)]
+        subprocess.run(cmd, check=True, cwd=PROJECT_ROOT)
+        run[f"load_after_{key}"] = load()
+    run["finished"] = time.strftime("%Y-%m-%d %H:%M")
+    run_out.write_text(json.dumps(run, indent=2) + "\n")
+
+
+def describe_run(run: dict[str, Any]) -> str:
+    return (
+        f"one run, {run['started']} to {run['finished']}, {run['cores']} cores; load average "
+        f"(1 min) {run['load_before']} before, {run['load_after_stream']} after bench-stream, "
+        f"{run['load_after_sink']} after bench-sink"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--stream", type=Path, default=BENCH_DIR / "stream.json")
     parser.add_argument("--sink", type=Path, default=BENCH_DIR / "sink.json")
+    parser.add_argument("--run", type=Path, default=BENCH_DIR / "capacity_run.json")
+    parser.add_argument("--measure", action="store_true", help="run both benchmarks first")
     args = parser.parse_args(argv)
+    if args.measure:
+        measure(args.stream, args.sink, args.run)
     measured = Measured.load(json.loads(args.stream.read_text()), json.loads(args.sink.read_text()))
+    newest = max(args.stream.stat().st_mtime, args.sink.stat().st_mtime)
+    if args.run.exists() and args.run.stat().st_mtime >= newest:
+        print(describe_run(json.loads(args.run.read_text())))
+    else:  # the JSON files were written since: not the recorded run
+        print("benchmark JSON not from one --measure run: the machine's load is not recorded")
     print(render(measured, scenarios(measured, len(load_policy().ports))))
     return 0
 

@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
 
-from base.settings import PROJECT_ROOT, Settings
+from base.settings import Settings
 from infra import process
 from infra.clickhouse_cluster import ClickHouseCluster, ClusterPorts
 from infra.clickhouse_server import connect
 from streams.store import open_store
-from tests.integration.test_sink import ledger_env
+from tests.integration.test_verify import run_python
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]
 
@@ -55,19 +54,11 @@ def settings_on_free_ports(base: Settings, data_dir: Path) -> Settings:
 
 
 def infra(settings: Settings, action: str, *options: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ledger", "infra", action, "clickhouse", "--nodes", "2", *options],
-        env=ledger_env(settings),
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    return run_python(settings, "-m", "ledger", "infra", action, "clickhouse", *options)
 
 
 def status_lines(settings: Settings) -> tuple[int, list[list[str]]]:
-    done = infra(settings, "status")
+    done = infra(settings, "status", "--nodes", "2")
     return done.returncode, [line.split("\t")[:3] for line in done.stdout.splitlines()]
 
 
@@ -78,7 +69,7 @@ def test_the_cli_starts_reports_and_stops_a_replicated_cluster(
     cluster = ClickHouseCluster(settings, shards=1, replicas=2)
     r1, r2 = cluster.replicas
     try:
-        up = infra(settings, "up", "--timeout", "180")
+        up = infra(settings, "up", "--nodes", "2", "--timeout", "180")
         assert up.returncode == 0, up.stderr
         assert "LEDGER_CLICKHOUSE_CLUSTER=ledger_cluster" in up.stderr
         code, lines = status_lines(settings)
@@ -88,7 +79,7 @@ def test_the_cli_starts_reports_and_stops_a_replicated_cluster(
             ["clickhouse-s1r1", "up", f"{settings.clickhouse_host}:{r1.port}"],
             ["clickhouse-s1r2", "up", f"{settings.clickhouse_host}:{r2.port}"],
         ]
-        again = infra(settings, "up")
+        again = infra(settings, "up", "--nodes", "2")
         assert again.returncode == 0 and "already running" in again.stderr, again.stderr
 
         # The cluster works: DDL ON CLUSTER reaches both replicas, a quorum insert on one is
@@ -113,7 +104,7 @@ def test_the_cli_starts_reports_and_stops_a_replicated_cluster(
             other.disconnect()
         assert rows == [("cli test", 7)]
 
-        down = infra(settings, "down")
+        down = infra(settings, "down", "--nodes", "2")
         assert down.returncode == 0, down.stderr
         assert "stopped s1r1, s1r2, zookeeper" in down.stderr
         code, lines = status_lines(settings)
@@ -126,15 +117,7 @@ def test_the_cli_refuses_a_cluster_without_two_replicas_per_shard(
     base_settings: Settings, tmp_path: Path
 ) -> None:
     settings = base_settings.with_overrides(data_dir=tmp_path)
-    done = subprocess.run(
-        [sys.executable, "-m", "ledger", "infra", "up", "clickhouse", "--nodes", "3"],
-        env=ledger_env(settings),
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = infra(settings, "up", "--nodes", "3")
     assert done.returncode == 2
     assert "two replicas per shard" in done.stderr
     assert not (tmp_path / "clickhouse-cluster").exists()
