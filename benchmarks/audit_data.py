@@ -32,7 +32,8 @@ from typing import Any
 
 from domain.decisions import Code, Decision, Emission, Severity, Status
 from domain.events import Channel, CrossingRecorded, Direction, Document, GateHeartbeat
-from streams.store.rows import Coordinates, decision_row, event_row
+from schemas.mapping import Coordinates
+from streams.store.rows import decision_row, event_row
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 SPAN = timedelta(days=540)

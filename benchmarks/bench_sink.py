@@ -41,9 +41,10 @@ from domain.events import (
     GateHeartbeat,
 )
 from schemas.codec import decode_event, encode_event, topic_for
+from schemas.mapping import Coordinates
 from streams.sink import Sink
 from streams.store import open_store
-from streams.store.rows import Coordinates, event_row
+from streams.store.rows import event_row
 
 
 def make_events(n: int) -> list[Event]:

@@ -131,9 +131,10 @@ class InProcess:
 
 def in_process(messages: list[RawMessage], batch_size: int, lateness_s: int) -> InProcess:
     """``Processor.process_batch`` (what the agent runs) over memory tables, no Kafka or Faust."""
+    from schemas.mapping import Coordinates
     from streams.policy_file import load_policy
     from streams.worker.memory_tables import AckedPublisher, MemoryTables
-    from streams.worker.processor import Coordinates, Message, Processor
+    from streams.worker.processor import Message, Processor
 
     tables = MemoryTables()
     publisher = AckedPublisher(keep=False)

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from schemas.mapping import Coordinates
 from streams.store.base import Store, Table
 from streams.store.records import record_row
-from streams.store.rows import Coordinates
 from streams.trust.checkpoint import CHECKPOINT_COLUMNS, Checkpoint, log_id
 from streams.trust.keys import Signer
 from streams.trust.merkle import Frontier, leaf_hash

@@ -11,9 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
-from domain.events import CrossingRecorded, TravellerEvent, format_instant
+from domain.events import CrossingRecorded, TravellerEvent
 
 
 class Status(StrEnum):
@@ -83,24 +82,6 @@ class Emission:
     # had that crossing in hand. Not part of the decision: it lets a store count decisions per
     # port and day without joining every crossing (``ledger check`` output leaves it out).
     port: str | None = None
-
-    def to_json_dict(self) -> dict[str, Any]:
-        """The flat JSON form written by ``ledger check`` and carried on the decisions topic."""
-        d = self.decision
-        return {
-            "decision_id": d.decision_id,
-            "status": self.status.value,
-            "traveller_id": d.traveller_id,
-            "code": d.code.value,
-            "severity": d.severity.value,
-            "jurisdiction": d.jurisdiction,
-            "rule": d.rule,
-            "evidence": list(d.evidence),
-            "deadline": format_instant(d.deadline) if d.deadline else None,
-            "overstay_seconds": d.overstay_seconds,
-            "observed_at": format_instant(d.observed_at),
-            "detail": d.detail,
-        }
 
 
 def fold_emissions(emissions: Iterable[Emission]) -> dict[str, Decision]:

@@ -207,17 +207,6 @@ def event_to_mapping(event: Event) -> dict[str, Any]:
     return out
 
 
-def event_to_json_dict(event: Event) -> dict[str, Any]:
-    """JSON-ready mapping: instants as ISO-8601 UTC with ``Z``, dates as ``YYYY-MM-DD``."""
-    out = event_to_mapping(event)
-    for key, value in out.items():
-        if isinstance(value, datetime):
-            out[key] = format_instant(value)
-        elif isinstance(value, date):
-            out[key] = value.isoformat()
-    return out
-
-
 def format_instant(value: datetime) -> str:
     """ISO-8601 in UTC with millisecond precision and a ``Z`` suffix."""
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
 
-from domain.events import format_instant
 from domain.forgetting import derive_state
 from domain.policy import Policy
 from domain.state import TravellerState
@@ -27,20 +25,6 @@ class StayView:
     entered_at: datetime
     deadline: datetime | None
     remaining_seconds: int | None  # negative when overdue
-
-    def to_json_dict(self) -> dict[str, Any]:
-        """The JSON form shared by ``ledger stay`` and the worker's ``/stay`` endpoint."""
-        return {
-            "traveller_id": self.traveller_id,
-            "jurisdiction": self.jurisdiction,
-            "entry_event_id": self.entry_event_id,
-            "port": self.port,
-            "basis": self.basis,
-            "entered_at": format_instant(self.entered_at),
-            "deadline": format_instant(self.deadline) if self.deadline else None,
-            "remaining_seconds": self.remaining_seconds,
-            "overdue": self.remaining_seconds is not None and self.remaining_seconds < 0,
-        }
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,9 +28,10 @@ from fastavro.schema import to_parsing_canonical_form
 
 from base.errors import InvalidEventError, LedgerError
 from base.settings import Settings
-from domain.decisions import Code, Decision, Emission, Severity, Status
+from domain.decisions import Emission
 from domain.event_data import event_from_mapping
 from domain.events import EVENT_TYPES, CrossingRecorded, Event, GateHeartbeat, event_to_mapping
+from schemas.mapping import emission_fields, emission_from_fields
 
 SCHEMA_DIR: Final = Path(__file__).resolve().parent
 HISTORY_DIR: Final = SCHEMA_DIR / "history"
@@ -259,24 +260,7 @@ def encode_emission(em: Emission) -> bytes:
     for field, value in (("observed_at", d.observed_at), ("deadline", d.deadline)):
         if value is not None and value.utcoffset() is None:
             raise InvalidEventError(field, "timestamp without a UTC offset")
-    return _encode(
-        DECISION_RECORD,
-        {
-            "decision_id": d.decision_id,
-            "status": em.status.value,
-            "traveller_id": d.traveller_id,
-            "code": d.code.value,
-            "severity": d.severity.value,
-            "jurisdiction": d.jurisdiction,
-            "rule": d.rule,
-            "evidence": list(d.evidence),
-            "deadline": d.deadline,
-            "overstay_seconds": d.overstay_seconds,
-            "observed_at": d.observed_at,
-            "detail": d.detail,
-            "port": em.port,
-        },
-    )
+    return _encode(DECISION_RECORD, emission_fields(em))
 
 
 def decode_emission(data: bytes) -> Emission:
@@ -285,20 +269,7 @@ def decode_emission(data: bytes) -> Emission:
     if name != DECISION_RECORD:
         raise DecodeError(f"expected a {DECISION_RECORD} record, got {name}")
     try:
-        decision = Decision(
-            decision_id=r["decision_id"],
-            traveller_id=r["traveller_id"],
-            code=Code(r["code"]),
-            severity=Severity(r["severity"]),
-            jurisdiction=r["jurisdiction"],
-            rule=r["rule"],
-            evidence=tuple(r["evidence"]),
-            deadline=r["deadline"],
-            overstay_seconds=r["overstay_seconds"],
-            observed_at=r["observed_at"],
-            detail=r["detail"],
-        )
-        return Emission(Status(r["status"]), decision, r["port"])
+        return emission_from_fields(r)
     except (KeyError, ValueError) as e:
         raise DecodeError(f"{DECISION_RECORD} record does not map to an emission: {e}") from e
 

@@ -53,13 +53,13 @@ from typing import Any
 from base.errors import LedgerError
 from base.settings import Settings
 from schemas.codec import decode_event
+from schemas.mapping import Coordinates
 from streams.edge import EdgeLimits, EdgeViolation, check_record, check_storable, record_instant
 from streams.sink_group import Rebalances, claim, commit_to_group, sink_group
 from streams.sink_kafka import open_consumer, topic_partitions
 from streams.sink_retry import Fenced, SinkError, SinkStats, Stopped, StoreCalls
 from streams.store.base import Store, Table, TopicPartition
 from streams.store.records import event_record_row, record_row
-from streams.store.rows import Coordinates
 from streams.trust.sinklog import SinkLog
 
 __all__ = ["Sink", "SinkError", "SinkStats", "record_time"]

@@ -21,6 +21,7 @@ from domain.engine import Engine
 from domain.event_data import parse_instant
 from domain.jsonlines import LineError
 from ledger.commands.events_input import open_input, read_input_events
+from schemas.mapping import emission_to_json_dict
 from streams.edge import EdgeLimits
 from streams.policy_file import load_policy
 
@@ -50,7 +51,7 @@ class ErrorReport:
 
 def emission_line(emission: Emission) -> str:
     """One emission as a compact JSON line (fixed key order)."""
-    return json.dumps(emission.to_json_dict(), separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(emission_to_json_dict(emission), separators=(",", ":"), ensure_ascii=False)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

@@ -15,7 +15,8 @@ from datetime import date
 from typing import TextIO
 
 from base.settings import Settings
-from domain.events import Event, event_to_json_dict
+from domain.events import Event
+from schemas.mapping import event_to_json_dict
 
 HELP = "Generate seeded, deterministic border traffic as JSON lines (or publish it to Kafka)."
 

@@ -27,6 +27,7 @@ from domain.event_data import parse_date, parse_instant
 from domain.events import format_instant
 from ledger.commands.check import ErrorReport
 from ledger.commands.events_input import open_input, read_input_events
+from schemas.mapping import stay_view_to_json_dict
 from streams.edge import EdgeLimits
 from streams.policy_file import load_policy
 
@@ -87,7 +88,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     result: dict[str, Any] = {
         "at": format_instant(at),
         "policy": policy.version,
-        "open_stays": [v.to_json_dict() for v in engine.open_stays(at, args.traveller)],
+        "open_stays": [stay_view_to_json_dict(v) for v in engine.open_stays(at, args.traveller)],
     }
     if plan_day is not None:
         plan = engine.plan(args.traveller, args.jurisdiction, plan_day, at)

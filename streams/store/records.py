@@ -13,8 +13,9 @@ from typing import Any
 from base.errors import LedgerError
 from domain.events import Event
 from schemas.codec import HEADER_SIZE, decode_dead_letter, decode_emission, decode_event
+from schemas.mapping import Coordinates
 from streams.store.base import Table
-from streams.store.rows import Coordinates, dead_letter_row, decision_row, event_row
+from streams.store.rows import dead_letter_row, decision_row, event_row
 
 
 class EmptyRecordError(LedgerError):

@@ -2,18 +2,16 @@
 
 Pure functions, no I/O: the sink calls them with the Kafka coordinates of the message the value
 came from. Instants are split into a ``DateTime('UTC')`` second and a ``*_ms`` millisecond column
-(see ``infra/sql``); raw dead-letter bytes are stored base64-encoded in ``raw_base64``.
+(see ``infra/sql``); raw dead-letter bytes are stored base64-encoded in ``raw_base64``. A decision
+row holds the fields of the one record mapping (``schemas.mapping.emission_fields``).
 """
 
 from __future__ import annotations
 
 import base64
-import dataclasses
 import functools
 import json
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from enum import StrEnum
+from datetime import UTC, datetime
 from typing import Any
 
 from domain.decisions import Emission
@@ -25,18 +23,9 @@ from domain.events import (
     PermitRevoked,
     StayExtended,
     event_type,
-    format_instant,
 )
 from schemas.codec import current_schema, fingerprint
-
-
-@dataclass(frozen=True, slots=True)
-class Coordinates:
-    """Where a message was read from: its Kafka topic, partition and offset."""
-
-    topic: str
-    partition: int
-    offset: int
+from schemas.mapping import Coordinates, emission_fields, event_to_json_dict
 
 
 def split_instant(value: datetime) -> tuple[datetime, int]:
@@ -65,37 +54,9 @@ def _coordinates(at: Coordinates, ingested_at: datetime) -> dict[str, Any]:
     }
 
 
-_FIELD_NAMES: dict[str, tuple[str, ...]] = {}
-
-
-def _field_names(event: Event) -> tuple[str, ...]:
-    kind = event_type(event)
-    names = _FIELD_NAMES.get(kind)
-    if names is None:
-        names = _FIELD_NAMES[kind] = tuple(f.name for f in dataclasses.fields(event))
-    return names
-
-
 def payload_json(event: Event) -> str:
-    """``event_to_json_dict(event)`` as compact JSON with sorted keys, built in one pass.
-
-    The same text as ``json.dumps(event_to_json_dict(event), sort_keys=True, separators=...)``
-    (a unit test holds them equal) without its per-event field introspection and copies: the
-    sink builds one per stored event.
-    """
-    out: dict[str, Any] = {"type": event_type(event)}
-    for name in _field_names(event):
-        value = getattr(event, name)
-        if isinstance(value, StrEnum):
-            value = value.value
-        elif isinstance(value, datetime):
-            value = format_instant(value)
-        elif isinstance(value, date):
-            value = value.isoformat()
-        elif isinstance(value, tuple):
-            value = list(value)
-        out[name] = value
-    return json.dumps(out, sort_keys=True, separators=(",", ":"))
+    """``event_to_json_dict(event)`` as compact JSON with sorted keys (the ``payload`` column)."""
+    return json.dumps(event_to_json_dict(event), sort_keys=True, separators=(",", ":"))
 
 
 @functools.cache
@@ -147,30 +108,16 @@ def decision_row(
     ``emitted_at`` is the knowledge time: the Kafka timestamp of the decision message, i.e. when
     the ledger published the emission.
     """
-    d = emission.decision
-    observed, observed_ms = split_instant(d.observed_at)
-    emitted, emitted_ms = split_instant(emitted_at)
-    deadline, deadline_ms = split_instant(d.deadline) if d.deadline else (None, None)
-    return {
-        "decision_id": d.decision_id,
-        "status": emission.status.value,
-        "traveller_id": d.traveller_id,
-        "code": d.code.value,
-        "severity": d.severity.value,
-        "jurisdiction": d.jurisdiction,
-        "rule": d.rule,
-        "evidence": list(d.evidence),
-        "deadline": deadline,
-        "deadline_ms": deadline_ms,
-        "overstay_seconds": d.overstay_seconds,
-        "observed_at": observed,
-        "observed_at_ms": observed_ms,
-        "detail": d.detail,
-        "port": emission.port,
-        "emitted_at": emitted,
-        "emitted_at_ms": emitted_ms,
-        **_coordinates(at, ingested_at),
-    }
+    row: dict[str, Any] = {}
+    for name, value in emission_fields(emission).items():
+        if isinstance(value, datetime):
+            row[name], row[f"{name}_ms"] = split_instant(value)
+        elif name == "deadline":  # an instant column that is null
+            row[name], row[f"{name}_ms"] = None, None
+        else:
+            row[name] = value
+    row["emitted_at"], row["emitted_at_ms"] = split_instant(emitted_at)
+    return row | _coordinates(at, ingested_at)
 
 
 def dead_letter_row(

@@ -25,9 +25,9 @@ from typing import Any
 
 from base.errors import LedgerError
 from base.settings import Settings
+from schemas.mapping import Coordinates
 from streams.store.base import ColumnResult, Store
 from streams.store.records import record_row
-from streams.store.rows import Coordinates
 from streams.trust.bulk import clean_block
 from streams.trust.checkpoint import Checkpoint, format_instant
 from streams.trust.erasure import erased_offsets

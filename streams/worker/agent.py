@@ -19,9 +19,10 @@ import faust
 from faust.types import TopicT
 
 from base.settings import Settings
+from schemas.mapping import Coordinates
 from streams.worker.coverage import OffsetCoverage
 from streams.worker.guard import exit_within
-from streams.worker.processor import Coordinates, Message, Processor
+from streams.worker.processor import Message, Processor
 
 if TYPE_CHECKING:
     from streams.worker.faust_tables import FaustTables

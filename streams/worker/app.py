@@ -34,13 +34,14 @@ from base.credentials import kafka_client_security
 from base.settings import Settings
 from domain.events import Event
 from domain.policy import Policy
+from schemas.mapping import Coordinates
 from streams.edge import EdgeLimits, check_record
 from streams.policy_file import load_policy
 from streams.worker.acks import CommitWatchdog, drop_stale_acks
 from streams.worker.agent import register_agent
 from streams.worker.faust_tables import TABLES, FaustTables
 from streams.worker.guard import OutputLimits
-from streams.worker.processor import Coordinates, Output, Processor
+from streams.worker.processor import Output, Processor
 from streams.worker.transport import SCHEME as READ_COMMITTED_SCHEME
 from streams.worker.web import register_views
 

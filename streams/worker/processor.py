@@ -44,6 +44,7 @@ from domain.policy import Policy
 from domain.state import TravellerState
 from domain.timers import DeadlineIndex
 from schemas.codec import DeadLetter, decode_event, encode_emission
+from schemas.mapping import Coordinates
 from streams.worker.cache import DEFAULT_STATES_PER_PARTITION, StateCache
 from streams.worker.guard import OutputLimits, Quarantine, source_timestamp
 from streams.worker.state_format import (
@@ -56,17 +57,6 @@ from streams.worker.state_format import (
 
 log = logging.getLogger(__name__)
 HEARTBEATS_KEPT = 1024  # decoded heartbeats kept by their bytes (a few per gate)
-
-
-@dataclass(frozen=True, slots=True)
-class Coordinates:
-    """Where a message sits in Kafka."""
-
-    topic: str
-    partition: int
-    offset: int
-    timestamp_ms: int | None = None
-    key: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)

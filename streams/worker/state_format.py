@@ -24,7 +24,7 @@ from enum import StrEnum
 from typing import Any, Final
 
 from domain.clock import EventClock
-from domain.decisions import Code, Decision, Severity
+from domain.decisions import Decision
 from domain.event_data import parse_instant
 from domain.events import EVENT_TYPES, TravellerEvent, format_instant
 from domain.state import TravellerState
@@ -36,6 +36,7 @@ from schemas.codec import (
     decode_record,
     record_header,
 )
+from schemas.mapping import decision_fields, decision_from_fields
 from schemas.state_schema import STATE_EVENTS
 from streams.worker.state_json import state_from_dict
 from streams.worker.state_writer import (
@@ -52,9 +53,6 @@ from streams.worker.state_writer import (
 NAMESPACE: Final = "border.ledger."
 BODIES_KEPT: Final = 200_000  # encoded events (and decisions) kept for the next state writes
 _STATE_FIELDS: Final = ("traveller_id", "events", "decisions", "due", "prune_at", "forgotten")
-_DECISION_FIELDS: Final = tuple(
-    f.name for f in dataclasses.fields(Decision) if f.name != "traveller_id"
-)
 
 if tuple(f.name for f in dataclasses.fields(TravellerState)) != _STATE_FIELDS:
     # A new state field must reach the table value, or a restarted worker would lose it.
@@ -93,7 +91,7 @@ def _event_mapping(e: TravellerEvent) -> dict[str, Any]:
 
 
 def _decision_mapping(d: Decision) -> dict[str, Any]:
-    return {name: getattr(d, name) for name in _DECISION_FIELDS}
+    return decision_fields(d)  # a HeldDecision: fastavro writes its fields, not traveller_id
 
 
 def state_record(state: TravellerState) -> dict[str, Any]:
@@ -190,24 +188,8 @@ def _event(full: str, values: dict[str, Any]) -> TravellerEvent:
     return event
 
 
-_CODES: Final = Code._value2member_map_
-_SEVERITIES: Final = Severity._value2member_map_
-
-
 def _decision(tid: str, v: dict[str, Any]) -> Decision:
-    return Decision(
-        decision_id=v["decision_id"],
-        traveller_id=tid,
-        code=_CODES[v["code"]],  # type: ignore[arg-type]  # the map holds Code members
-        severity=_SEVERITIES[v["severity"]],  # type: ignore[arg-type]
-        jurisdiction=v["jurisdiction"],
-        rule=v["rule"],
-        evidence=tuple(v["evidence"]),
-        deadline=v["deadline"],
-        overstay_seconds=v["overstay_seconds"],
-        observed_at=v["observed_at"],
-        detail=v["detail"],
-    )
+    return decision_from_fields(v, traveller_id=tid)
 
 
 def encode_clock(clock: EventClock) -> bytes:

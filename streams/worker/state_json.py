@@ -13,10 +13,11 @@ from datetime import datetime
 from typing import Any
 
 from base.errors import InvalidEventError
-from domain.decisions import Code, Decision, Severity
+from domain.decisions import Decision
 from domain.event_data import event_from_mapping, parse_instant
-from domain.events import GateHeartbeat, TravellerEvent, event_to_json_dict, format_instant
+from domain.events import GateHeartbeat, TravellerEvent, format_instant
 from domain.state import TravellerState
+from schemas.mapping import decision_fields, decision_from_fields, event_to_json_dict
 
 STATE_FORMAT = 1
 
@@ -30,38 +31,14 @@ def _parse_opt_instant(value: Any, field: str) -> datetime | None:
 
 
 def decision_to_dict(d: Decision) -> dict[str, Any]:
-    """A decision as JSON-ready values."""
-    return {
-        "decision_id": d.decision_id,
-        "traveller_id": d.traveller_id,
-        "code": d.code.value,
-        "severity": d.severity.value,
-        "jurisdiction": d.jurisdiction,
-        "rule": d.rule,
-        "evidence": list(d.evidence),
-        "deadline": _instant(d.deadline),
-        "overstay_seconds": d.overstay_seconds,
-        "observed_at": format_instant(d.observed_at),
-        "detail": d.detail,
-    }
+    """A decision as JSON-ready values (the record mapping with instants as text)."""
+    return decision_fields(d, format_instant)
 
 
 def decision_from_dict(d: dict[str, Any]) -> Decision:
     """Inverse of :func:`decision_to_dict`."""
     try:
-        return Decision(
-            decision_id=str(d["decision_id"]),
-            traveller_id=str(d["traveller_id"]),
-            code=Code(d["code"]),
-            severity=Severity(d["severity"]),
-            jurisdiction=d["jurisdiction"],
-            rule=str(d["rule"]),
-            evidence=tuple(str(x) for x in d["evidence"]),
-            deadline=_parse_opt_instant(d["deadline"], "deadline"),
-            overstay_seconds=d["overstay_seconds"],
-            observed_at=parse_instant(d["observed_at"], "observed_at"),
-            detail=str(d["detail"]),
-        )
+        return decision_from_fields(d, instant=parse_instant, text=str)
     except (KeyError, ValueError, TypeError) as e:
         raise InvalidEventError("decisions", f"malformed decision in state: {e}") from e
 

@@ -33,6 +33,7 @@ from domain.engine import open_stays
 from domain.event_data import parse_instant
 from domain.events import format_instant
 from domain.policy import Policy
+from schemas.mapping import stay_view_to_json_dict
 
 MAX_TRAVELLER_ID = 256
 # Instants a stay question can be about: the ledger's records live in 1970..2105 (DateTime).
@@ -84,7 +85,7 @@ def register_views(
                     "policy": policy.version,
                     "known": state is not None,
                     "served_by": settings.worker_web_port,
-                    "open_stays": [v.to_json_dict() for v in views],
+                    "open_stays": [stay_view_to_json_dict(v) for v in views],
                 }
             )
 

@@ -40,6 +40,7 @@ from domain.events import Event, GateHeartbeat, format_instant
 from domain.policy import Policy
 from ledger.worker_process import settings_env
 from producers.simulator import SimulationConfig, simulate
+from schemas.mapping import stay_view_to_json_dict
 from streams.ops import LagUnavailableError, consumer_lag
 from streams.policy_file import load_policy
 from tests.pipeline import (
@@ -384,7 +385,7 @@ def check_stay_routing(
     for tid in engine.travellers():
         state = engine.state(tid)
         assert state is not None
-        expected = [v.to_json_dict() for v in open_stays(state, at, policy)]
+        expected = [stay_view_to_json_dict(v) for v in open_stays(state, at, policy)]
         if not expected:
             continue
         path = f"/stay/{urllib.parse.quote(tid)}/?{query}"
@@ -410,7 +411,7 @@ def check_stay_cli(settings: Settings, stream: Stream) -> None:
     for tid in engine.travellers():
         state = engine.state(tid)
         assert state is not None
-        expected = [v.to_json_dict() for v in open_stays(state, at, stream.policy)]
+        expected = [stay_view_to_json_dict(v) for v in open_stays(state, at, stream.policy)]
         if expected:
             break
     else:

@@ -38,9 +38,10 @@ from domain.events import (
 )
 from infra.kafka_broker import ensure_kafka_security
 from schemas.codec import DeadLetter, encode_dead_letter, encode_emission, encode_event, topic_for
+from schemas.mapping import Coordinates
 from streams.sink import Sink
 from streams.store import open_store
-from streams.store.rows import Coordinates, event_row, join_instant
+from streams.store.rows import event_row, join_instant
 
 pytestmark = pytest.mark.integration
 

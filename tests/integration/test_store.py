@@ -28,8 +28,8 @@ from domain.events import (
     Document,
     GateHeartbeat,
     StayExtended,
-    event_to_json_dict,
 )
+from schemas.mapping import Coordinates, event_to_json_dict
 from streams.store import (
     COLUMNS,
     ReadOnlyError,
@@ -40,7 +40,6 @@ from streams.store import (
     open_store,
 )
 from streams.store.rows import (
-    Coordinates,
     current_fingerprint,
     dead_letter_row,
     decision_row,

@@ -23,11 +23,12 @@ from base.settings import Settings
 from domain.decisions import Code, Decision, Emission, Status
 from domain.events import GateHeartbeat
 from ledger.cli import build_parser
+from schemas.mapping import Coordinates
 from streams.audit import IN_FORCE_COLUMNS, decisions_in_force
 from streams.guide import QUESTIONS, render, run_questions
 from streams.store import ReadOnlyError, Store, Table, open_store
 from streams.store.recompute import recomputed_views
-from streams.store.rows import Coordinates, dead_letter_row, decision_row, event_row
+from streams.store.rows import dead_letter_row, decision_row, event_row
 from tests.unit.rules import helpers as h
 
 pytestmark = pytest.mark.integration

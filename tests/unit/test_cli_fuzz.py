@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from domain.events import GateHeartbeat, event_to_json_dict
+from domain.events import GateHeartbeat
 from ledger.cli import main
 from producers.simulator import SimulationConfig, simulate
+from schemas.mapping import event_to_json_dict
 
 SEED = 20261130
 LINE_ERROR = re.compile(r"^line (\d+): [^:\n]+: .+$")

@@ -23,11 +23,12 @@ from domain.events import (
     PermitKind,
 )
 from schemas.codec import DeadLetter, decode_dead_letter, encode_event
+from schemas.mapping import Coordinates
 from streams.edge import EdgeLimits, EdgeViolation, check_event, check_record
 from streams.policy_file import load_policy
 from streams.worker.guard import OutputLimits, Quarantine, source_timestamp
 from streams.worker.memory_tables import MemoryTables
-from streams.worker.processor import Coordinates, Message, Output, Processor
+from streams.worker.processor import Message, Output, Processor
 from streams.worker.state_format import decode_clock
 from tests.unit.test_processor import run_batch
 

@@ -20,6 +20,7 @@ from domain.engine import (
 from domain.event_data import event_from_mapping
 from domain.events import Event
 from domain.policy_data import policy_from_mapping
+from schemas.mapping import emission_to_json_dict
 from streams.policy_file import load_policy
 from streams.worker.state_format import decode_state, encode_state
 
@@ -220,9 +221,11 @@ def test_stale_deadline_entries_are_dropped_without_changing_what_fires(
     def run(slack: int) -> tuple[list[dict[str, Any]], int]:
         monkeypatch.setattr(engine_module, "_STALE_SLACK", slack)
         engine = Engine(POLICY)
-        out = [em.to_json_dict() for e in events for em in engine.process(e)]
+        out = [emission_to_json_dict(em) for e in events for em in engine.process(e)]
         size = engine._index.size(0)
-        out += [em.to_json_dict() for em in engine.advance_to(datetime(2026, 3, 1, tzinfo=UTC))]
+        out += [
+            emission_to_json_dict(em) for em in engine.advance_to(datetime(2026, 3, 1, tzinfo=UTC))
+        ]
         return out, size
 
     kept, kept_size = run(10**9)

@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 import pytest
 
 from domain.decisions import Code, Decision, Emission, Severity, Status
+from schemas.mapping import Coordinates
 from streams.sink import record_time
-from streams.store.rows import Coordinates, decision_row, join_instant
+from streams.store.rows import decision_row, join_instant
 
 FALLBACK = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
 

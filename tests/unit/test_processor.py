@@ -27,9 +27,10 @@ from domain.engine import Engine
 from domain.events import CrossingRecorded, Event, GateHeartbeat, StayExtended
 from producers.simulator import SimulationConfig, simulate
 from schemas.codec import decode_dead_letter, decode_emission, encode_event
+from schemas.mapping import Coordinates
 from streams.policy_file import load_policy
 from streams.worker.memory_tables import AckedPublisher, MemoryTables
-from streams.worker.processor import Coordinates, Message, Output, Processor
+from streams.worker.processor import Message, Output, Processor
 from streams.worker.state_format import decode_clock, decode_state, encode_clock
 from tests.unit.rules.helpers import entry, heartbeat, to_event
 

@@ -1,17 +1,31 @@
-"""The store's row mapping: the payload JSON built in one pass equals the domain's JSON form."""
+"""The store's row mapping: the payload JSON (built in one pass) is the event's JSON form."""
 
 from __future__ import annotations
 
 import json
 from collections import Counter
 from datetime import UTC, date, datetime
+from typing import Any
 
-from domain.events import event_to_json_dict, event_type
+from domain.event_data import event_from_mapping
+from domain.events import Event, event_to_mapping, event_type
 from producers.simulator import SimulationConfig, simulate
-from streams.store.rows import Coordinates, current_fingerprint, event_row, payload_json
+from schemas.mapping import Coordinates, event_to_json_dict
+from streams.store.rows import current_fingerprint, event_row, payload_json
 
 
-def test_payload_json_is_the_domain_json_form_of_every_event_type() -> None:
+def _reference_json_form(event: Event) -> dict[str, Any]:
+    """The JSON form built in two steps: the domain's plain mapping, then instants and dates."""
+    out = event_to_mapping(event)
+    for key, value in out.items():
+        if isinstance(value, datetime):
+            out[key] = value.astimezone(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+        elif isinstance(value, date):
+            out[key] = value.isoformat()
+    return out
+
+
+def test_payload_json_is_the_json_form_of_every_event_type() -> None:
     config = SimulationConfig(
         start=date(2025, 11, 30), travellers=600, seed=11, violation_share=0.2
     )
@@ -19,8 +33,11 @@ def test_payload_json_is_the_domain_json_form_of_every_event_type() -> None:
     kinds = Counter(event_type(e) for e in events)
     assert len(kinds) >= 5, kinds  # crossings, heartbeats, permits, extensions, consent...
     for event in events:
-        expected = json.dumps(event_to_json_dict(event), sort_keys=True, separators=(",", ":"))
-        assert payload_json(event) == expected
+        reference = _reference_json_form(event)
+        assert event_to_json_dict(event) == reference
+        assert list(event_to_json_dict(event)) == list(reference)  # contract order
+        assert payload_json(event) == json.dumps(reference, sort_keys=True, separators=(",", ":"))
+        assert event_from_mapping(json.loads(payload_json(event))) == event
 
 
 def test_event_row_records_the_writer_schema_fingerprint() -> None:

@@ -40,6 +40,7 @@ from domain.events import (
 )
 from schemas import codec
 from schemas.codec import DeadLetter, DecodeError
+from schemas.mapping import emission_to_json_dict
 
 SCHEMA_DIR = Path(codec.__file__).resolve().parent
 T0 = datetime(2025, 12, 1, 20, 30, 15, 123000, tzinfo=UTC)
@@ -305,7 +306,7 @@ def test_an_emission_keeps_its_port() -> None:
 def test_an_emission_written_before_the_port_decodes_without_one() -> None:
     d = SAMPLE_EMISSION.decision
     record = {
-        **SAMPLE_EMISSION.to_json_dict(),
+        **emission_to_json_dict(SAMPLE_EMISSION),
         "deadline": d.deadline,
         "observed_at": d.observed_at,
     }

@@ -19,7 +19,6 @@ from domain.events import (
     GateHeartbeat,
     PermitIssued,
     PreRegistrationRecorded,
-    event_to_json_dict,
     event_to_mapping,
 )
 from ledger.commands.simulate import write_json_lines
@@ -34,6 +33,7 @@ from producers.simulator import (
     Violation,
     simulate,
 )
+from schemas.mapping import event_to_json_dict
 
 START = date(2025, 12, 1)
 

@@ -21,6 +21,7 @@ from typing import Any
 from domain.decisions import Code, Decision, Emission, Status
 from domain.event_data import event_from_mapping
 from domain.events import Event
+from schemas.mapping import emission_to_json_dict
 
 _ids = itertools.count(1)
 
@@ -321,7 +322,7 @@ def stays_opened(result: Result, traveller: str | None = None) -> list[Decision]
 
 
 def json_lines(emissions: Iterable[Emission]) -> str:
-    return "".join(json.dumps(e.to_json_dict(), sort_keys=True) + "\n" for e in emissions)
+    return "".join(json.dumps(emission_to_json_dict(e), sort_keys=True) + "\n" for e in emissions)
 
 
 def comparable(in_force: Mapping[str, Decision]) -> dict[str, tuple[Any, ...]]:

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from ledger.cli import main
+from schemas.mapping import emission_to_json_dict
 from tests.unit.rules.helpers import heartbeat, leave, run, twov_entry
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -61,7 +62,7 @@ def test_the_output_is_exactly_the_engines_emissions(
     path = write_lines(tmp_path, events)
     code, emitted, _ = check(capsys, str(path))
     assert code == 0
-    assert emitted == [e.to_json_dict() for e in run(events).emissions]
+    assert emitted == [emission_to_json_dict(e) for e in run(events).emissions]
 
 
 def test_invalid_json_is_reported_with_its_line_number_and_valid_lines_still_run(

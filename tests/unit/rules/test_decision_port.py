@@ -7,6 +7,7 @@ decision itself (its id, its equality, ``ledger check`` output) does not include
 from __future__ import annotations
 
 from domain.decisions import Code, Status
+from schemas.mapping import emission_to_json_dict
 from tests.unit.rules.helpers import heartbeat, leave, run, twov_entry
 
 ENTRY_AT = "2025-12-02T10:00:00+08:00"  # TWOV at PVG -> deadline 2025-12-13T00:00+08:00
@@ -32,7 +33,7 @@ def test_the_port_is_not_part_of_the_decision_or_the_check_output() -> None:
     result = run([twov_entry("T1", ENTRY_AT, port="PVG")])
     emission = next(e for e in result.emissions if e.decision.code is Code.STAY_OPENED)
     assert emission.port == "PVG"
-    assert "port" not in emission.to_json_dict()
+    assert "port" not in emission_to_json_dict(emission)
     elsewhere = run([twov_entry("T1", ENTRY_AT, port="PEK")])
     other = next(e for e in elsewhere.emissions if e.decision.code is Code.STAY_OPENED)
     assert other.port == "PEK"
