@@ -319,10 +319,8 @@ def lag_table(lags: Sequence[Any]) -> str:
 
 def format_table(columns: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """Left-aligned text table; ``(no rows)`` when empty."""
+    from streams.store.text import PLAIN, render_table
+
     if not rows:
         return "(no rows)"
-    cells = [[str(c) for c in columns], *[[str(v) for v in row] for row in rows]]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
-    lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return render_table([str(c) for c in columns], [[str(v) for v in row] for row in rows], PLAIN)

@@ -15,7 +15,7 @@ from typing import Any
 
 from streams.audit import decisions_in_force_sql
 from streams.store.base import QueryResult, Store
-from streams.store.text import cell
+from streams.store.text import MARKDOWN, cell, render_table
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,7 +195,5 @@ def markdown_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str
     def esc(text: str) -> str:
         return text.replace("|", "\\|").replace("\n", " ")
 
-    lines = ["| " + " | ".join(esc(c) for c in columns) + " |"]
-    lines.append("|" + "|".join("---" for _ in columns) + "|")
-    lines += ["| " + " | ".join(esc(cell(v)) for v in row) + " |" for row in rows]
-    return "\n".join(lines)
+    cells = [[esc(cell(v)) for v in row] for row in rows]
+    return render_table([esc(c) for c in columns], cells, MARKDOWN)

@@ -1,15 +1,53 @@
-"""Query results as text: display cells, ClickHouse's TabSeparated form and aligned tables.
+"""Query results as text: display cells, ClickHouse's TabSeparated form and tables.
 
-``ledger sql`` prints with it and the investigator guide renders its sample rows with the same
-:func:`cell`, so a value reads the same everywhere.
+``ledger sql`` prints with it, the investigator guide renders its sample rows with the same
+:func:`cell`, so a value reads the same everywhere, and :func:`render_table` is the one table
+renderer: ``ledger sql``'s ``a | b`` tables, the main job's summaries (:data:`PLAIN`) and the
+guide's Markdown (:data:`MARKDOWN`) differ only in their :class:`TableStyle`.
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, Final
+
+
+@dataclass(frozen=True, slots=True)
+class TableStyle:
+    """How a table is drawn: between cells, around a row, and the rule under the header."""
+
+    gap: str  # between two cells of a row
+    rule_gap: str  # between two cells of the rule
+    align: bool = True  # pad every cell to its column's width (the rule follows the widths)
+    edges: tuple[str, str] = ("", "")  # before the first and after the last cell of a row
+    rule_edges: tuple[str, str] = ("", "")
+
+
+PLAIN: Final = TableStyle(gap="  ", rule_gap="  ")
+SQL: Final = TableStyle(gap=" | ", rule_gap="-+-")
+MARKDOWN: Final = TableStyle(
+    gap=" | ", rule_gap="|", align=False, edges=("| ", " |"), rule_edges=("|", "|")
+)
+
+
+def render_table(columns: Sequence[str], rows: Sequence[Sequence[str]], style: TableStyle) -> str:
+    """A header, a rule and ``rows`` (text cells, as the caller escaped them), in ``style``.
+
+    Aligned rows lose trailing blanks; an unaligned rule is ``---`` per column (Markdown).
+    """
+    lines = [list(columns), *(list(row) for row in rows)]
+    widths = [3] * len(columns)
+    if style.align:
+        widths = [max(len(line[i]) for line in lines) for i in range(len(columns))]
+        lines = [[c.ljust(w) for c, w in zip(line, widths, strict=True)] for line in lines]
+    left, right = style.edges
+    out = [(left + style.gap.join(line) + right).rstrip() for line in lines]
+    rule_left, rule_right = style.rule_edges
+    out.insert(1, rule_left + style.rule_gap.join("-" * w for w in widths) + rule_right)
+    return "\n".join(out)
 
 
 def print_result(columns: Sequence[str], rows: Sequence[Sequence[Any]], *, tsv: bool) -> None:
@@ -88,10 +126,4 @@ def _print_tsv(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
 
 def _print_table(columns: Sequence[str], rows: list[list[str]]) -> None:
     flat = [[c.replace("\n", "\\n") for c in row] for row in rows]
-    widths = [len(c) for c in columns]
-    for row in flat:
-        widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
-    print(" | ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
-    print("-+-".join("-" * w for w in widths))
-    for row in flat:
-        print(" | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    print(render_table(columns, flat, SQL))
