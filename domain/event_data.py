@@ -3,7 +3,8 @@
 ``event_from_mapping`` accepts ISO-8601 strings (JSON) or ``datetime``/``date`` objects (Avro),
 rejects naive timestamps, and raises :class:`InvalidEventError` naming the field. Instants are
 normalised to UTC with millisecond precision, the precision of Avro ``timestamp-millis``, so the
-JSON and Avro paths yield equal events.
+JSON and Avro paths yield equal events. The per-field checks are :mod:`domain.fields`, shared with
+the policy's validator.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any
 
 from base.errors import InvalidEventError
 from domain.events import (
@@ -32,12 +33,19 @@ from domain.events import (
     PreRegistrationRecorded,
     Zone,
 )
+from domain.fields import (
+    E,
+    require_alpha3,
+    require_bool,
+    require_date,
+    require_int,
+    require_member,
+    require_text,
+)
 
 # Fields that must be a non-empty string of a fixed shape.
 _ALPHA3_FIELDS = frozenset({"nationality", "arrived_from", "onward_to"})
 _DIRECTIONS_NEEDING_BASIS = frozenset({Direction.ENTRY, Direction.AIRSIDE_ARRIVAL})
-
-E = TypeVar("E", bound=StrEnum)
 
 
 def parse_instant(value: object, field: str) -> datetime:
@@ -83,48 +91,24 @@ def parse_limit(value: object, field: str) -> datetime:
 
 def parse_date(value: object, field: str) -> date:
     """A calendar date from ``YYYY-MM-DD`` or a ``date`` (but not a ``datetime``)."""
-    if isinstance(value, datetime):
-        raise InvalidEventError(field, "expected a date, got a timestamp")
-    if isinstance(value, date):
-        return value
-    if isinstance(value, str):
-        try:
-            return date.fromisoformat(value)
-        except ValueError as e:
-            raise InvalidEventError(field, f"not an ISO-8601 date: {value!r}") from e
-    raise InvalidEventError(field, f"expected a date, got {type(value).__name__}")
+    return require_date(value, field, InvalidEventError)
 
 
 def _parse_enum(enum: type[E], value: object, field: str) -> E:
-    if not isinstance(value, str):
-        raise InvalidEventError(field, f"expected a string, got {type(value).__name__}")
-    try:
-        return enum(value)
-    except ValueError as e:
-        allowed = ", ".join(m.value for m in enum)
-        raise InvalidEventError(field, f"{value!r} is not one of {allowed}") from e
+    return require_member(enum, value, field, InvalidEventError)
 
 
 def _parse_str(value: object, field: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidEventError(field, "expected a non-empty string")
-    if field in _ALPHA3_FIELDS and (len(value) != 3 or not value.isalpha() or not value.isupper()):
-        raise InvalidEventError(field, f"expected an ISO 3166-1 alpha-3 code, got {value!r}")
-    return value
+    text = require_text(value, field, InvalidEventError)
+    return require_alpha3(text, field, InvalidEventError) if field in _ALPHA3_FIELDS else text
 
 
 def _parse_bool(value: object, field: str) -> bool:
-    if not isinstance(value, bool):
-        raise InvalidEventError(field, f"expected true or false, got {value!r}")
-    return value
+    return require_bool(value, field, InvalidEventError)
 
 
 def _parse_int(value: object, field: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidEventError(field, f"expected an integer, got {value!r}")
-    if value <= 0:
-        raise InvalidEventError(field, f"expected a positive integer, got {value}")
-    return value
+    return require_int(value, field, InvalidEventError, minimum=1)
 
 
 def _parse_destinations(value: object, field: str) -> tuple[str, ...]:

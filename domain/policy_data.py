@@ -1,7 +1,8 @@
 """A :class:`~domain.policy.Policy` from plain data (a decoded policy document), validated.
 
 Every key is checked for presence and type; malformed data raises :class:`PolicyError` naming the
-offending key. Reading and decoding the file is the caller's job (:mod:`streams.policy_file`).
+offending key, through the field checks events use too (:mod:`domain.fields`). Reading and decoding
+the file is the caller's job (:mod:`streams.policy_file`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from base.errors import PolicyError
 from domain.decisions import Code, Severity
+from domain.fields import (
+    require_alpha3,
+    require_date,
+    require_int,
+    require_list,
+    require_mapping,
+    require_member,
+    require_text,
+)
 from domain.policy import (
     Counting,
     DateRange,
@@ -192,39 +202,32 @@ def _range(r: Mapping[str, Any], where: str) -> DateRange:
     return DateRange(start, end)
 
 
+def _fail(where: str, reason: str) -> PolicyError:
+    return PolicyError(f"{where}: {reason}")
+
+
 def _obj(value: Any, where: str) -> Mapping[str, Any]:
-    if not isinstance(value, dict):
-        raise PolicyError(f"{where}: expected an object")
-    return value
+    return require_mapping(value, where, _fail)
 
 
 def _list(value: Any, where: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise PolicyError(f"{where}: expected a list")
-    return value
+    return require_list(value, where, _fail)
 
 
 def _str(value: Any, where: str) -> str:
-    if not isinstance(value, str) or not value:
-        raise PolicyError(f"{where}: expected a non-empty string")
-    return value
+    return require_text(value, where, _fail, blank_ok=True)
 
 
 def _int(value: Any, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise PolicyError(f"{where}: expected a non-negative integer")
-    return value
+    return require_int(value, where, _fail, minimum=0)
 
 
 def _opt_date(value: Any, where: str) -> date | None:
     if value is None:
         return None
-    if not isinstance(value, str):
-        raise PolicyError(f"{where}: expected a YYYY-MM-DD date or null")
-    try:
-        return date.fromisoformat(value)
-    except ValueError as e:
-        raise PolicyError(f"{where}: not a date: {value!r}") from e
+    if not isinstance(value, str):  # a policy document is JSON: its dates are text
+        raise _fail(where, "expected a YYYY-MM-DD date or null")
+    return require_date(value, where, _fail)
 
 
 def _tz(value: Any, where: str) -> ZoneInfo:
@@ -236,16 +239,8 @@ def _tz(value: Any, where: str) -> ZoneInfo:
 
 
 def _alpha3_list(value: Any, where: str) -> list[str]:
-    items = _list(value, where)
-    for item in items:
-        if not (isinstance(item, str) and len(item) == 3 and item.isalpha() and item.isupper()):
-            raise PolicyError(f"{where}: {item!r} is not an alpha-3 code")
-    return items
+    return [require_alpha3(item, where, _fail) for item in _list(value, where)]
 
 
 def _enum(enum: type[_E], value: Any, where: str) -> _E:
-    try:
-        return enum(value)
-    except ValueError as e:
-        allowed = ", ".join(m.value for m in enum)
-        raise PolicyError(f"{where}: {value!r} is not one of {allowed}") from e
+    return require_member(enum, value, where, _fail)
