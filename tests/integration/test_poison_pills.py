@@ -18,16 +18,9 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from base.credentials import kafka_client_security
 from base.settings import PROJECT_ROOT, Settings
 from domain.events import (
-    Basis,
-    Channel,
-    CrossingRecorded,
-    Direction,
-    Document,
-    Entries,
     Event,
     GateHeartbeat,
     PermitIssued,
-    PermitKind,
     format_instant,
 )
 from ledger.worker_process import settings_env
@@ -41,6 +34,8 @@ from tests.pipeline import (
     wait_until_worker_consumed,
     worker_health,
 )
+from tests.samples import heartbeat, talent_permit
+from tests.samples import hk_visitor_entry as entry
 
 pytestmark = pytest.mark.integration
 
@@ -48,37 +43,9 @@ T0 = datetime(2025, 12, 1, 8, 0, tzinfo=UTC)
 MAX_MESSAGE = 200_000  # the worker's output limit in this test (the broker takes ~1 MB)
 
 
-def entry(traveller: str, at: datetime, event_id: str | None = None) -> CrossingRecorded:
-    return CrossingRecorded(
-        event_id=event_id or f"e-{traveller[:20]}-{at.isoformat()}",
-        traveller_id=traveller,
-        occurred_at=at,
-        port="HK-LO-WU",
-        direction=Direction.ENTRY,
-        nationality="GBR",
-        document=Document.PASSPORT,
-        channel=Channel.COUNTER,
-        basis=Basis.VISITOR,
-    )
-
-
 def permit(valid_until: date) -> PermitIssued:
-    return PermitIssued(
-        event_id=f"permit-{valid_until.isoformat()}",
-        traveller_id="t-permit",
-        occurred_at=T0,
-        permit_id="P1",
-        kind=PermitKind.TALENT,
-        issued_in="CN-GD",
-        destinations=("HK",),
-        valid_from=date(2025, 1, 1),
-        valid_until=valid_until,
-        entries=Entries.MULTIPLE,
-    )
-
-
-def heartbeat(at: datetime, name: str) -> GateHeartbeat:
-    return GateHeartbeat(event_id=name, occurred_at=at, port="HK-LO-WU")
+    name = f"permit-{valid_until.isoformat()}"
+    return talent_permit(valid_until, event_id=name, traveller="t-permit", at=T0)
 
 
 def key_of(event: Event) -> bytes | None:
@@ -120,12 +87,27 @@ def test_poison_pills_are_dead_letters_and_nothing_stops(
     ]
     # (topic, event, key override or None, the reason's expected start)
     poison: list[tuple[str, Event, bytes | None, str]] = [
-        (crossings, entry("t-far", datetime(9999, 12, 31, 23, tzinfo=UTC)), None, "occurred_at: "),
-        (crossings, entry("t-old", datetime(1969, 7, 20, 20, tzinfo=UTC)), None, "occurred_at: "),
+        (
+            crossings,
+            entry("t-far", datetime(9999, 12, 31, 23, tzinfo=UTC)),
+            None,
+            "occurred_at: ",
+        ),
+        (
+            crossings,
+            entry("t-old", datetime(1969, 7, 20, 20, tzinfo=UTC)),
+            None,
+            "occurred_at: ",
+        ),
         (permits, permit(date(9999, 12, 31)), None, "valid_until: 9999-12-31 is outside"),
         (crossings, heartbeat(datetime(2100, 6, 1, tzinfo=UTC), "hb-2100"), None, "occurred_at: "),
         (crossings, heartbeat(now + timedelta(hours=1), "hb-ahead"), None, "occurred_at: "),
-        (crossings, entry("t-key", T0), b"someone-else", "traveller_id: key b'someone-else'"),
+        (
+            crossings,
+            entry("t-key", T0),
+            b"someone-else",
+            "traveller_id: key b'someone-else'",
+        ),
         (permits, entry("t-topic", T0), None, "type: a CrossingRecorded belongs on"),
         (crossings, permit(date(2026, 1, 1)), None, "type: a PermitIssued belongs on"),
         (crossings, entry(huge, T0), b"x", "traveller_id: key b'x'"),

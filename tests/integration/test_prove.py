@@ -12,14 +12,12 @@ import json
 import subprocess
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from base.settings import PROJECT_ROOT, Settings
-from domain.decisions import Code, Decision, Emission, Severity, Status
 from schemas.codec import encode_emission
 from streams.trust.keys import init_key, public_key_path
 from tests.integration.test_sink import (
@@ -30,26 +28,12 @@ from tests.integration.test_sink import (
     produce,
 )
 from tests.integration.test_verify import run_python, trust_settings
+from tests.samples import overstay_emission
 
 pytestmark = pytest.mark.integration
 
 AUDITOR = PROJECT_ROOT / "auditor" / "verify_bundle.py"
-EMISSION = Emission(
-    Status.ISSUED,
-    Decision(
-        decision_id="d-proof",
-        traveller_id="t1",
-        code=Code.OVERSTAY,
-        severity=Severity.VIOLATION,
-        jurisdiction="HK",
-        rule="visitor-7d",
-        evidence=("p-1", "p-3"),
-        deadline=datetime(2025, 11, 1, 16, 0, tzinfo=UTC),
-        overstay_seconds=86400,
-        observed_at=datetime(2025, 11, 2, 16, 0, 0, 1000, tzinfo=UTC),
-        detail="exit after deadline",
-    ),
-)
+EMISSION = overstay_emission("d-proof", ("p-1", "p-3"))
 
 
 def prove(settings: Settings, out: Path, *args: str) -> Path:

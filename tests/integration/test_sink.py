@@ -25,7 +25,6 @@ import pytest
 
 from base.credentials import kafka_client_security
 from base.settings import PROJECT_ROOT, Settings
-from domain.decisions import Code, Decision, Emission, Severity, Status
 from domain.events import (
     Basis,
     Channel,
@@ -42,6 +41,7 @@ from schemas.mapping import Coordinates
 from streams.sink import Sink
 from streams.store import open_store
 from streams.store.rows import event_row, join_instant
+from tests.samples import overstay_emission
 
 pytestmark = pytest.mark.integration
 
@@ -297,22 +297,7 @@ def test_garbage_is_counted_and_skipped_and_decisions_and_dead_letters_land(
         )
         for i, raw in enumerate(garbage)
     ]
-    emission = Emission(
-        Status.ISSUED,
-        Decision(
-            decision_id="d-1",
-            traveller_id="t1",
-            code=Code.OVERSTAY,
-            severity=Severity.VIOLATION,
-            jurisdiction="HK",
-            rule="visitor-7d",
-            evidence=("mixed-1", "mixed-3"),
-            deadline=datetime(2025, 11, 1, 16, 0, tzinfo=UTC),
-            overstay_seconds=86400,
-            observed_at=datetime(2025, 11, 2, 16, 0, 0, 1000, tzinfo=UTC),
-            detail="exit after deadline",
-        ),
-    )
+    emission = overstay_emission("d-1", ("mixed-1", "mixed-3"))
     messages = event_messages(s, events[:100])
     messages += [(s.topic_crossings, None, g) for g in garbage]
     messages += event_messages(s, events[100:])

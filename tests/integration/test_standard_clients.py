@@ -20,7 +20,6 @@ from kafka import KafkaProducer
 from base.credentials import kafka_client_security
 from base.settings import PROJECT_ROOT, Settings
 from domain.decisions import Code
-from domain.events import Basis, Channel, CrossingRecorded, Direction, Document
 from ledger.worker_process import settings_env
 from schemas.codec import encode_event
 from streams.sink import Sink
@@ -31,6 +30,7 @@ from tests.pipeline import (
     running_worker,
     wait_until_worker_consumed,
 )
+from tests.samples import hk_visitor_entry
 
 pytestmark = pytest.mark.integration
 
@@ -39,17 +39,7 @@ CODECS = ("gzip", "snappy", "lz4", "zstd")
 
 
 def entry(traveller: str, minute: int) -> tuple[bytes, bytes]:
-    event = CrossingRecorded(
-        event_id=f"e-{traveller}",
-        traveller_id=traveller,
-        occurred_at=T0 + timedelta(minutes=minute),
-        port="HK-LO-WU",
-        direction=Direction.ENTRY,
-        nationality="GBR",
-        document=Document.PASSPORT,
-        channel=Channel.COUNTER,
-        basis=Basis.VISITOR,
-    )
+    event = hk_visitor_entry(traveller, T0 + timedelta(minutes=minute), event_id=f"e-{traveller}")
     return traveller.encode(), encode_event(event)
 
 

@@ -9,18 +9,10 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from base.settings import Settings
-from domain.decisions import Code, Decision, Emission, Severity, Status
+from domain.decisions import Emission, Status
 from domain.events import (
-    Basis,
-    Channel,
-    CrossingRecorded,
-    Direction,
-    Document,
-    Entries,
     Event,
     GateHeartbeat,
-    PermitIssued,
-    PermitKind,
 )
 from schemas.codec import DeadLetter, decode_dead_letter, encode_event
 from schemas.mapping import Coordinates
@@ -30,41 +22,11 @@ from streams.worker.guard import OutputLimits, Quarantine, source_timestamp
 from streams.worker.memory_tables import MemoryTables
 from streams.worker.processor import Message, Output, Processor
 from streams.worker.state_format import decode_clock
+from tests.samples import AT, decision, hk_visitor_entry, talent_permit
 from tests.unit.test_processor import run_batch
 
 SETTINGS = Settings()
 LIMITS = EdgeLimits.from_settings(SETTINGS)
-AT = datetime(2025, 12, 1, 8, 0, tzinfo=UTC)
-
-
-def crossing(at: datetime = AT, traveller: str = "T1") -> CrossingRecorded:
-    return CrossingRecorded(
-        event_id=f"e-{traveller}-{at.isoformat()}",
-        traveller_id=traveller,
-        occurred_at=at,
-        port="HK-LO-WU",
-        direction=Direction.ENTRY,
-        nationality="GBR",
-        document=Document.PASSPORT,
-        channel=Channel.COUNTER,
-        basis=Basis.VISITOR,
-    )
-
-
-def permit(valid_until: date = date(2026, 1, 1), max_stay_days: int | None = None) -> PermitIssued:
-    return PermitIssued(
-        event_id="p1",
-        traveller_id="T1",
-        occurred_at=AT,
-        permit_id="P1",
-        kind=PermitKind.TALENT,
-        issued_in="CN-GD",
-        destinations=("HK",),
-        valid_from=date(2025, 1, 1),
-        valid_until=valid_until,
-        entries=Entries.MULTIPLE,
-        max_stay_days=max_stay_days,
-    )
 
 
 def ms(at: datetime) -> int:
@@ -91,46 +53,52 @@ def violation(event: Event, **record: object) -> str:
     ],
 )
 def test_instants_outside_the_plausible_range_are_refused(at: datetime) -> None:
-    assert violation(crossing(at)).startswith("occurred_at: ")
-    assert "outside the plausible range 2000-01-01T00:00:00.000Z" in violation(crossing(at))
+    assert violation(hk_visitor_entry(at=at)).startswith("occurred_at: ")
+    assert "outside the plausible range 2000-01-01T00:00:00.000Z" in violation(
+        hk_visitor_entry(at=at)
+    )
 
 
 def test_the_plausible_range_includes_its_start_and_excludes_its_end() -> None:
-    check_event(crossing(datetime(2000, 1, 1, tzinfo=UTC)), LIMITS)
-    check_event(crossing(datetime(2099, 12, 31, 23, 59, 59, tzinfo=UTC)), LIMITS)
+    check_event(hk_visitor_entry(at=datetime(2000, 1, 1, tzinfo=UTC)), LIMITS)
+    check_event(hk_visitor_entry(at=datetime(2099, 12, 31, 23, 59, 59, tzinfo=UTC)), LIMITS)
 
 
 def test_permit_dates_and_stay_lengths_are_bounded() -> None:
-    assert violation(permit(valid_until=date(9999, 12, 31))).startswith("valid_until: 9999-12-31")
-    assert violation(permit(max_stay_days=10**9)).startswith("max_stay_days: 1000000000 is longer")
-    check_event(permit(max_stay_days=365), LIMITS)
+    assert violation(talent_permit(valid_until=date(9999, 12, 31))).startswith(
+        "valid_until: 9999-12-31"
+    )
+    assert violation(talent_permit(max_stay_days=10**9)).startswith(
+        "max_stay_days: 1000000000 is longer"
+    )
+    check_event(talent_permit(max_stay_days=365), LIMITS)
 
 
 def test_the_range_is_a_setting() -> None:
     wide = EdgeLimits.from_settings(replace(SETTINGS, plausible_from="1990-01-01T00:00:00Z"))
-    check_event(crossing(datetime(1995, 1, 1, tzinfo=UTC)), wide)
+    check_event(hk_visitor_entry(at=datetime(1995, 1, 1, tzinfo=UTC)), wide)
     with pytest.raises(EdgeViolation, match="inside ClickHouse's DateTime range"):
         EdgeLimits.from_settings(replace(SETTINGS, plausible_until="2200-01-01T00:00:00Z"))
 
 
 def test_an_event_type_on_the_wrong_topic_is_refused() -> None:
     ok = {"key": b"T1", "timestamp_ms": ms(AT)}
-    assert violation(crossing(), topic=SETTINGS.topic_permits, **ok) == (
+    assert violation(hk_visitor_entry(), topic=SETTINGS.topic_permits, **ok) == (
         f"type: a CrossingRecorded belongs on {SETTINGS.topic_crossings}, "
         f"not {SETTINGS.topic_permits}"
     )
-    assert violation(permit(), topic=SETTINGS.topic_crossings, **ok).startswith(
+    assert violation(talent_permit(), topic=SETTINGS.topic_crossings, **ok).startswith(
         "type: a PermitIssued belongs on"
     )
-    check_record(permit(), LIMITS, SETTINGS, topic=SETTINGS.topic_permits, **ok)  # type: ignore[arg-type]
+    check_record(talent_permit(), LIMITS, SETTINGS, topic=SETTINGS.topic_permits, **ok)  # type: ignore[arg-type]
 
 
 def test_the_key_must_be_the_traveller_id() -> None:
     record = {"topic": SETTINGS.topic_crossings, "timestamp_ms": ms(AT)}
-    assert violation(crossing(), key=b"T2", **record) == (
+    assert violation(hk_visitor_entry(), key=b"T2", **record) == (
         "traveller_id: key b'T2' is not the traveller id (the record's key)"
     )
-    assert "no key" in violation(crossing(), key=None, **record)
+    assert "no key" in violation(hk_visitor_entry(), key=None, **record)
     beat = GateHeartbeat(event_id="hb", occurred_at=AT, port="HK-LO-WU")
     check_record(beat, LIMITS, SETTINGS, key=None, **record)  # type: ignore[arg-type]
 
@@ -147,20 +115,7 @@ def test_gate_events_may_not_run_ahead_of_the_record_timestamp() -> None:
 
 
 def emission(traveller: str = "T1", deadline: datetime | None = None) -> Emission:
-    decision = Decision(
-        decision_id="d1",
-        traveller_id=traveller,
-        code=Code.STAY_OPENED,
-        severity=Severity.INFO,
-        jurisdiction="HK",
-        rule="HK-VISITOR",
-        evidence=("e1",),
-        deadline=deadline,
-        overstay_seconds=None,
-        observed_at=AT,
-        detail="",
-    )
-    return Emission(Status.ISSUED, decision)
+    return Emission(Status.ISSUED, decision(traveller_id=traveller, deadline=deadline))
 
 
 def test_outputs_that_exceed_the_message_size_or_clickhouse_range_are_refused() -> None:

@@ -6,10 +6,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from domain.decisions import Code, Decision, Emission, Severity, Status
+from domain.decisions import Emission, Status
 from schemas.mapping import Coordinates
 from streams.sink import record_time
 from streams.store.rows import decision_row, join_instant
+from tests.samples import decision
 
 FALLBACK = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
 
@@ -26,21 +27,15 @@ def test_a_record_without_timestamp_falls_back_to_the_ingestion_time(missing: in
 
 
 def test_the_decision_row_splits_the_knowledge_time_into_second_and_milliseconds() -> None:
-    decision = Decision(
+    opened = decision(
         decision_id="d",
         traveller_id="t",
-        code=Code.STAY_OPENED,
-        severity=Severity.INFO,
-        jurisdiction="HK",
         rule="r",
         evidence=("e",),
-        deadline=None,
-        overstay_seconds=None,
         observed_at=datetime(2025, 12, 1, tzinfo=UTC),
-        detail="",
     )
     emitted = record_time(1764547200999, FALLBACK)
-    row = decision_row(Emission(Status.ISSUED, decision), Coordinates("d", 0, 1), emitted, FALLBACK)
+    row = decision_row(Emission(Status.ISSUED, opened), Coordinates("d", 0, 1), emitted, FALLBACK)
     assert (row["emitted_at"], row["emitted_at_ms"]) == (datetime(2025, 12, 1, tzinfo=UTC), 999)
     assert join_instant(row["emitted_at"], row["emitted_at_ms"]) == emitted
     assert row["ingested_at"] == FALLBACK.replace(microsecond=0)

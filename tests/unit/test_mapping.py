@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
 
-from domain.decisions import Code, Decision, Emission, Severity, Status
+from domain.decisions import Decision, Emission, Status
 from domain.event_data import parse_instant
 from domain.events import format_instant
 from schemas.codec import DECISION_RECORD, current_schema
@@ -21,21 +22,14 @@ from schemas.mapping import (
 from schemas.state_schema import build_state_schema
 from streams.store.base import COLUMNS, Table
 from streams.store.rows import decision_row
+from tests.samples import decision, overstay_emission
 
-DECISION = Decision(
-    decision_id="d-1",
-    traveller_id="t-1",
-    code=Code.OVERSTAY,
-    severity=Severity.VIOLATION,
-    jurisdiction="CN",
-    rule="TWOV/2024-12-17",
-    evidence=("e-entry", "e-exit"),
-    deadline=datetime(2025, 12, 12, 16, 0, 0, 250_000, tzinfo=UTC),
-    overstay_seconds=3600,
-    observed_at=datetime(2025, 12, 13, 9, 30, tzinfo=UTC),
-    detail="left one hour late",
+# An overstay whose deadline has milliseconds, and a decision without deadline.
+DECISION = replace(
+    overstay_emission("d-1", ("e-entry", "e-exit")).decision,
+    deadline=datetime(2025, 11, 1, 16, 0, 0, 250_000, tzinfo=UTC),
 )
-OPEN = Decision(**{**{f: getattr(DECISION, f) for f in DECISION.__slots__}, "deadline": None})
+OPEN = decision()
 
 
 def test_the_emission_fields_are_the_decision_emitted_record_in_schema_order() -> None:
@@ -53,7 +47,7 @@ def test_the_json_line_is_the_record_without_port_and_with_text_instants() -> No
     line = emission_to_json_dict(Emission(Status.RETRACTED, DECISION, "PVG"))
     assert "port" not in line
     assert line["status"] == "RETRACTED" and line["code"] == "OVERSTAY"
-    assert line["deadline"] == "2025-12-12T16:00:00.250Z"
+    assert line["deadline"] == "2025-11-01T16:00:00.250Z"
     assert line["observed_at"] == format_instant(DECISION.observed_at)
     assert list(line)[:3] == ["decision_id", "status", "traveller_id"]
 
@@ -62,20 +56,20 @@ def test_the_decision_row_has_a_column_for_every_field_and_splits_instants() -> 
     at = datetime(2026, 1, 1, 0, 0, 1, 7000, tzinfo=UTC)
     row = decision_row(Emission(Status.ISSUED, DECISION, None), _coords(), at, at)
     assert set(row) == set(COLUMNS[Table.DECISIONS])
-    assert row["deadline"] == datetime(2025, 12, 12, 16, 0, tzinfo=UTC)
+    assert row["deadline"] == datetime(2025, 11, 1, 16, 0, tzinfo=UTC)
     assert row["deadline_ms"] == 250 and row["emitted_at_ms"] == 7
     open_row = decision_row(Emission(Status.ISSUED, OPEN, None), _coords(), at, at)
     assert open_row["deadline"] is None and open_row["deadline_ms"] is None
 
 
-@pytest.mark.parametrize("decision", [DECISION, OPEN])
-def test_every_form_reads_back_into_the_same_decision(decision: Decision) -> None:
-    assert decision_from_fields(decision_fields(decision)) == decision
-    text = decision_fields(decision, format_instant)
-    assert decision_from_fields(text, instant=parse_instant, text=str) == decision
-    held = {k: v for k, v in decision_fields(decision).items() if k != "traveller_id"}
-    assert decision_from_fields(held, traveller_id="t-1") == decision
-    emission = Emission(Status.RETRACTED, decision, "HK-LO-WU")
+@pytest.mark.parametrize("held", [DECISION, OPEN])
+def test_every_form_reads_back_into_the_same_decision(held: Decision) -> None:
+    assert decision_from_fields(decision_fields(held)) == held
+    text = decision_fields(held, format_instant)
+    assert decision_from_fields(text, instant=parse_instant, text=str) == held
+    fields = {k: v for k, v in decision_fields(held).items() if k != "traveller_id"}
+    assert decision_from_fields(fields, traveller_id=held.traveller_id) == held
+    emission = Emission(Status.RETRACTED, held, "HK-LO-WU")
     assert emission_from_fields(emission_fields(emission)) == emission
 
 
