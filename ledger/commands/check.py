@@ -19,8 +19,8 @@ from base.settings import Settings
 from domain.decisions import Emission
 from domain.engine import Engine
 from domain.event_data import parse_instant
-from domain.jsonlines import LineError
 from ledger.commands.events_input import open_input, read_input_events
+from schemas.jsonlines import LineError
 from schemas.mapping import emission_to_json_dict
 from streams.edge import EdgeLimits
 from streams.policy_file import load_policy

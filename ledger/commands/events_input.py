@@ -2,11 +2,11 @@
 
 The file (or stdin) is read as bytes and split on newlines before anything is decoded, so an
 invalid UTF-8 sequence spoils only its own line. Each line then goes through the one JSON-lines
-reader (:func:`domain.jsonlines.read_events`) on its own, so what Python's JSON parser
+reader (:func:`schemas.jsonlines.read_events`) on its own, so what Python's JSON parser
 raises besides syntax errors (100k-deep nesting, a 4,300-digit integer) is also that line's error.
 Events must then pass the same edge checks as on Kafka (:func:`streams.edge.check_event`: the
 plausible range), and their text must be real Unicode (a JSON ``\\ud800`` escape is not). Every
-failure is a :class:`~domain.jsonlines.LineError`, reported as ``line N: field: reason``.
+failure is a :class:`~schemas.jsonlines.LineError`, reported as ``line N: field: reason``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import BinaryIO
 
 from base.errors import InvalidEventError
 from domain.events import Event
-from domain.jsonlines import LineError, read_events
+from schemas.jsonlines import LineError, read_events
 from streams.edge import EdgeLimits, check_event
 
 

@@ -12,7 +12,7 @@ import sys
 from typing import TextIO
 
 from base.settings import Settings
-from domain.jsonlines import LineError, read_events
+from schemas.jsonlines import LineError, read_events
 
 HELP = "Publish a JSON-lines file of events (as written by `ledger simulate`) to Kafka."
 

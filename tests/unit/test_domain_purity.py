@@ -1,5 +1,5 @@
 """The domain package stays pure: no framework, broker or store imports, no clock, no randomness,
-no files (no pathlib, no importlib resources, no reads)."""
+no files (no pathlib, no importlib resources, no reads), no wire formats (no json, no Avro)."""
 
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ FORBIDDEN_MODULES = {
     "io",
     "shutil",
     "tempfile",
+    "json",  # JSON forms live in schemas/ (mapping.py, jsonlines.py), not in the domain
 }
 FORBIDDEN_CALLS = {
     "now",
