@@ -12,7 +12,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable
 
-from streams.worker.processor import Coordinates
+from schemas.mapping import Coordinates
 
 
 class OffsetCoverage:

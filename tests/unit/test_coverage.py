@@ -8,8 +8,8 @@ import random
 from hypothesis import given
 from hypothesis import strategies as st
 
+from schemas.mapping import Coordinates
 from streams.worker.coverage import OffsetCoverage
-from streams.worker.processor import Coordinates
 
 
 def test_consecutive_offsets_make_one_range_and_a_skipped_one_a_hole() -> None:
