@@ -152,7 +152,10 @@ class Generator:
         deadline: datetime | None,
         overstay: int | None,
         partition: int,
+        port: str,
+        port_at: datetime,
     ) -> dict[str, Any]:
+        """An ISSUED emission citing first the entry at ``port`` and ``port_at`` (v4)."""
         row = dict(self._decision)
         topic, part, offset = self._next(DECISIONS_TOPIC, partition)
         emitted = observed + timedelta(seconds=2)
@@ -170,6 +173,9 @@ class Generator:
             observed_at=observed.replace(microsecond=0),
             observed_at_ms=observed.microsecond // 1000,
             detail=code,
+            port=port,
+            port_at=port_at.replace(microsecond=0),
+            port_at_ms=port_at.microsecond // 1000,
             emitted_at=emitted.replace(microsecond=0),
             emitted_at_ms=emitted.microsecond // 1000,
             kafka_topic=topic,
@@ -239,13 +245,19 @@ class Generator:
         entry = f"{rng.getrandbits(128):032x}"
         events.append(self._event(eid=entry, at=at, direction="ENTRY", **crossing))
         deadline = (at + timedelta(days=7)).replace(hour=16, minute=0, second=0, microsecond=0)
-        judged: dict[str, Any] = {"tid": crossing["tid"], "deadline": deadline, "partition": part}
+        judged: dict[str, Any] = {
+            "tid": crossing["tid"],
+            "deadline": deadline,
+            "partition": part,
+            "port": crossing["port"],
+            "port_at": at,
+        }
         out.append(self._emit(code="STAY_OPENED", severity="INFO", evidence=[entry],
                               observed=at, overstay=None, **judged))  # fmt: skip
         if rng.random() < 0.02:
             out.append(self._emit(code="NOT_DESIGNATED_PORT", severity="VIOLATION",
                                   evidence=[entry], observed=at, overstay=None,
-                                  tid=crossing["tid"], deadline=None, partition=part))  # fmt: skip
+                                  **{**judged, "deadline": None}))  # fmt: skip
         fate = rng.random()
         if fate < MISSING_EXIT_SHARE:
             exit_at = END + timedelta(days=1)  # never recorded

@@ -12,9 +12,9 @@ alternation so machine noise hits both alike:
 Then each investigator-guide question and a set of view probes (one traveller, one port-day,
 one day, the full suspected list) run once to warm and three times timed on each database. It
 reports load rows/s of each database, disk bytes per table, per-query latency (median of the
-three runs), the plain/maintained ratio and the maintained time over a bare scan of the events'
-traveller ids timed right after it (``/scan``, :data:`SCAN`), and writes everything to a JSON
-file.
+three runs), the plain/maintained ratio, the maintained time over a bare scan of the events'
+traveller ids timed right after it (``/scan``, :data:`SCAN`) and the rows the maintained query
+plans to read (:func:`rows_read`), and writes everything to a JSON file.
 
     .venv/bin/python -m benchmarks.bench_audit [--events 1000000] [--out var/bench/audit.json]
 
@@ -126,6 +126,12 @@ def probes(store: Store, generator: Generator) -> dict[str, str]:
     }
 
 
+def rows_read(store: Store, sql: str) -> int:
+    """Rows the query plans to read (``EXPLAIN ESTIMATE``: after partition and key pruning), a
+    measure of the plan that the machine's load does not move."""
+    return sum(int(row[3]) for row in store.query(f"EXPLAIN ESTIMATE {sql}").rows)
+
+
 def disk(store: Store) -> dict[str, int]:
     """Bytes on disk of each table of the store's database (active parts)."""
     result = store.query(
@@ -176,13 +182,14 @@ def run(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
     questions = {f"Q{n}. {q.question}": q.sql for n, q in enumerate(QUESTIONS, 1)}
     questions.update(probes(maintained, generator))
     results: dict[str, Any] = {}
-    print(f"{'query':62} {'maintained s':>12} {'plain s':>9} {'ratio':>7} {'/scan':>7}")
+    print(f"{'query':62} {'maintained s':>12} {'plain s':>9} {'ratio':>7} {'/scan':>7} rows read")
     for label, sql in questions.items():
         if not re.search(args.only, label):
             continue
         new = timed(functools.partial(maintained.query, sql), args.runs, None)
         scan = timed(functools.partial(maintained.query, SCAN), args.runs, None)
         new["scan_seconds"] = scan["seconds"]  # the same table read bare, right after
+        new["rows_read"] = rows_read(maintained, sql)
         old_sql = on_plain_tables(sql, "plain")
         old = timed(functools.partial(plain.query, old_sql), args.runs, args.skip_baseline_over)
         results[label] = {"sql": sql, "maintained": new, "plain": old}
@@ -190,7 +197,7 @@ def run(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
         per_scan = new["seconds"] / scan["seconds"]
         print(
             f"{label[:62]:62} {new['seconds']:12.3f} {old['seconds']:9.3f} {ratio:7.1f} "
-            f"{per_scan:7.2f}",
+            f"{per_scan:7.2f} {new['rows_read']:,}",
             flush=True,
         )
     sizes = {name: disk(store) for name, store in stores.items()}

@@ -82,6 +82,9 @@ class Emission:
     # had that crossing in hand. Not part of the decision: it lets a store count decisions per
     # port and day without joining every crossing (``ledger check`` output leaves it out).
     port: str | None = None
+    # The instant of that crossing (for a stay's decisions: the entry), so a store can show
+    # where and when a suspected stay began without looking the entry up among all crossings.
+    port_at: datetime | None = None
 
 
 def fold_emissions(emissions: Iterable[Emission]) -> dict[str, Decision]:
@@ -101,17 +104,21 @@ def fold_emissions(emissions: Iterable[Emission]) -> dict[str, Decision]:
 
 
 def with_ports(emissions: list[Emission], *histories: Iterable[TravellerEvent]) -> list[Emission]:
-    """``emissions`` with :attr:`Emission.port` set from the crossings in ``histories``.
+    """``emissions`` with :attr:`Emission.port` and ``port_at`` set from the crossings in
+    ``histories``.
 
-    The port is that of the crossing cited first in the evidence; emissions whose first evidence
-    is not a crossing of the histories (a permit, a forgotten event) keep ``None``.
+    They are the port and instant of the crossing cited first in the evidence; emissions whose
+    first evidence is not a crossing of the histories (a permit, a forgotten event) keep ``None``.
     """
     if not emissions:
         return emissions
-    ports = {e.event_id: e.port for h in histories for e in h if isinstance(e, CrossingRecorded)}
+    crossings = {e.event_id: e for h in histories for e in h if isinstance(e, CrossingRecorded)}
     out: list[Emission] = []
     for em in emissions:
         evidence = em.decision.evidence
-        port = ports.get(evidence[0]) if evidence else None
-        out.append(em if port is None else Emission(em.status, em.decision, port))
+        first = crossings.get(evidence[0]) if evidence else None
+        if first is None:
+            out.append(em)
+        else:
+            out.append(Emission(em.status, em.decision, first.port, first.occurred_at))
     return out

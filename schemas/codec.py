@@ -257,7 +257,8 @@ def decode_event(data: bytes) -> Event:
 def encode_emission(em: Emission) -> bytes:
     """Single-object encoding of a decision emission as a flat ``DecisionEmitted`` record."""
     d = em.decision
-    for field, value in (("observed_at", d.observed_at), ("deadline", d.deadline)):
+    instants = (("observed_at", d.observed_at), ("deadline", d.deadline), ("port_at", em.port_at))
+    for field, value in instants:
         if value is not None and value.utcoffset() is None:
             raise InvalidEventError(field, "timestamp without a UTC offset")
     return _encode(DECISION_RECORD, emission_fields(em))

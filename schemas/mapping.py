@@ -68,17 +68,20 @@ def decision_fields(d: Decision, instant: Instant = _as_is) -> dict[str, Any]:
 
 
 def emission_fields(em: Emission, instant: Instant = _as_is) -> dict[str, Any]:
-    """The ``DecisionEmitted`` fields: the decision's, ``status`` second, ``port`` last."""
+    """The ``DecisionEmitted`` fields: the decision's, ``status`` second, ``port`` and
+    ``port_at`` last."""
     out: dict[str, Any] = {"decision_id": None, "status": em.status.value}
     out.update(decision_fields(em.decision, instant))  # decision_id keeps the first place
     out["port"] = em.port
+    out["port_at"] = None if em.port_at is None else instant(em.port_at)
     return out
 
 
 def emission_to_json_dict(em: Emission) -> dict[str, Any]:
-    """The flat JSON form written by ``ledger check`` (the emission fields without ``port``)."""
+    """The flat JSON form written by ``ledger check`` (the emission fields without ``port`` and
+    ``port_at``)."""
     out = emission_fields(em, format_instant)
-    del out["port"]
+    del out["port"], out["port_at"]
     return out
 
 
@@ -122,7 +125,7 @@ def decision_from_fields(
 
 def emission_from_fields(v: Mapping[str, Any]) -> Emission:
     """Inverse of :func:`emission_fields` (as Avro reads a ``DecisionEmitted`` record)."""
-    return Emission(Status(v["status"]), decision_from_fields(v), v["port"])
+    return Emission(Status(v["status"]), decision_from_fields(v), v["port"], v["port_at"])
 
 
 _FIELD_NAMES: dict[str, tuple[str, ...]] = {}

@@ -62,6 +62,8 @@ CREATE TABLE IF NOT EXISTS {database}.decisions
     observed_at_ms    UInt16,
     detail            String,
     port              Nullable(String),     -- port of the crossing cited first (DecisionEmitted v3)
+    port_at           Nullable(DateTime('UTC')), -- and its instant (v4)
+    port_at_ms        Nullable(UInt16),
     emitted_at        DateTime('UTC'),
     emitted_at_ms     UInt16,
     kafka_topic       String,

@@ -9,18 +9,75 @@
 --
 -- Latest emission of a decision. The version of an emission is its Kafka position,
 -- kafka_partition * 2^40 + kafka_offset, so "greatest version" is the view's "greatest
--- (kafka_partition, kafka_offset)". ReplacingMergeTree keeps the greatest version per sorting
--- key only once parts have merged, so readers never rely on merges: they take
--- argMax(..., version) per decision_id, which is exact at any merge state and only gets cheaper
--- as merges drop superseded rows. A decision_id keeps its observed_at across emissions, so the
--- monthly partitions never split a decision.
+-- (kafka_partition, kafka_offset)". Readers take argMax(..., version) per decision_id, which is
+-- exact at any merge state; where a table is a ReplacingMergeTree (decision_day,
+-- stay_decisions) it only gets cheaper as merges drop superseded rows. A decision_id keeps its
+-- observed_at across emissions, so the monthly partitions never split a decision. The tables
+-- read one traveller at a time (event_ports, decision_current) have no partitions and granules
+-- of 256 rows, so a traveller's rows are one or two granules, not one per month.
 --
 -- The fill statements copy existing emissions when a table is created on a store that already
 -- has data (guarded by the table being empty, so a re-run inserts nothing). Start the sink after
 -- the migration: an emission inserted between the CREATE and the fill would make the guard skip.
+-- A fill takes a decision's port and its instant from the stored crossing it cites first when
+-- the emission does not carry them (written before DecisionEmitted v3 and v4), so a table
+-- rebuilt on an older store holds them too; event_ports comes first for that. The guard is also
+-- on the crossings' side, so a migration of a filled store reads none of them.
 
--- Every emission of every decision, newest wins, ordered by traveller: the decisions in force,
--- the stays and the latest flag of decision_log, read one traveller at a time.
+-- Every event of a traveller (heartbeats left out), ordered by traveller with fine granules and
+-- no partitions: a traveller's timeline reads that traveller's rows only (the events table is
+-- partitioned by month, so one traveller there costs a granule of every month), and the views
+-- look up where and when a crossing happened (an exit, a decision's first evidence) by
+-- (traveller, event). `detail` is the timeline's: a crossing summarised (direction, basis,
+-- nationality, document, channel, permit), any other event's JSON payload.
+CREATE TABLE IF NOT EXISTS {database}.event_ports
+(
+    traveller_id      String,
+    event_id          String,
+    type              String,
+    port              Nullable(String),
+    occurred_at       DateTime('UTC'),
+    occurred_at_ms    UInt16,
+    detail            String,
+    kafka_topic       String,
+    kafka_partition   Int32,
+    kafka_offset      Int64
+)
+ENGINE = MergeTree()
+ORDER BY (traveller_id, event_id, kafka_topic, kafka_partition, kafka_offset)
+SETTINGS index_granularity = 256;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS {database}.event_ports_mv
+TO {database}.event_ports
+AS SELECT
+    traveller_id, event_id, type, port, occurred_at, occurred_at_ms,
+    if(type = 'CrossingRecorded',
+       arrayStringConcat(arrayFilter(x -> x != '', [
+           ifNull(direction, ''), ifNull(basis, ''), ifNull(nationality, ''),
+           ifNull(document, ''), ifNull(channel, ''),
+           if(permit_id IS NULL, '', concat('permit ', assumeNotNull(permit_id)))]), ' '),
+       payload) AS detail,
+    kafka_topic, kafka_partition, kafka_offset
+FROM {database}.events
+WHERE traveller_id != '';
+
+INSERT INTO {database}.event_ports
+SELECT
+    traveller_id, event_id, type, port, occurred_at, occurred_at_ms,
+    if(type = 'CrossingRecorded',
+       arrayStringConcat(arrayFilter(x -> x != '', [
+           ifNull(direction, ''), ifNull(basis, ''), ifNull(nationality, ''),
+           ifNull(document, ''), ifNull(channel, ''),
+           if(permit_id IS NULL, '', concat('permit ', assumeNotNull(permit_id)))]), ' '),
+       payload) AS detail,
+    kafka_topic, kafka_partition, kafka_offset
+FROM {database}.events
+WHERE traveller_id != ''
+  AND (SELECT count() FROM {database}.event_ports) = 0;
+
+-- Every emission of every decision, ordered by traveller with fine granules and no partitions:
+-- the decisions in force, the stays, the latest flag of decision_log and the timeline's
+-- decisions, read one traveller at a time (readers take the newest emission per decision_id).
 CREATE TABLE IF NOT EXISTS {database}.decision_current
 (
     traveller_id      String,
@@ -38,6 +95,7 @@ CREATE TABLE IF NOT EXISTS {database}.decision_current
     observed_at       DateTime('UTC'),
     observed_at_ms    UInt16,
     detail            String,
+    port              Nullable(String),     -- the decision's port (of its first evidence)
     emitted_at        DateTime('UTC'),
     emitted_at_ms     UInt16,
     kafka_topic       String,
@@ -45,16 +103,16 @@ CREATE TABLE IF NOT EXISTS {database}.decision_current
     kafka_offset      Int64,
     version           UInt64
 )
-ENGINE = ReplacingMergeTree(version)
-PARTITION BY toYYYYMM(observed_at)
-ORDER BY (traveller_id, decision_id);
+ENGINE = MergeTree()
+ORDER BY (traveller_id, decision_id, version)
+SETTINGS index_granularity = 256;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS {database}.decision_current_mv
 TO {database}.decision_current
 AS SELECT
     traveller_id, decision_id, status, code, severity, jurisdiction, rule, evidence,
     evidence[1] AS entry_event_id, deadline, deadline_ms, overstay_seconds,
-    observed_at, observed_at_ms, detail, emitted_at, emitted_at_ms,
+    observed_at, observed_at_ms, detail, port, emitted_at, emitted_at_ms,
     kafka_topic, kafka_partition, kafka_offset,
     toUInt64(kafka_partition) * 1099511627776 + toUInt64(kafka_offset) AS version
 FROM {database}.decisions;
@@ -62,12 +120,24 @@ FROM {database}.decisions;
 INSERT INTO {database}.decision_current
 SELECT
     traveller_id, decision_id, status, code, severity, jurisdiction, rule, evidence,
-    evidence[1] AS entry_event_id, deadline, deadline_ms, overstay_seconds,
-    observed_at, observed_at_ms, detail, emitted_at, emitted_at_ms,
-    kafka_topic, kafka_partition, kafka_offset,
-    toUInt64(kafka_partition) * 1099511627776 + toUInt64(kafka_offset) AS version
-FROM {database}.decisions
-WHERE (SELECT count() FROM {database}.decision_current) = 0;
+    entry_event_id, deadline, deadline_ms, overstay_seconds,
+    observed_at, observed_at_ms, detail, ifNull(port, found_port) AS port, emitted_at,
+    emitted_at_ms, kafka_topic, kafka_partition, kafka_offset, version
+FROM (
+    SELECT
+        traveller_id, decision_id, status, code, severity, jurisdiction, rule, evidence,
+        evidence[1] AS entry_event_id, deadline, deadline_ms, overstay_seconds,
+        observed_at, observed_at_ms, detail, port, emitted_at, emitted_at_ms,
+        kafka_topic, kafka_partition, kafka_offset,
+        toUInt64(kafka_partition) * 1099511627776 + toUInt64(kafka_offset) AS version
+    FROM {database}.decisions
+    WHERE (SELECT count() FROM {database}.decision_current) = 0
+) AS l
+ANY LEFT JOIN (
+    SELECT traveller_id, event_id AS entry_event_id, CAST(port AS Nullable(String)) AS found_port
+    FROM {database}.event_ports
+    WHERE (SELECT count() FROM {database}.decision_current) = 0
+) AS r USING (traveller_id, entry_event_id);
 
 -- The same, narrow and ordered by day: decisions_by_rule_port_day reads one day's rows (the
 -- port is the decision's own, so no crossing is joined).
@@ -112,6 +182,9 @@ CREATE TABLE IF NOT EXISTS {database}.stay_decisions
     code              String,
     traveller_id      String,
     entry_event_id    String,               -- evidence[1]: the entry of the stay
+    entry_port        Nullable(String),     -- its port and instant, as the decision carries
+    entered_at        Nullable(DateTime('UTC')), -- them (port, port_at: DecisionEmitted v4)
+    entered_at_ms     Nullable(UInt16),
     decision_id       String,
     status            String,
     jurisdiction      Nullable(String),
@@ -133,7 +206,8 @@ ORDER BY (code, traveller_id, entry_event_id, decision_id);
 CREATE MATERIALIZED VIEW IF NOT EXISTS {database}.stay_decisions_mv
 TO {database}.stay_decisions
 AS SELECT
-    code, traveller_id, evidence[1] AS entry_event_id, decision_id, status, jurisdiction, rule,
+    code, traveller_id, evidence[1] AS entry_event_id, port AS entry_port,
+    port_at AS entered_at, port_at_ms AS entered_at_ms, decision_id, status, jurisdiction, rule,
     evidence[-1] AS last_event_id, deadline, deadline_ms, overstay_seconds,
     observed_at, observed_at_ms, emitted_at, emitted_at_ms,
     toUInt64(kafka_partition) * 1099511627776 + toUInt64(kafka_offset) AS version
@@ -142,38 +216,25 @@ WHERE code IN ('STAY_CLOSED', 'OVERSTAY', 'SUSPECTED_OVERSTAY', 'ENTRY_WITHOUT_E
 
 INSERT INTO {database}.stay_decisions
 SELECT
-    code, traveller_id, evidence[1] AS entry_event_id, decision_id, status, jurisdiction, rule,
-    evidence[-1] AS last_event_id, deadline, deadline_ms, overstay_seconds,
-    observed_at, observed_at_ms, emitted_at, emitted_at_ms,
-    toUInt64(kafka_partition) * 1099511627776 + toUInt64(kafka_offset) AS version
-FROM {database}.decisions
-WHERE code IN ('STAY_CLOSED', 'OVERSTAY', 'SUSPECTED_OVERSTAY', 'ENTRY_WITHOUT_EXIT')
-  AND (SELECT count() FROM {database}.stay_decisions) = 0;
-
--- Where and when each traveller's crossing happened, keyed by (traveller, event): the ports and
--- instants the views attach to decisions (an entry, an exit, a decision's first evidence). Fine
--- granules and no partitions, so looking up the entries of a few thousand stays (the suspected
--- overstayers) reads a few thousand small granules instead of whole months of events.
-CREATE TABLE IF NOT EXISTS {database}.event_ports
-(
-    traveller_id      String,
-    event_id          String,
-    port              String,
-    occurred_at       DateTime('UTC'),
-    occurred_at_ms    UInt16
-)
-ENGINE = ReplacingMergeTree()
-ORDER BY (traveller_id, event_id)
-SETTINGS index_granularity = 256;
-
-CREATE MATERIALIZED VIEW IF NOT EXISTS {database}.event_ports_mv
-TO {database}.event_ports
-AS SELECT traveller_id, event_id, assumeNotNull(port) AS port, occurred_at, occurred_at_ms
-FROM {database}.events
-WHERE traveller_id != '' AND port IS NOT NULL;
-
-INSERT INTO {database}.event_ports
-SELECT traveller_id, event_id, assumeNotNull(port) AS port, occurred_at, occurred_at_ms
-FROM {database}.events
-WHERE traveller_id != '' AND port IS NOT NULL
-  AND (SELECT count() FROM {database}.event_ports) = 0;
+    code, traveller_id, entry_event_id, ifNull(port, found_port) AS entry_port,
+    ifNull(port_at, found_at) AS entered_at, ifNull(port_at_ms, found_at_ms) AS entered_at_ms,
+    decision_id, status, jurisdiction, rule, last_event_id, deadline, deadline_ms,
+    overstay_seconds, observed_at, observed_at_ms, emitted_at, emitted_at_ms, version
+FROM (
+    SELECT
+        code, traveller_id, evidence[1] AS entry_event_id, port, port_at, port_at_ms,
+        decision_id, status, jurisdiction, rule, evidence[-1] AS last_event_id, deadline,
+        deadline_ms, overstay_seconds, observed_at, observed_at_ms, emitted_at, emitted_at_ms,
+        toUInt64(kafka_partition) * 1099511627776 + toUInt64(kafka_offset) AS version
+    FROM {database}.decisions
+    WHERE code IN ('STAY_CLOSED', 'OVERSTAY', 'SUSPECTED_OVERSTAY', 'ENTRY_WITHOUT_EXIT')
+      AND (SELECT count() FROM {database}.stay_decisions) = 0
+) AS l
+ANY LEFT JOIN (
+    SELECT
+        traveller_id, event_id AS entry_event_id, CAST(port AS Nullable(String)) AS found_port,
+        CAST(occurred_at AS Nullable(DateTime('UTC'))) AS found_at,
+        CAST(occurred_at_ms AS Nullable(UInt16)) AS found_at_ms
+    FROM {database}.event_ports
+    WHERE (SELECT count() FROM {database}.stay_decisions) = 0
+) AS r USING (traveller_id, entry_event_id);

@@ -108,39 +108,26 @@ DROP TABLE IF EXISTS {database}.timeline;
 -- `detail` summarises a crossing (direction, basis, nationality, document, channel, permit), is
 -- the JSON payload of other events and the decision's detail text. `ref_id` is the event_id or
 -- decision_id, `evidence` the decision's event ids. Heartbeats (no traveller) are left out.
+-- It reads the traveller-ordered copies of the events and emissions (event_ports,
+-- decision_current: one traveller's rows are a granule or two, where the monthly partitions of
+-- events and decisions cost a granule per month); a decision's port is the one it carries
+-- (DecisionEmitted v3), filled in from the crossing when the table was built from an older log.
 CREATE VIEW IF NOT EXISTS {database}.timeline AS
 SELECT
     traveller_id, occurred_at AS at, occurred_at_ms AS at_ms, 'event' AS kind, type AS what,
-    port,
-    if(type = 'CrossingRecorded',
-       arrayStringConcat(arrayFilter(x -> x != '', [
-           ifNull(direction, ''), ifNull(basis, ''), ifNull(nationality, ''),
-           ifNull(document, ''), ifNull(channel, ''),
-           if(permit_id IS NULL, '', concat('permit ', assumeNotNull(permit_id)))]), ' '),
-       payload) AS detail,
-    event_id AS ref_id, CAST([] AS Array(String)) AS evidence,
+    port, detail, event_id AS ref_id, CAST([] AS Array(String)) AS evidence,
     CAST(NULL AS Nullable(DateTime('UTC'))) AS emitted_at,
     CAST(NULL AS Nullable(UInt16)) AS emitted_at_ms,
     kafka_topic, kafka_partition, kafka_offset
-FROM {database}.events
-WHERE traveller_id != ''
+FROM {database}.event_ports
 UNION ALL
 SELECT
-    traveller_id, at, at_ms, 'decision' AS kind, what, port, detail, ref_id, evidence,
-    emitted_at, emitted_at_ms, kafka_topic, kafka_partition, kafka_offset
-FROM (
-    SELECT
-        traveller_id, observed_at AS at, observed_at_ms AS at_ms,
-        concat(code, ' ', status) AS what, detail, decision_id AS ref_id, evidence,
-        CAST(emitted_at AS Nullable(DateTime('UTC'))) AS emitted_at,
-        CAST(emitted_at_ms AS Nullable(UInt16)) AS emitted_at_ms,
-        kafka_topic, kafka_partition, kafka_offset, evidence[1] AS first_event_id
-    FROM {database}.decisions
-) AS l
-ANY LEFT JOIN (
-    SELECT traveller_id, event_id AS first_event_id, CAST(port AS Nullable(String)) AS port
-    FROM {database}.event_ports
-) AS r USING (traveller_id, first_event_id);
+    traveller_id, observed_at AS at, observed_at_ms AS at_ms, 'decision' AS kind,
+    concat(code, ' ', status) AS what, port, detail, decision_id AS ref_id, evidence,
+    CAST(emitted_at AS Nullable(DateTime('UTC'))) AS emitted_at,
+    CAST(emitted_at_ms AS Nullable(UInt16)) AS emitted_at_ms,
+    kafka_topic, kafka_partition, kafka_offset
+FROM {database}.decision_current;
 
 DROP TABLE IF EXISTS {database}.stays;
 
@@ -150,7 +137,9 @@ DROP TABLE IF EXISTS {database}.stays;
 -- (STAY_CLOSED), 'suspected overstay' (SUSPECTED_OVERSTAY), 'exit unknown' (closed by a second
 -- entry, ENTRY_WITHOUT_EXIT, with no overstay suspected), else 'open'. exit_event_id is the exit
 -- of a STAY_CLOSED or OVERSTAY (NULL when no exit is known); closed_by_entry_id the second entry
--- of an ENTRY_WITHOUT_EXIT. Entry or exit details are NULL when the event is not (yet) stored.
+-- of an ENTRY_WITHOUT_EXIT. The entry's port and instant are the STAY_OPENED's own (its port,
+-- and its observed_at, which is the entry's occurred_at), so no crossing is joined for them;
+-- exit details are NULL when the exit is not (yet) stored.
 CREATE VIEW IF NOT EXISTS {database}.stays AS
 SELECT
     traveller_id, jurisdiction, entry_event_id, entry_port, entered_at, entered_at_ms,
@@ -170,33 +159,33 @@ FROM (
         decision_id
     FROM (
         SELECT
-            traveller_id, jurisdiction, entry_event_id, deadline, deadline_ms, rule, codes,
-            overstay_max, exit_key, closed_by_entry_id, decision_id
+            decision_id, traveller_id, tupleElement(last, 2) AS jurisdiction,
+            tupleElement(last, 3) AS rule, tupleElement(last, 4) AS deadline,
+            tupleElement(last, 5) AS deadline_ms, tupleElement(last, 6) AS entry_event_id,
+            tupleElement(last, 7) AS entry_port,
+            CAST(tupleElement(last, 8) AS Nullable(DateTime('UTC'))) AS entered_at,
+            CAST(tupleElement(last, 9) AS Nullable(UInt16)) AS entered_at_ms
         FROM (
             SELECT
-                decision_id, traveller_id, jurisdiction, rule, deadline, deadline_ms,
-                evidence[1] AS entry_event_id
-            FROM {database}.decisions_in_force
+                traveller_id, decision_id,
+                argMax(tuple(status, jurisdiction, rule, deadline, deadline_ms, entry_event_id,
+                             port, observed_at, observed_at_ms),
+                       version) AS last
+            FROM {database}.decision_current
             WHERE code = 'STAY_OPENED'
-        ) AS l
-        ANY LEFT JOIN (
-            SELECT
-                traveller_id, entry_event_id,
-                groupArray(code) AS codes,
-                maxIf(assumeNotNull(overstay_seconds), code = 'OVERSTAY') AS overstay_max,
-                anyIf(last_event_id, code IN ('STAY_CLOSED', 'OVERSTAY')) AS exit_key,
-                anyIf(last_event_id, code = 'ENTRY_WITHOUT_EXIT') AS closed_by_entry_id
-            FROM {database}.stay_decisions_in_force
-            GROUP BY traveller_id, entry_event_id
-        ) AS r USING (traveller_id, entry_event_id)
+            GROUP BY traveller_id, decision_id
+        ) AS latest
+        WHERE tupleElement(last, 1) = 'ISSUED'
     ) AS l
     ANY LEFT JOIN (
         SELECT
-            traveller_id, event_id AS entry_event_id,
-            CAST(port AS Nullable(String)) AS entry_port,
-            CAST(occurred_at AS Nullable(DateTime('UTC'))) AS entered_at,
-            CAST(occurred_at_ms AS Nullable(UInt16)) AS entered_at_ms
-        FROM {database}.event_ports
+            traveller_id, entry_event_id,
+            groupArray(code) AS codes,
+            maxIf(assumeNotNull(overstay_seconds), code = 'OVERSTAY') AS overstay_max,
+            anyIf(last_event_id, code IN ('STAY_CLOSED', 'OVERSTAY')) AS exit_key,
+            anyIf(last_event_id, code = 'ENTRY_WITHOUT_EXIT') AS closed_by_entry_id
+        FROM {database}.stay_decisions_in_force
+        GROUP BY traveller_id, entry_event_id
     ) AS r USING (traveller_id, entry_event_id)
 ) AS l
 ANY LEFT JOIN (
@@ -211,39 +200,36 @@ DROP TABLE IF EXISTS {database}.suspected_overstayers;
 
 -- Suspected in-country overstayers now: a SUSPECTED_OVERSTAY in force whose stay has no exit
 -- known (no STAY_CLOSED or OVERSTAY for its entry) and was not closed by a later entry. The
--- entries are looked up for the suspected stays only (the IN lists), never for every event.
+-- entry's port and instant are those the decision carries (stay_decisions), so no crossing is
+-- looked up: the list reads the SUSPECTED_OVERSTAY key range and the closing decisions of those
+-- stays only.
 CREATE VIEW IF NOT EXISTS {database}.suspected_overstayers AS
 SELECT
-    traveller_id, jurisdiction, entry_event_id, entry_port, entered_at, entered_at_ms,
-    deadline, deadline_ms, rule, decision_id, observed_at, observed_at_ms,
-    emitted_at, emitted_at_ms
+    traveller_id, tupleElement(last, 2) AS jurisdiction, entry_event_id,
+    tupleElement(last, 3) AS entry_port, tupleElement(last, 4) AS entered_at,
+    tupleElement(last, 5) AS entered_at_ms, tupleElement(last, 6) AS deadline,
+    tupleElement(last, 7) AS deadline_ms, tupleElement(last, 8) AS rule, decision_id,
+    tupleElement(last, 9) AS observed_at, tupleElement(last, 10) AS observed_at_ms,
+    tupleElement(last, 11) AS emitted_at, tupleElement(last, 12) AS emitted_at_ms
 FROM (
     SELECT
-        traveller_id, jurisdiction, entry_event_id, deadline, deadline_ms, rule,
-        decision_id, observed_at, observed_at_ms, emitted_at, emitted_at_ms
-    FROM {database}.stay_decisions_in_force
+        traveller_id, entry_event_id, decision_id,
+        argMax(tuple(status, jurisdiction, entry_port, entered_at, entered_at_ms, deadline,
+                     deadline_ms, rule, observed_at, observed_at_ms, emitted_at, emitted_at_ms),
+               version) AS last
+    FROM {database}.stay_decisions
     WHERE code = 'SUSPECTED_OVERSTAY'
-      AND (traveller_id, entry_event_id) NOT IN (
-          SELECT traveller_id, entry_event_id FROM {database}.stay_decisions_in_force
-          WHERE code IN ('STAY_CLOSED', 'OVERSTAY', 'ENTRY_WITHOUT_EXIT')
-            AND (traveller_id, entry_event_id) IN (
-                SELECT traveller_id, entry_event_id FROM {database}.stay_decisions
-                WHERE code = 'SUSPECTED_OVERSTAY'
-            )
-      )
-) AS l
-ANY LEFT JOIN (
-    SELECT
-        traveller_id, event_id AS entry_event_id,
-        CAST(port AS Nullable(String)) AS entry_port,
-        CAST(occurred_at AS Nullable(DateTime('UTC'))) AS entered_at,
-        CAST(occurred_at_ms AS Nullable(UInt16)) AS entered_at_ms
-    FROM {database}.event_ports
-    WHERE (traveller_id, event_id) IN (
-        SELECT traveller_id, entry_event_id FROM {database}.stay_decisions
-        WHERE code = 'SUSPECTED_OVERSTAY'
-    )
-) AS r USING (traveller_id, entry_event_id);
+    GROUP BY traveller_id, entry_event_id, decision_id
+) AS latest
+WHERE tupleElement(last, 1) = 'ISSUED'
+  AND (traveller_id, entry_event_id) NOT IN (
+      SELECT traveller_id, entry_event_id FROM {database}.stay_decisions_in_force
+      WHERE code IN ('STAY_CLOSED', 'OVERSTAY', 'ENTRY_WITHOUT_EXIT')
+        AND (traveller_id, entry_event_id) IN (
+            SELECT traveller_id, entry_event_id FROM {database}.stay_decisions
+            WHERE code = 'SUSPECTED_OVERSTAY'
+        )
+  );
 
 DROP TABLE IF EXISTS {database}.overstays;
 

@@ -89,6 +89,8 @@ COLUMNS: dict[Table, tuple[str, ...]] = {
         "observed_at_ms",
         "detail",
         "port",
+        "port_at",
+        "port_at_ms",
         "emitted_at",
         "emitted_at_ms",
         "kafka_topic",
@@ -120,6 +122,11 @@ _ADDED_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
     ("events", "schema_fingerprint", "String", "payload"),
     ("decisions", "port", "Nullable(String)", "detail"),
     ("decision_day", "port", "Nullable(String)", "rule"),
+    ("decisions", "port_at", "Nullable(DateTime('UTC'))", "port"),
+    ("decisions", "port_at_ms", "Nullable(UInt16)", "port_at"),
+    ("stay_decisions", "entry_port", "Nullable(String)", "entry_event_id"),
+    ("stay_decisions", "entered_at", "Nullable(DateTime('UTC'))", "entry_port"),
+    ("stay_decisions", "entered_at_ms", "Nullable(UInt16)", "entered_at"),
     *(
         (table, column, kind, after)
         for table in ("events", "decisions", "dead_letters")
@@ -130,6 +137,9 @@ _ADDED_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
         )
     ),
 )
+# Maintained tables whose engine changed (partitions and ordering for one traveller's rows):
+# a store holding another engine drops them, and the migration builds them again from the record.
+_REBUILT_ENGINES: dict[str, str] = {"decision_current": "MergeTree", "event_ports": "MergeTree"}
 # Tables kept up to date at insert time by the materialized view `<table>_mv` (001_ledger_state).
 MAINTAINED_TABLES: tuple[str, ...] = (
     "decision_current",
@@ -239,8 +249,22 @@ class Store(ABC):
             for statement in statements:
                 self._execute(statement, None)
                 if statement.startswith("CREATE DATABASE"):
+                    self._drop_outdated_tables()
                     self._add_missing_columns()
             self._after_migrate()
+
+    def _drop_outdated_tables(self) -> None:
+        """Maintained tables of an older engine, with their feeding views (rebuilt afterwards)."""
+        db = quote_identifier(self.database)
+        for table, engine in _REBUILT_ENGINES.items():
+            found = self._execute(
+                "SELECT count() FROM system.tables WHERE database = {db:String} "
+                "AND name = {table:String} AND engine != {engine:String}",
+                {"db": self.database, "table": table, "engine": engine},
+            )
+            if int(found.rows[0][0]):
+                self._execute(f"DROP TABLE IF EXISTS {db}.{table}_mv", None)
+                self._execute(f"DROP TABLE {db}.{table}", None)
 
     def _add_missing_columns(self) -> None:
         """Columns added to an append-only table after a store was created (``IF NOT EXISTS``
@@ -257,8 +281,10 @@ class Store(ABC):
                     f"ALTER TABLE {db}.{table} ADD COLUMN {column} {kind} AFTER {after}", None
                 )
                 if table in MAINTAINED_TABLES:  # its feeding view selects the old columns:
-                    # dropped here, created again with the new ones by the rest of the migration
+                    # created again by the rest of the migration, whose fill (of an empty table
+                    # only) rebuilds the rows from the record with the new column filled in
                     self._execute(f"DROP TABLE IF EXISTS {db}.{table}_mv", None)
+                    self._execute(f"TRUNCATE TABLE {db}.{table}", None)
 
     def insert_events(self, rows: Sequence[Row]) -> None:
         """Append rows to ``events`` in one INSERT (see :data:`COLUMNS`)."""

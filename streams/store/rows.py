@@ -112,7 +112,7 @@ def decision_row(
     for name, value in emission_fields(emission).items():
         if isinstance(value, datetime):
             row[name], row[f"{name}_ms"] = split_instant(value)
-        elif name == "deadline":  # an instant column that is null
+        elif name in ("deadline", "port_at"):  # an instant column that is null
             row[name], row[f"{name}_ms"] = None, None
         else:
             row[name] = value

@@ -310,9 +310,12 @@ class StoreContract:
 
     def test_migrate_adds_the_decision_port_to_an_older_store(self, writer: Store) -> None:
         # as created before DecisionEmitted v3: no port column, decision_day fed without it
-        writer.query("DROP TABLE decision_day_mv")
+        # (the views that read the decision's port and instant go too, as they did not exist)
+        for view in ("decision_day_mv", "decision_current_mv", "stay_decisions_mv"):
+            writer.query(f"DROP TABLE {view}")
         writer.query("ALTER TABLE decision_day DROP COLUMN port")
-        writer.query("ALTER TABLE decisions DROP COLUMN port")
+        for column in ("port", "port_at", "port_at_ms"):
+            writer.query(f"ALTER TABLE decisions DROP COLUMN {column}")
         writer.query(
             "CREATE MATERIALIZED VIEW decision_day_mv TO decision_day AS SELECT "
             "toDate(observed_at) AS day, decision_id, status, traveller_id, code, severity, "

@@ -10,6 +10,7 @@ letters. Knowledge time: each emission is published 2 s after the event that cau
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -520,8 +521,14 @@ class ViewsContract:
             for p in LEDGER.published[-5:]
         ]
         closed = LEDGER.decision(Code.STAY_CLOSED, "T-CLOSED")
-        flip = [
-            decision_row(Emission(status, closed), later(PARTITION["T-CLOSED"]), when, INGESTED)
+        issued = next(p.emission for p in LEDGER.published if p.emission.decision == closed)
+        flip = [  # as the worker publishes them: with the entry's port and instant
+            decision_row(
+                dataclasses.replace(issued, status=status),
+                later(PARTITION["T-CLOSED"]),
+                when,
+                INGESTED,
+            )
             for status, when in (
                 (Status.RETRACTED, REPEAT_AT + timedelta(hours=1)),
                 (Status.ISSUED, REPEAT_AT + timedelta(hours=2)),
@@ -567,6 +574,46 @@ class ViewsContract:
         writer.migrate()  # the fill is guarded: nothing is copied twice
         again = self.rows(writer, "SELECT count(), uniqExact(decision_id) FROM decision_current")
         assert again == filled
+
+    def test_an_older_store_is_rebuilt_with_the_entries_of_its_crossings(
+        self, settings: Settings
+    ) -> None:
+        # emissions written before DecisionEmitted v3 (no port, no instant), in a store whose
+        # maintained tables have their older shapes (engine, missing columns)
+        store = open_store(settings, "writer")
+        store.migrate()
+        try:
+            for name in ("decision_current", "stay_decisions", "event_ports"):
+                store.query(f"DROP TABLE {name}_mv")
+            for column in ("entered_at_ms", "entered_at", "entry_port"):
+                store.query(f"ALTER TABLE stay_decisions DROP COLUMN {column}")
+            for name in ("decision_current", "event_ports"):
+                store.query(f"DROP TABLE {name}")
+                store.query(
+                    f"CREATE TABLE {name} (traveller_id String, event_id String) "
+                    "ENGINE = ReplacingMergeTree() ORDER BY (traveller_id, event_id)"
+                )
+            store.insert(Table.EVENTS, LEDGER.rows[Table.EVENTS])
+            store.insert(Table.DEAD_LETTERS, LEDGER.rows[Table.DEAD_LETTERS])
+            unported = [
+                {**row, "port": None, "port_at": None, "port_at_ms": None}
+                for row in LEDGER.rows[Table.DECISIONS]
+            ]
+            store.insert(Table.DECISIONS, unported)
+            store.migrate()
+            engines = self.rows(
+                store,
+                "SELECT name, engine FROM system.tables WHERE database = {db:String} "
+                "AND name IN ('decision_current', 'event_ports') ORDER BY name",
+                {"db": store.database},
+            )
+            assert engines == [("decision_current", "MergeTree"), ("event_ports", "MergeTree")]
+            missing = "SELECT count() FROM stay_decisions WHERE entered_at IS NULL"
+            assert self.rows(store, missing) == [(0,)]
+            assert self.rows(store, "SELECT count() FROM suspected_overstayers") == [(1,)]
+            self.assert_views_match_recomputation(store)
+        finally:
+            store.close()
 
     def test_migration_creates_every_view(self, writer: Store) -> None:
         writer.migrate()  # idempotent

@@ -297,10 +297,18 @@ def test_an_emission_round_trips() -> None:
     assert codec.decode_emission(data) == SAMPLE_EMISSION
 
 
-def test_an_emission_keeps_its_port() -> None:
-    em = dataclasses.replace(SAMPLE_EMISSION, port="CN-LUOHU")
+def test_an_emission_keeps_its_port_and_its_instant() -> None:
+    at = datetime(2025, 12, 2, 2, 0, 0, 123000, tzinfo=UTC)
+    em = dataclasses.replace(SAMPLE_EMISSION, port="CN-LUOHU", port_at=at)
     assert codec.decode_emission(codec.encode_emission(em)) == em
-    assert codec.decode_emission(codec.encode_emission(SAMPLE_EMISSION)).port is None
+    plain = codec.decode_emission(codec.encode_emission(SAMPLE_EMISSION))
+    assert plain.port is None and plain.port_at is None
+
+
+def test_an_emission_with_a_naive_port_instant_is_refused() -> None:
+    naive = dataclasses.replace(SAMPLE_EMISSION, port="CN-LUOHU", port_at=datetime(2025, 12, 2))  # noqa: DTZ001 - naive on purpose
+    with pytest.raises(InvalidEventError, match="port_at"):
+        codec.encode_emission(naive)
 
 
 def test_an_emission_written_before_the_port_decodes_without_one() -> None:
@@ -315,6 +323,21 @@ def test_an_emission_written_before_the_port_decodes_without_one() -> None:
         assert "port" not in [f["name"] for f in writer["fields"]]
         decoded = codec.decode_emission(codec.encode_with_writer(writer, record))
         assert decoded == SAMPLE_EMISSION and decoded.port is None
+
+
+def test_an_emission_written_before_the_port_instant_decodes_without_one() -> None:
+    d = SAMPLE_EMISSION.decision
+    record = {
+        **SAMPLE_EMISSION.to_json_dict(),
+        "deadline": d.deadline,
+        "observed_at": d.observed_at,
+        "port": "CN-LUOHU",
+    }
+    writer = dict(codec.schema_history("DecisionEmitted"))[3]
+    assert "port_at" not in [f["name"] for f in writer["fields"]]
+    decoded = codec.decode_emission(codec.encode_with_writer(writer, record))
+    assert decoded == dataclasses.replace(SAMPLE_EMISSION, port="CN-LUOHU")
+    assert decoded.port_at is None
 
 
 def test_an_emission_without_deadline_or_jurisdiction_round_trips() -> None:

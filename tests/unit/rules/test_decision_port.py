@@ -6,6 +6,8 @@ decision itself (its id, its equality, ``ledger check`` output) does not include
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from domain.decisions import Code, Status
 from schemas.mapping import emission_to_json_dict
 from tests.unit.rules.helpers import heartbeat, leave, run, twov_entry
@@ -27,6 +29,8 @@ def test_every_emission_of_a_stay_carries_its_entry_port() -> None:
     assert (Status.RETRACTED, Code.SUSPECTED_OVERSTAY, "PVG") in seen
     assert (Status.ISSUED, Code.OVERSTAY, "PVG") in seen  # evidence: entry first, then exit
     assert all(e.port is not None for e in result.emissions), seen
+    entered = datetime.fromisoformat(ENTRY_AT)
+    assert {e.port_at for e in result.emissions} == {entered}  # the entry's, not the exit's
 
 
 def test_the_port_is_not_part_of_the_decision_or_the_check_output() -> None:
@@ -34,6 +38,7 @@ def test_the_port_is_not_part_of_the_decision_or_the_check_output() -> None:
     emission = next(e for e in result.emissions if e.decision.code is Code.STAY_OPENED)
     assert emission.port == "PVG"
     assert "port" not in emission_to_json_dict(emission)
+    assert "port_at" not in emission_to_json_dict(emission)
     elsewhere = run([twov_entry("T1", ENTRY_AT, port="PEK")])
     other = next(e for e in elsewhere.emissions if e.decision.code is Code.STAY_OPENED)
     assert other.port == "PEK"
