@@ -137,9 +137,9 @@ _ADDED_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
         )
     ),
 )
-# Maintained tables whose engine changed (partitions and ordering for one traveller's rows):
-# a store holding another engine drops them, and the migration builds them again from the record.
-_REBUILT_ENGINES: dict[str, str] = {"decision_current": "MergeTree", "event_ports": "MergeTree"}
+# Maintained tables whose engine changed (partitions and ordering for one traveller's rows), by
+# their former engine: a store holding it drops them, and the migration builds them again.
+_FORMER_ENGINES = {"decision_current": "ReplacingMergeTree", "event_ports": "ReplacingMergeTree"}
 # Tables kept up to date at insert time by the materialized view `<table>_mv` (001_ledger_state).
 MAINTAINED_TABLES: tuple[str, ...] = (
     "decision_current",
@@ -256,10 +256,10 @@ class Store(ABC):
     def _drop_outdated_tables(self) -> None:
         """Maintained tables of an older engine, with their feeding views (rebuilt afterwards)."""
         db = quote_identifier(self.database)
-        for table, engine in _REBUILT_ENGINES.items():
+        for table, engine in _FORMER_ENGINES.items():
             found = self._execute(
                 "SELECT count() FROM system.tables WHERE database = {db:String} "
-                "AND name = {table:String} AND engine != {engine:String}",
+                "AND name = {table:String} AND engine = {engine:String}",
                 {"db": self.database, "table": table, "engine": engine},
             )
             if int(found.rows[0][0]):
