@@ -328,7 +328,7 @@ def test_an_emission_written_before_the_port_decodes_without_one() -> None:
 def test_an_emission_written_before_the_port_instant_decodes_without_one() -> None:
     d = SAMPLE_EMISSION.decision
     record = {
-        **SAMPLE_EMISSION.to_json_dict(),
+        **emission_to_json_dict(SAMPLE_EMISSION),
         "deadline": d.deadline,
         "observed_at": d.observed_at,
         "port": "CN-LUOHU",
