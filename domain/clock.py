@@ -39,7 +39,11 @@ class EventClock:
         at = event.occurred_at
         if not advances_watermark(event) or (self.max_seen is not None and at <= self.max_seen):
             return self
-        return EventClock(at, self.advance_to(at - lateness).watermark)
+        candidate = at - lateness if lateness else at
+        watermark = self.watermark
+        if watermark is None or candidate > watermark:
+            watermark = candidate
+        return EventClock(at, watermark)
 
     def advance_to(self, instant: datetime) -> EventClock:
         """The clock with the watermark moved forward to ``instant`` (never back)."""

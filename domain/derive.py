@@ -22,7 +22,7 @@ from domain.rules.lanes import LANE_CHANNELS, check_lanes
 from domain.rules.permits import check_permit_consistency
 from domain.rules.sequence import Sequence as StaySequence
 from domain.rules.sequence import Stay, fold_sequence
-from domain.rules.stays import record_airside, record_landside, record_opened
+from domain.rules.stays import in_force, record_airside, record_landside, record_opened
 
 SEQUENCE_RULE = "SEQUENCE"
 
@@ -109,20 +109,21 @@ def _record_stays(
             continue
         basis: str = stay.entry.basis or ""
         key = (stay.jurisdiction, basis)
-        days = counted.get(key, [])
-        prior = rolling.prior_days(days, stay.entry_day) if _is_rolling(stay, policy) else []
+        days = counted.get(key)
+        # no day counted yet for this key: nothing prior, whatever the rule
+        prior: Sequence[date] = (
+            rolling.prior_days(days, stay.entry_day) if days and _is_rolling(stay, policy) else ()
+        )
         sink.hold()  # entry conditions are listed after STAY_OPENED
         terms = assess_entry(stay, facts, prior, sink, policy)
         conditions = sink.unhold()
-        record_opened(stay, terms, sink)
+        deadline, evidence = in_force(stay, terms)
+        record_opened(stay, terms, sink, deadline, evidence)
         sink.extend(conditions)
-        record_landside(stay, terms, sink, policy)
-        deadline = terms.deadline
-        for ext in stay.extensions:
-            deadline = ext.permitted_until
+        record_landside(stay, terms, sink, policy, (deadline, evidence))
         deadlines[stay.entry.event_id] = deadline
         if terms.rule is not None and terms.rule.kind is RuleKind.ROLLING:
-            counted[key] = days + stay_days(stay, policy)
+            counted[key] = (days or []) + stay_days(stay, policy)
     return deadlines
 
 

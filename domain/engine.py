@@ -284,6 +284,11 @@ class Engine:
             )
 
     def _fire(self, watermark: datetime) -> list[Emission]:
+        index = self._index
+        due = index.due.get(0)
+        prune = index.prune.get(0)
+        if (not due or due[0][0] >= watermark) and (not prune or prune[0][0] > watermark):
+            return []  # nothing due (the common case: checked before building the callbacks)
         return fire_due(
             self._index,
             0,

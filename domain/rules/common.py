@@ -16,6 +16,7 @@ from hashlib import blake2b
 from domain.decisions import Code, Decision, Severity
 from domain.events import (
     BiometricConsentRecorded,
+    CrossingRecorded,
     PermitIssued,
     PermitRevoked,
     PreRegistrationRecorded,
@@ -27,17 +28,17 @@ from domain.policy import Policy
 
 _SEP = "\x1f"
 _MEMO_LIMIT = 65_536  # distinct texts kept; cleared beyond (officers' limits are unbounded)
-_TEXTS: dict[tuple[object, ...], str] = {}
+SHARED_TEXTS: dict[tuple[object, ...], str] = {}  # see shared_text; read directly on hot paths
 
 
 def shared_text(key: tuple[object, ...], build: Callable[[], str]) -> str:
     """One string object per distinct ``key`` (built once): rule labels and decision details
     repeat across travellers and across re-derivations, and held decisions then share them."""
-    text = _TEXTS.get(key)
+    text = SHARED_TEXTS.get(key)
     if text is None:
-        if len(_TEXTS) >= _MEMO_LIMIT:
-            _TEXTS.clear()
-        text = _TEXTS[key] = build()
+        if len(SHARED_TEXTS) >= _MEMO_LIMIT:
+            SHARED_TEXTS.clear()
+        text = SHARED_TEXTS[key] = build()
     return text
 
 
@@ -181,7 +182,7 @@ class DecisionSink:
         """Record one decision."""
         policy = self.policy
         version = policy.version
-        rule = _TEXTS.get((rule_label, version))
+        rule = SHARED_TEXTS.get((rule_label, version))
         if rule is None:
             rule = shared_text((rule_label, version), lambda: f"{rule_label}/policy:{version}")
         decision = self._derived_again(
@@ -271,9 +272,16 @@ class Facts:
 
     @classmethod
     def of(cls, events: tuple[TravellerEvent, ...]) -> Facts:
-        """Index ``events`` (already in history order)."""
-        facts = cls()
+        """Index ``events`` (already in history order).
+
+        Most histories hold crossings only: they share one empty index (the rules only read it).
+        """
+        facts: Facts | None = None
         for e in events:
+            if type(e) is CrossingRecorded:
+                continue
+            if facts is None:
+                facts = cls()
             if isinstance(e, PermitIssued):
                 facts.permits[e.permit_id] = e  # a later record of the same permit supersedes
             elif isinstance(e, PermitRevoked):
@@ -284,7 +292,7 @@ class Facts:
                 facts.preregistrations.append(e)
             elif isinstance(e, StayExtended):
                 facts.extensions.append(e)
-        return facts
+        return _NO_FACTS if facts is None else facts
 
     def revoked_before(self, permit_id: str, instant: datetime) -> PermitRevoked | None:
         """The revocation of ``permit_id`` that happened strictly before ``instant``, if any."""
@@ -301,3 +309,6 @@ class Facts:
                 break
             latest = c
         return latest
+
+
+_NO_FACTS = Facts()  # the index of a history without permits, consent, pre-registrations

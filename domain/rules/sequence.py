@@ -37,7 +37,7 @@ class Stay:
     entry: CrossingRecorded
     port: Port
     entry_day: date
-    extensions: list[StayExtended] = field(default_factory=list)
+    extensions: tuple[StayExtended, ...] = ()  # most stays have none: no list per stay
     exit: CrossingRecorded | None = None
     closed_by_entry: CrossingRecorded | None = None
     exit_before_entry: CrossingRecorded | None = None
@@ -95,7 +95,7 @@ def fold_sequence(
             track = tracks.get((e.jurisdiction, False))
             # An extension of no open stay has nothing to extend (a later entry does not revive it).
             if track is not None and track.open is not None:
-                track.open.extensions.append(e)
+                track.open.extensions = (*track.open.extensions, e)
             continue
         if not isinstance(e, CrossingRecorded):
             continue

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from domain.decisions import Code
 from domain.events import Basis, CrossingRecorded
 from domain.policy import Designation, Policy
-from domain.rules.common import DecisionSink, fmt, shared_text
+from domain.rules.common import SHARED_TEXTS, DecisionSink, fmt, shared_text
 from domain.rules.entry import Terms, check_twov_exit
 from domain.rules.sequence import Stay
 
@@ -22,7 +22,10 @@ DIRECT_TRANSIT = Basis.DIRECT_TRANSIT.value
 THIRD_COUNTRY_OF = {"CN": "CHN", "HK": "HKG", "MO": "MAC"}
 
 
-def in_force(stay: Stay, terms: Terms) -> tuple[datetime | None, tuple[str, ...]]:
+InForce = tuple[datetime | None, tuple[str, ...]]
+
+
+def in_force(stay: Stay, terms: Terms) -> InForce:
     """The stay's deadline as currently known (the latest extension wins) and its evidence."""
     deadline = terms.deadline
     evidence: tuple[str, ...] = (stay.entry.event_id,)
@@ -32,32 +35,44 @@ def in_force(stay: Stay, terms: Terms) -> tuple[datetime | None, tuple[str, ...]
     return deadline, evidence
 
 
-def record_opened(stay: Stay, terms: Terms, sink: DecisionSink) -> None:
-    """STAY_OPENED with the deadline in force (an extension replaces it, and joins the evidence)."""
+def record_opened(
+    stay: Stay,
+    terms: Terms,
+    sink: DecisionSink,
+    deadline: datetime | None,
+    evidence: tuple[str, ...],
+) -> None:
+    """STAY_OPENED with the deadline in force (``in_force``: an extension replaces it, and joins
+    the evidence)."""
     entry = stay.entry
     basis: str = entry.basis or "UNKNOWN"
-    deadline, evidence = in_force(stay, terms)
+    key = (Code.STAY_OPENED, basis, entry.port, stay.entry_day, deadline, bool(stay.extensions))
+    detail = SHARED_TEXTS.get(key)
+    if detail is None:  # formatted once per distinct key (shared by travellers, re-derivations)
+        detail = shared_text(
+            key,
+            lambda: (
+                f"{basis} stay entered at {entry.port} on {stay.entry_day.isoformat()}, "
+                + (f"deadline {fmt(deadline)}" if deadline else "no deadline")
+                + (" (extended)" if stay.extensions else "")
+            ),
+        )
     sink.add(
         Code.STAY_OPENED,
         stay.jurisdiction,
         terms.rule_label,
         evidence,
         entry.occurred_at,
-        shared_text(
-            (Code.STAY_OPENED, basis, entry.port, stay.entry_day, deadline, bool(stay.extensions)),
-            lambda: (
-                f"{basis} stay entered at {entry.port} on {stay.entry_day.isoformat()}, "
-                + (f"deadline {fmt(deadline)}" if deadline else "no deadline")
-                + (" (extended)" if stay.extensions else "")
-            ),
-        ),
+        detail,
         deadline=deadline,
     )
 
 
-def record_landside(stay: Stay, terms: Terms, sink: DecisionSink, policy: Policy) -> None:
-    """The outcome of a landside stay as far as it is known."""
-    deadline, evidence = in_force(stay, terms)
+def record_landside(
+    stay: Stay, terms: Terms, sink: DecisionSink, policy: Policy, known: InForce
+) -> None:
+    """The outcome of a landside stay as far as it is known (``known``: :func:`in_force`)."""
+    deadline, evidence = known
     _record_outcome(stay, terms.rule_label, deadline, evidence, sink, landside=True)
     if stay.exit is not None and stay.entry.basis is Basis.TWOV:
         check_twov_exit(stay, stay.exit, terms.rule_label, sink, policy)
@@ -215,7 +230,8 @@ def _record_exit(  # noqa: PLR0917 - the stay, its exit and the terms it was jud
             label,
             (*evidence, exit_.event_id),
             exit_.occurred_at,
-            shared_text(
+            SHARED_TEXTS.get((Code.STAY_CLOSED, exit_.port))
+            or shared_text(
                 (Code.STAY_CLOSED, exit_.port), lambda: f"exit at {exit_.port} within the limit"
             ),
             deadline=deadline,
