@@ -23,7 +23,9 @@ was never processed, and the worker committed past it.
   not processed;
 * records fetched before a seek of their partition but handed out after it are dropped and the
   partition is sought again, and the read offset is set to the target when the first record after
-  the seek is handed out (a delivery in flight during the seek may have moved it past the target).
+  the seek is handed out (a delivery in flight during the seek may have moved it past the target);
+* the input partitions stay held until the assignment's changelog state is verified restored
+  (:class:`~streams.worker.restore_gate.RestoreGate`, which restarts Faust's recovery otherwise).
 
 Deliveries that this repeats are harmless: a repeated ``event_id`` changes nothing and re-published
 decisions carry the same ``decision_id``. The attributes used are faust-streaming internals
@@ -37,6 +39,8 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from faust.types.tuples import ack_lock
+
+from streams.worker.restore_gate import RestoreGate
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +66,8 @@ class GuardedSeeks:
         """Hold the assigned input partitions until their seek (see :meth:`resume_flow`)."""
         me: Any = self
         self.guard.held |= {tp for tp in assigned if not me._is_changelog_tp(tp)}
+        self.guard.restore.reset()
+        self.guard.restore.install(me.app, self)
         await super().on_partitions_assigned(assigned, generation_id)  # type: ignore[misc]
 
     def ack(self, message: Any) -> bool:
@@ -94,11 +100,12 @@ class GuardedSeeks:
         """Faust's flow resumption; then the held input partitions are sought and resumed.
 
         Faust resumes its flow control (emptying the stream buffers) just before this, once the
-        tables are recovered; while a recovery is still running the partitions stay held.
+        tables are recovered; while a recovery is still running, and until the restored state of
+        the assignment is verified (:mod:`streams.worker.restore_gate`), the partitions stay held.
         """
         me: Any = self
         super().resume_flow()  # type: ignore[misc]
-        if me.app.in_recovery or not self.guard.held:
+        if me.app.in_recovery or not self.guard.held or not self.guard.restore.passed:
             return
         held = self.guard.held & self.input_partitions()
         self.guard.held = set()
@@ -127,7 +134,8 @@ class GuardedSeeks:
         When a rebalance lands while a recovery is starting, Faust can register a standby
         partition after it computed the offsets to read from and then seek it to ``None``,
         which crashes the worker (``ValueError: Offset must be a positive integer``, seen with
-        three workers under load). Reading a changelog from its start is always correct.
+        three workers under load). Reading a changelog from its start is always correct; Faust's
+        bookkeeping then has no highwater for it, so the restore gate checks that it was read.
         """
         unset = {tp for tp, offset in partitions.items() if not isinstance(offset, int)}
         if unset:
@@ -166,3 +174,4 @@ class _GuardState:
         self.targets: dict[Any, int] = {}  # offset of the last seek
         self.fresh: set[Any] = set()  # sought, nothing handed out since
         self.delivered: dict[Any, int] = {}  # highest offset handed out since the last seek
+        self.restore = RestoreGate()  # input held until the assignment's state is verified

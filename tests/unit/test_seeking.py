@@ -29,9 +29,57 @@ class FakeThread:
         self.seeks.append((tp, offset))
 
 
+class FakeSignal:
+    def __init__(self) -> None:
+        self.raised = False
+
+    def set(self) -> None:
+        self.raised = True
+
+
+class FakeRecovery:
+    """The part of Faust's table Recovery the restore gate uses, recording its completions."""
+
+    def __init__(self) -> None:
+        self.active_offsets: dict[TP, int | None] = {}
+        self.signal_recovery_start = FakeSignal()
+        self.completed: list[int] = []
+        self.flushed = 0
+
+    def flush_buffers(self) -> None:
+        self.flushed += 1
+
+    async def on_recovery_completed(self, generation_id: int = 0) -> None:
+        self.completed.append(generation_id)
+
+
+class FakeTable:
+    def __init__(self) -> None:
+        self.applied: dict[TP, int | None] = {}  # RocksDB's persisted offset per changelog TP
+
+    def persisted_offset(self, tp: TP) -> int | None:
+        return self.applied.get(tp)
+
+
+class FakeTables:
+    def __init__(self) -> None:
+        self.recovery = FakeRecovery()
+        self.travellers = FakeTable()
+        self._changelogs = {CHANGELOG.topic: self.travellers}
+
+
+class FakeAssignor:
+    def assigned_actives(self) -> set[TP]:
+        return {CROSSINGS, PERMITS, CHANGELOG}
+
+
 class FakeApp:
     in_recovery = False
     consumer_generation_id = 3
+
+    def __init__(self) -> None:
+        self.tables = FakeTables()
+        self.assignor = FakeAssignor()
 
 
 @dataclass(eq=False)
@@ -60,6 +108,10 @@ class FaustConsumerStandIn:
         self.during_fetch: list[Any] = []  # called between two records of a batch
         self._unacked_messages: set[FakeMessage] = set()
         self.waited_seeks: list[dict[TP, int | None]] = []
+        self.ends: dict[TP, int] = {CHANGELOG: 0}  # end offsets of the changelogs
+
+    async def highwaters(self, *tps: TP) -> dict[TP, int]:
+        return {tp: self.ends[tp] for tp in tps}
 
     def assignment(self) -> set[TP]:
         return {CROSSINGS, PERMITS, CHANGELOG}
@@ -112,8 +164,17 @@ def fetch(consumer: Consumer) -> list[tuple[TP, int]]:
     return asyncio.run(drain())
 
 
+def assign_and_recover(consumer: Consumer) -> None:
+    """A rebalance, then Faust's recovery completion (wrapped by the restore gate)."""
+    asyncio.run(consumer.on_partitions_assigned({CROSSINGS, PERMITS, CHANGELOG}, 3))
+    consumer.paused.discard(CHANGELOG)  # resumed by the recovery that reads it
+    asyncio.run(consumer.app.tables.recovery.on_recovery_completed(3))
+
+
 def test_inputs_are_held_from_the_seek_until_the_flow_resumes_after_recovery() -> None:
     consumer = Consumer({CROSSINGS: 120, PERMITS: None})
+    assign_and_recover(consumer)
+    consumer._thread.seeks.clear()
     consumer._acked[CROSSINGS] = [130, 131]  # recorded before the seek: never trusted after it
     consumer._gap[CROSSINGS] = object()
     asyncio.run(consumer.perform_seek())
@@ -130,6 +191,40 @@ def test_inputs_are_held_from_the_seek_until_the_flow_resumes_after_recovery() -
     assert consumer._read_offset == {CROSSINGS: 120, PERMITS: None}
     assert CROSSINGS not in consumer._acked and CROSSINGS not in consumer._gap
     assert consumer.flow_resumed == 2
+
+
+def test_input_stays_held_until_every_active_changelog_is_restored() -> None:
+    consumer = Consumer({CROSSINGS: 120, PERMITS: 7})
+    recovery, travellers = consumer.app.tables.recovery, consumer.app.tables.travellers
+    consumer.ends[CHANGELOG] = 228  # last offset 227, nothing of it applied here
+    recovery.active_offsets[CHANGELOG] = 227  # Faust's bookkeeping believed it restored
+    assign_and_recover(consumer)
+    assert recovery.completed == [], "Faust's completion (seek and resume of input) not run"
+    assert recovery.signal_recovery_start.raised, "recovery restarted"
+    assert recovery.active_offsets[CHANGELOG] == -1, "read again from what the store holds"
+    assert recovery.flushed == 1, "buffered changelog records applied before the check"
+    asyncio.run(consumer.perform_seek())
+    consumer.resume_flow()  # Faust resumes its flow while it recovers again
+    assert consumer.paused == {CROSSINGS, PERMITS}, "not verified: input held"
+    travellers.applied[CHANGELOG] = 200  # the restarted recovery read part of it
+    asyncio.run(recovery.on_recovery_completed(3))
+    assert recovery.completed == [] and recovery.active_offsets[CHANGELOG] == 200
+    travellers.applied[CHANGELOG] = 227
+    asyncio.run(recovery.on_recovery_completed(3))
+    assert recovery.completed == [3]
+    consumer.resume_flow()
+    assert consumer.paused == set()
+
+
+def test_a_changelog_that_cannot_be_read_further_does_not_hold_input_forever() -> None:
+    consumer = Consumer({CROSSINGS: 120, PERMITS: 7})
+    recovery = consumer.app.tables.recovery
+    consumer.ends[CHANGELOG] = 50  # e.g. its tail a compacted-away tombstone
+    consumer.app.tables.travellers.applied[CHANGELOG] = 40
+    assign_and_recover(consumer)
+    assert recovery.completed == [], "first: recovered again"
+    asyncio.run(recovery.on_recovery_completed(3))  # that read nothing more of it
+    assert recovery.completed == [3], "then let through (logged as an error)"
 
 
 def test_records_fetched_across_a_seek_are_dropped_and_the_partition_sought_again() -> None:
@@ -154,7 +249,7 @@ def test_records_fetched_across_a_seek_are_dropped_and_the_partition_sought_agai
 
 def test_acks_count_only_for_released_partitions_of_the_current_generation() -> None:
     consumer = Consumer({CROSSINGS: 120, PERMITS: 7})
-    asyncio.run(consumer.on_partitions_assigned({CROSSINGS, PERMITS, CHANGELOG}, 3))
+    assign_and_recover(consumer)
     held = FakeMessage(CROSSINGS, 125)  # e.g. skipped by a stream while the flow was stopped
     consumer._unacked_messages.add(held)
     assert consumer.ack(held) is False and held.acked
