@@ -13,6 +13,7 @@ an event is never decides whether it is judged: only what the traveller's state 
 from __future__ import annotations
 
 import heapq
+import operator
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import date, datetime, timedelta
@@ -110,7 +111,12 @@ def _refresh(
     if unjudged:
         current = {**current, **{d.decision_id: d for d in unjudged}}
     decisions, emissions = diff_decisions(state.decisions, current)
+    held = state.decisions
+    if not emissions and len(decisions) == len(held) and all(map(operator.is_, decisions, held)):
+        decisions = held  # the same decisions in the same order: keep the held tuple
     prune_at = next_prune(derivation, events, watermark, policy, unjudged)
+    if prune_at is not None and prune_at == state.prune_at:
+        prune_at = state.prune_at  # the instant already held (and indexed): no equal copy
     new_state = TravellerState(
         state.traveller_id, events, decisions, derivation.due, prune_at, state.forgotten
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
+from functools import cache
 
 from domain.decisions import Decision
 from domain.derive import Derivation
@@ -37,6 +38,12 @@ from domain.rules.sequence import Stay
 from domain.state import TravellerState
 
 RECHECK = timedelta(days=1)
+
+
+@cache
+def _days(days: int) -> timedelta:
+    """``timedelta(days=days)``, built once per horizon length (asked for on every event)."""
+    return timedelta(days=days)
 
 
 def prune_due(state: TravellerState, watermark: datetime) -> bool:
@@ -64,15 +71,15 @@ def next_prune(
     if not events and earliest is None:
         return None
     settings = policy.settings
-    open_after = timedelta(days=settings.open_stay_horizon_days)
-    base = timedelta(days=settings.prune_horizon_days)
+    open_after = _days(settings.open_stay_horizon_days)
+    base = _days(settings.prune_horizon_days)
     attached: set[str] = set()
     for stay in derivation.stays:
         end = stay.end()
         if end is None:
             candidate = stay.entry.occurred_at + open_after
         else:
-            candidate = end + timedelta(days=policy.history_days(stay.jurisdiction))
+            candidate = end + _days(policy.history_days(stay.jurisdiction))
         if earliest is None or candidate < earliest:
             earliest = candidate
         attached.update(_stay_event_ids(stay))
