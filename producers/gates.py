@@ -37,11 +37,10 @@ def publish_events(
     """
     sent = beats = 0
     for event in events:
+        publisher.publish(event)  # a heartbeat fans out to every crossings partition
         if isinstance(event, GateHeartbeat):
-            publisher.send_heartbeats(event.port, event.occurred_at, event.event_id)
             beats += 1
         else:
-            publisher.publish(event)
             sent += 1
         if progress is not None and (sent + beats) % progress_every == 0:
             progress(sent + beats, publisher)

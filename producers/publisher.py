@@ -96,9 +96,15 @@ class EventPublisher:
     # --- public API ------------------------------------------------------------------------------
 
     def publish(self, event: Event) -> None:
-        """Buffer ``event`` and hand it to Kafka; delivery is confirmed asynchronously."""
-        key = None if isinstance(event, GateHeartbeat) else event.traveller_id.encode()
-        self._enqueue(event, topic_for(event, self._settings), key, None)
+        """Buffer ``event`` and hand it to Kafka; delivery is confirmed asynchronously.
+
+        A :class:`GateHeartbeat` goes to every crossings partition (:meth:`send_heartbeats`), so
+        every partition's watermark advances: there is no other way to publish one.
+        """
+        if isinstance(event, GateHeartbeat):
+            self.send_heartbeats(event.port, event.occurred_at, event.event_id)
+            return
+        self._enqueue(event, topic_for(event, self._settings), event.traveller_id.encode(), None)
 
     def publish_all(self, events: Iterable[Event]) -> int:
         """Publish every event in order; return how many were handed over."""

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from base.settings import PROJECT_ROOT, Settings
+from domain.events import Event, GateHeartbeat
 from infra.process import free_port
 from ledger.job import publish_malformed
 from ledger.worker_process import settings_env
@@ -30,6 +31,18 @@ from tests.pipeline import isolated_settings, running_worker, wait_until_worker_
 pytestmark = pytest.mark.e2e
 
 DAY = date(2025, 12, 1)
+
+
+def published_messages(events: tuple[Event, ...], partitions: int) -> int:
+    """Messages the publishers send for ``events``: one per heartbeat and crossings partition."""
+    beats = sum(isinstance(e, GateHeartbeat) for e in events)
+    return len(events) - beats + beats * partitions
+
+
+def published_ids(events: tuple[Event, ...], partitions: int) -> int:
+    """Distinct event ids among them (each heartbeat copy has its own: ``<id>.p<partition>``)."""
+    beats = {e.event_id for e in events if isinstance(e, GateHeartbeat)}
+    return len({e.event_id for e in events} - beats) + len(beats) * partitions
 
 
 def _ledger(
@@ -81,8 +94,9 @@ def test_the_main_command_runs_a_simulated_day_into_chdb(tmp_path: Path) -> None
     header, values = sql.stdout.strip().splitlines()
     assert header.split("\t") == ["count()", "uniqExact(event_id)"]
     messages, distinct = map(int, values.split("\t"))
-    assert messages == len(events)
-    assert distinct == len({e.event_id for e in events})
+    partitions = Settings.from_env(env).partitions
+    assert messages == published_messages(events, partitions)
+    assert distinct == published_ids(events, partitions)
     dead = _ledger(["sql", "--tsv", "SELECT count() FROM dead_letters"], env, timeout=120)
     assert dead.stdout.split() == ["count()", "3"]
     verified = _ledger(["verify"], env, timeout=300)
@@ -112,7 +126,8 @@ def test_a_simulated_day_flows_from_gates_to_the_clickhouse_server(
         stats = sink.run(until=sink.end_offsets())
         assert sink.caught_up(sink.end_offsets()), stats.summary()
         rows = store.query("SELECT count(), uniqExact(event_id) FROM events").rows
-        assert rows == [(len(events), len({e.event_id for e in events}))]
+        published = published_messages(events, settings.partitions)
+        assert rows == [(published, published_ids(events, settings.partitions))]
         crossings = store.query("SELECT count() FROM events WHERE type = 'CrossingRecorded'").rows[
             0
         ][0]
