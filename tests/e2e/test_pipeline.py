@@ -109,8 +109,13 @@ def test_a_simulated_day_flows_from_gates_to_the_clickhouse_server(
     settings = isolated_settings(service_settings, make_topic, tmp_path).with_overrides(
         clickhouse_database=f"e2e_{uuid.uuid4().hex[:8]}"
     )
+    # Each heartbeat reaches every crossings partition: one every 5 minutes per partition keeps
+    # the input as large as when heartbeats went to one partition (about 12,500 messages).
+    beat_every = 5 * settings.partitions
     events = simulate(
-        SimulationConfig(start=DAY, travellers=120, seed=5, violation_share=0.1)
+        SimulationConfig(
+            start=DAY, travellers=120, seed=5, violation_share=0.1, heartbeat_minutes=beat_every
+        )
     ).events
     log = tmp_path / "worker.log"
     with running_worker(settings, log) as worker:
