@@ -37,6 +37,7 @@ class JobOptions:
     travellers: int = 2000
     seed: int = 7
     violation_share: float = 0.05
+    heartbeat_minutes: int = 5
     malformed: int = 3
     keep_services: bool = False
     timeout_seconds: float = 600.0
@@ -118,6 +119,7 @@ def _publish_day(settings: Settings, options: JobOptions, progress: Progress) ->
         travellers=options.travellers,
         seed=options.seed,
         violation_share=options.violation_share,
+        heartbeat_minutes=options.heartbeat_minutes,
     )
     simulation = simulate(config)
     events = simulation.events

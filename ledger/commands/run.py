@@ -17,6 +17,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--violations", type=float, default=0.05, help="share of travellers 0..1")
     parser.add_argument(
+        "--heartbeat-minutes",
+        type=int,
+        default=5,
+        help="minutes between heartbeats of each port, each sent to every crossings partition",
+    )
+    parser.add_argument(
         "--malformed", type=int, default=3, help="malformed messages to inject (0..3)"
     )
     parser.add_argument("--keep-services", action="store_true", help="leave Kafka running")
@@ -32,6 +38,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         travellers=args.travellers,
         seed=args.seed,
         violation_share=args.violations,
+        heartbeat_minutes=args.heartbeat_minutes,
         malformed=args.malformed,
         keep_services=args.keep_services,
         timeout_seconds=args.timeout,

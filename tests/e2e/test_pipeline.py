@@ -69,9 +69,15 @@ def test_the_main_command_runs_a_simulated_day_into_chdb(tmp_path: Path) -> None
             "LEDGER_SIGNING_KEY": str(tmp_path / "keys" / "checkpoints.pem"),
         }
     )
-    travellers, seed = 150, 11
+    # Heartbeats reach every crossings partition: one every 5 minutes per partition keeps the
+    # input as large as when they went to one partition.
+    travellers, seed, beat_every = 150, 11, 5 * Settings.from_env(env).partitions
     run = _ledger(
-        ["run", "--travellers", str(travellers), "--seed", str(seed), "--start", DAY.isoformat()],
+        [
+            "run",
+            *("--travellers", str(travellers), "--seed", str(seed), "--start", DAY.isoformat()),
+            *("--heartbeat-minutes", str(beat_every)),
+        ],
         env,
         timeout=600,
     )
@@ -85,7 +91,13 @@ def test_the_main_command_runs_a_simulated_day_into_chdb(tmp_path: Path) -> None
     assert run.stdout.rstrip().endswith("everything verifies"), run.stdout[-2000:]
 
     events = simulate(
-        SimulationConfig(start=DAY, travellers=travellers, seed=seed, violation_share=0.05)
+        SimulationConfig(
+            start=DAY,
+            travellers=travellers,
+            seed=seed,
+            violation_share=0.05,
+            heartbeat_minutes=beat_every,
+        )
     ).events
     sql = _ledger(
         ["sql", "--tsv", "SELECT count(), uniqExact(event_id) FROM events"], env, timeout=120
