@@ -170,6 +170,7 @@ class ClickHouseServer(LocalService):
                 log_file=self.logs_dir / "stdout.log",
                 pid_file=self.pid_file,
                 cwd=self.home,
+                with_parent=self.with_parent,
             )
             started = True
         self.wait_ready(timeout)

@@ -177,6 +177,7 @@ class KafkaBroker(LocalService):
             log_file=self.logs_dir / "stdout.log",
             pid_file=self.pid_file,
             cwd=self.home,
+            with_parent=self.with_parent,
         )
         return True
 

@@ -1,20 +1,23 @@
 """Process plumbing shared by the Kafka and ClickHouse launchers.
 
 Services run detached (their own session) so that ``ledger infra up`` can exit and leave them
-running. A pid file plus a command-line check (the pid must still belong to a process whose
-command line names our config file) decides whether a previous start can be reused.
+running; a caller that owns its services for its own lifetime (``ledger run``) asks instead that
+they die with it (:func:`die_with_parent`), so a killed parent leaves no orphans. A pid file plus
+a command-line check (the pid must still belong to a process whose command line names our config
+file) decides whether a previous start can be reused.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import os
 import signal
 import socket
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from infra.errors import InfraError
@@ -104,6 +107,31 @@ def pid_alive(pid: int, marker: str) -> bool:
     return marker.encode() in cmdline
 
 
+_PR_SET_PDEATHSIG = 1  # prctl option, <linux/prctl.h>
+
+
+def die_with_parent(sig: signal.Signals = signal.SIGKILL) -> Callable[[], None]:
+    """A ``preexec_fn`` after which the child gets ``sig`` as soon as this process dies (Linux).
+
+    The kernel sends it when the thread that started the child exits, so start children from the
+    main thread. Everything is looked up here, in the parent: between fork and exec the hook only
+    makes system calls (no import, no Python lock). If this process died before the hook ran, the
+    child signals itself.
+    """
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    prctl.restype = ctypes.c_int
+    parent, signum = os.getpid(), int(sig)
+
+    def arm() -> None:
+        if prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+        if os.getppid() != parent:
+            os.kill(os.getpid(), signum)
+
+    return arm
+
+
 def spawn(
     cmd: Sequence[str],
     *,
@@ -111,8 +139,12 @@ def spawn(
     pid_file: Path,
     cwd: Path,
     env: dict[str, str] | None = None,
+    with_parent: bool = False,
 ) -> int:
-    """Start ``cmd`` detached, stdout and stderr appended to ``log_file``; record its pid."""
+    """Start ``cmd`` detached, stdout and stderr appended to ``log_file``; record its pid.
+
+    With ``with_parent`` the process is SIGKILLed when this one dies (:func:`die_with_parent`).
+    """
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with log_file.open("ab") as log:
         try:
@@ -124,6 +156,8 @@ def spawn(
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
                 env=env,
+                # The hook takes no lock and imports nothing (see die_with_parent).
+                preexec_fn=die_with_parent() if with_parent else None,  # noqa: PLW1509
             )
         except OSError as e:
             raise InfraError(f"cannot run {cmd[0]}: {e}") from e

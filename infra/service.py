@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
@@ -24,6 +24,9 @@ class LocalService:
     """A project service run as a plain process under ``settings.data_dir/<dirname>``."""
 
     settings: Settings
+    # True when the starter owns the service for its own lifetime (``ledger run``): the process
+    # then dies with the starter, even a SIGKILLed one, instead of running on as an orphan.
+    with_parent: bool = field(default=False, kw_only=True)
 
     label: ClassVar[str]
     dirname: ClassVar[str]

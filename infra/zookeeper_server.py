@@ -89,7 +89,13 @@ class ZooKeeperServer(LocalService):
             str(self.config_file),
         ]
         log_file = self.logs_dir / "stdout.log"
-        process.spawn(cmd, log_file=log_file, pid_file=self.pid_file, cwd=self.home)
+        process.spawn(
+            cmd,
+            log_file=log_file,
+            pid_file=self.pid_file,
+            cwd=self.home,
+            with_parent=self.with_parent,
+        )
         self.wait_ready(timeout)
         return True
 

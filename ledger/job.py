@@ -65,7 +65,8 @@ def run_job(settings: Settings, options: JobOptions, out: TextIO = sys.stdout) -
 
     settings = replace(settings, store="chdb")
     progress = Progress()
-    broker = KafkaBroker(settings)
+    # The job owns its broker: without --keep-services it dies with the job, even a killed one.
+    broker = KafkaBroker(settings, with_parent=not options.keep_services)
     _reset(settings, broker, progress)
     progress(f"starting Kafka on {settings.kafka_bootstrap} (jars, KRaft format, broker)")
     broker.start()

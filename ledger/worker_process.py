@@ -3,6 +3,8 @@ share.
 
 The child gets the parent's settings through ``LEDGER_*`` variables (:func:`settings_env`), writes
 stdout and stderr to one log file, and is stopped with SIGTERM, then SIGKILL after a grace period.
+It dies with its parent (SIGKILL from the kernel, :func:`infra.process.die_with_parent`): a job or
+test killed by a timeout leaves no worker running on as an orphan.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 
 from base.errors import LedgerError
 from base.settings import Settings
+from infra.process import die_with_parent
 
 
 class WorkerExitedError(LedgerError):
@@ -49,6 +52,7 @@ def start_worker(
 
     ``extra_env`` adds variables of the child's own (e.g. Faust's ``BROKER_SESSION_TIMEOUT``);
     ``cwd`` defaults to the caller's (relative paths in the settings mean the same to both).
+    Start it from the main thread: it is killed when the thread that started it exits.
     """
     env = dict(os.environ)
     env.update(settings_env(settings))
@@ -61,6 +65,7 @@ def start_worker(
             stderr=subprocess.STDOUT,
             env=env,
             cwd=cwd,
+            preexec_fn=die_with_parent(),  # noqa: PLW1509 (no lock, no import: see there)
         )
 
 
