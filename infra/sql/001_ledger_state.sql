@@ -16,13 +16,15 @@
 -- read one traveller at a time (event_ports, decision_current) have no partitions and granules
 -- of 256 rows, so a traveller's rows are one or two granules, not one per month.
 --
--- The fill statements copy existing emissions when a table is created on a store that already
--- has data (guarded by the table being empty, so a re-run inserts nothing). Start the sink after
--- the migration: an emission inserted between the CREATE and the fill would make the guard skip.
--- A fill takes a decision's port and its instant from the stored crossing it cites first when
--- the emission does not carry them (written before DecisionEmitted v3 and v4), so a table
--- rebuilt on an older store holds them too; event_ports comes first for that. The guard is also
--- on the crossings' side, so a migration of a filled store reads none of them.
+-- Each view's SELECT is written once, here: the migration derives from it the fill of its table
+-- (streams/store/sql_files.py), which copies existing rows when the table is created on a store
+-- that already has data (guarded by the table being empty, so a re-run inserts nothing). Start
+-- the sink after the migration: an emission inserted between the CREATE and the fill would make
+-- the guard skip. A fill takes a decision's port and its instant from the stored crossing it
+-- cites first when the emission does not carry them (written before DecisionEmitted v3 and v4;
+-- the columns are listed in sql_files.LOOKED_UP), so a table rebuilt on an older store holds
+-- them too; event_ports comes first for that. The guard is also on the crossings' side, so a
+-- migration of a filled store reads none of them.
 
 -- Every event of a traveller (heartbeats left out), ordered by traveller with fine granules and
 -- no partitions: a traveller's timeline reads that traveller's rows only (the events table is
@@ -60,20 +62,6 @@ AS SELECT
     kafka_topic, kafka_partition, kafka_offset
 FROM {database}.events
 WHERE traveller_id != '';
-
-INSERT INTO {database}.event_ports
-SELECT
-    traveller_id, event_id, type, port, occurred_at, occurred_at_ms,
-    if(type = 'CrossingRecorded',
-       arrayStringConcat(arrayFilter(x -> x != '', [
-           ifNull(direction, ''), ifNull(basis, ''), ifNull(nationality, ''),
-           ifNull(document, ''), ifNull(channel, ''),
-           if(permit_id IS NULL, '', concat('permit ', assumeNotNull(permit_id)))]), ' '),
-       payload) AS detail,
-    kafka_topic, kafka_partition, kafka_offset
-FROM {database}.events
-WHERE traveller_id != ''
-  AND (SELECT count() FROM {database}.event_ports) = 0;
 
 -- Every emission of every decision, ordered by traveller with fine granules and no partitions:
 -- the decisions in force, the stays, the latest flag of decision_log and the timeline's
@@ -117,28 +105,6 @@ AS SELECT
     toUInt64(kafka_partition) * 1099511627776 + toUInt64(kafka_offset) AS version
 FROM {database}.decisions;
 
-INSERT INTO {database}.decision_current
-SELECT
-    traveller_id, decision_id, status, code, severity, jurisdiction, rule, evidence,
-    entry_event_id, deadline, deadline_ms, overstay_seconds,
-    observed_at, observed_at_ms, detail, ifNull(port, found_port) AS port, emitted_at,
-    emitted_at_ms, kafka_topic, kafka_partition, kafka_offset, version
-FROM (
-    SELECT
-        traveller_id, decision_id, status, code, severity, jurisdiction, rule, evidence,
-        evidence[1] AS entry_event_id, deadline, deadline_ms, overstay_seconds,
-        observed_at, observed_at_ms, detail, port, emitted_at, emitted_at_ms,
-        kafka_topic, kafka_partition, kafka_offset,
-        toUInt64(kafka_partition) * 1099511627776 + toUInt64(kafka_offset) AS version
-    FROM {database}.decisions
-    WHERE (SELECT count() FROM {database}.decision_current) = 0
-) AS l
-ANY LEFT JOIN (
-    SELECT traveller_id, event_id AS entry_event_id, CAST(port AS Nullable(String)) AS found_port
-    FROM {database}.event_ports
-    WHERE (SELECT count() FROM {database}.decision_current) = 0
-) AS r USING (traveller_id, entry_event_id);
-
 -- The same, narrow and ordered by day: decisions_by_rule_port_day reads one day's rows (the
 -- port is the decision's own, so no crossing is joined).
 CREATE TABLE IF NOT EXISTS {database}.decision_day
@@ -165,14 +131,6 @@ AS SELECT
     evidence[1] AS entry_event_id,
     toUInt64(kafka_partition) * 1099511627776 + toUInt64(kafka_offset) AS version
 FROM {database}.decisions;
-
-INSERT INTO {database}.decision_day
-SELECT
-    toDate(observed_at) AS day, decision_id, status, traveller_id, code, severity, rule, port,
-    evidence[1] AS entry_event_id,
-    toUInt64(kafka_partition) * 1099511627776 + toUInt64(kafka_offset) AS version
-FROM {database}.decisions
-WHERE (SELECT count() FROM {database}.decision_day) = 0;
 
 -- The decisions that end or judge a stay (everything but STAY_OPENED), ordered by code first:
 -- the suspected overstayers are one short key range, and the stays that may close them are
@@ -213,28 +171,3 @@ AS SELECT
     toUInt64(kafka_partition) * 1099511627776 + toUInt64(kafka_offset) AS version
 FROM {database}.decisions
 WHERE code IN ('STAY_CLOSED', 'OVERSTAY', 'SUSPECTED_OVERSTAY', 'ENTRY_WITHOUT_EXIT');
-
-INSERT INTO {database}.stay_decisions
-SELECT
-    code, traveller_id, entry_event_id, ifNull(port, found_port) AS entry_port,
-    ifNull(port_at, found_at) AS entered_at, ifNull(port_at_ms, found_at_ms) AS entered_at_ms,
-    decision_id, status, jurisdiction, rule, last_event_id, deadline, deadline_ms,
-    overstay_seconds, observed_at, observed_at_ms, emitted_at, emitted_at_ms, version
-FROM (
-    SELECT
-        code, traveller_id, evidence[1] AS entry_event_id, port, port_at, port_at_ms,
-        decision_id, status, jurisdiction, rule, evidence[-1] AS last_event_id, deadline,
-        deadline_ms, overstay_seconds, observed_at, observed_at_ms, emitted_at, emitted_at_ms,
-        toUInt64(kafka_partition) * 1099511627776 + toUInt64(kafka_offset) AS version
-    FROM {database}.decisions
-    WHERE code IN ('STAY_CLOSED', 'OVERSTAY', 'SUSPECTED_OVERSTAY', 'ENTRY_WITHOUT_EXIT')
-      AND (SELECT count() FROM {database}.stay_decisions) = 0
-) AS l
-ANY LEFT JOIN (
-    SELECT
-        traveller_id, event_id AS entry_event_id, CAST(port AS Nullable(String)) AS found_port,
-        CAST(occurred_at AS Nullable(DateTime('UTC'))) AS found_at,
-        CAST(occurred_at_ms AS Nullable(UInt16)) AS found_at_ms
-    FROM {database}.event_ports
-    WHERE (SELECT count() FROM {database}.stay_decisions) = 0
-) AS r USING (traveller_id, entry_event_id);

@@ -30,6 +30,7 @@ from streams.store.errors import (
     StoreUnavailableError,
     quote_identifier,
 )
+from streams.store.sql_files import split_statements, with_fills
 
 Role = Literal["writer", "investigator"]
 Row = Mapping[str, Any]
@@ -175,27 +176,15 @@ class ColumnResult:
 
 
 def ddl_statements(database: str) -> list[str]:
-    """The migration statements from ``infra/sql/*.sql`` (in file order) for ``database``."""
+    """The migration statements from ``infra/sql/*.sql`` (in file order) for ``database``, each
+    materialized view followed by the fill of its table (:mod:`streams.store.sql_files`)."""
     quoted = quote_identifier(database)
     statements: list[str] = []
     sql_dir = resources.files("infra") / "sql"
     for entry in sorted(sql_dir.iterdir(), key=lambda p: p.name):
-        if not entry.name.endswith(".sql"):
-            continue
-        lines = [line.split("--", 1)[0].rstrip() for line in entry.read_text("utf-8").splitlines()]
-        current: list[str] = []
-        for line in lines:
-            if not line:
-                continue
-            if line.endswith(";"):
-                current.append(line[:-1])
-                statements.append("\n".join(current).replace("{database}", quoted))
-                current = []
-            else:
-                current.append(line)
-        if current:
-            statements.append("\n".join(current).replace("{database}", quoted))
-    return statements
+        if entry.name.endswith(".sql"):
+            statements.extend(with_fills(split_statements(entry.read_text("utf-8"))))
+    return [statement.replace("{database}", quoted) for statement in statements]
 
 
 class Store(ABC):
