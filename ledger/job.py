@@ -17,13 +17,15 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import date
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from base.credentials import kafka_client_security
 from base.errors import LedgerError
 from base.settings import Settings
 from ledger.worker_process import start_worker, stop_process, worker_lag
+
+if TYPE_CHECKING:
+    from producers.sim_config import SimulationConfig
 
 
 class JobError(LedgerError):
@@ -32,12 +34,7 @@ class JobError(LedgerError):
 
 @dataclass(frozen=True, slots=True)
 class JobOptions:
-    start: date
-    days: int = 1
-    travellers: int = 2000
-    seed: int = 7
-    violation_share: float = 0.05
-    heartbeat_minutes: int = 5
+    traffic: SimulationConfig  # the simulated day(s) the job publishes
     malformed: int = 3
     keep_services: bool = False
     timeout_seconds: float = 600.0
@@ -112,20 +109,13 @@ def _start_worker(settings: Settings, progress: Progress) -> subprocess.Popen[by
 
 def _publish_day(settings: Settings, options: JobOptions, progress: Progress) -> int:
     from producers.roles import GatesAndAuthorities
-    from producers.simulator import SimulationConfig, simulate
+    from producers.simulator import simulate
 
-    config = SimulationConfig(
-        start=options.start,
-        days=options.days,
-        travellers=options.travellers,
-        seed=options.seed,
-        violation_share=options.violation_share,
-        heartbeat_minutes=options.heartbeat_minutes,
-    )
+    config = options.traffic
     simulation = simulate(config)
     events = simulation.events
     progress(
-        f"simulated {len(events)} events for {options.travellers} travellers "
+        f"simulated {len(events)} events for {config.travellers} travellers "
         f"({len(simulation.violations)} with an injected violation); publishing"
     )
     publisher = GatesAndAuthorities(settings, client_id="ledger-run")

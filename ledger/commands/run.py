@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 import argparse
-from datetime import date
 
 from base.settings import Settings
+from ledger.commands.traffic import add_traffic_arguments, traffic_config
 
 HELP = "the main job: Kafka + chDB, a simulated day through worker and sink, audit summary"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--start", type=date.fromisoformat, default=date(2025, 12, 1))
-    parser.add_argument("--days", type=int, default=1)
-    parser.add_argument("--travellers", type=int, default=2000)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--violations", type=float, default=0.05, help="share of travellers 0..1")
-    parser.add_argument(
-        "--heartbeat-minutes",
-        type=int,
-        default=5,
-        help="minutes between heartbeats of each port, each sent to every crossings partition",
-    )
+    add_traffic_arguments(parser, violations=0.05)
     parser.add_argument(
         "--malformed", type=int, default=3, help="malformed messages to inject (0..3)"
     )
@@ -33,12 +23,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from ledger.job import JobOptions, run_job
 
     options = JobOptions(
-        start=args.start,
-        days=args.days,
-        travellers=args.travellers,
-        seed=args.seed,
-        violation_share=args.violations,
-        heartbeat_minutes=args.heartbeat_minutes,
+        traffic=traffic_config(args),
         malformed=args.malformed,
         keep_services=args.keep_services,
         timeout_seconds=args.timeout,

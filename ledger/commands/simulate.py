@@ -11,11 +11,11 @@ import argparse
 import json
 import sys
 from collections.abc import Iterable
-from datetime import date
 from typing import TextIO
 
 from base.settings import Settings
 from domain.events import Event
+from ledger.commands.traffic import add_traffic_arguments, traffic_config
 from schemas.mapping import event_to_json_dict
 
 HELP = "Generate seeded, deterministic border traffic as JSON lines (or publish it to Kafka)."
@@ -23,36 +23,7 @@ HELP = "Generate seeded, deterministic border traffic as JSON lines (or publish 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Declare the subcommand's arguments."""
-    parser.add_argument(
-        "--start",
-        type=date.fromisoformat,
-        default=date(2025, 12, 1),
-        help="first local day simulated (YYYY-MM-DD, default 2025-12-01)",
-    )
-    parser.add_argument("--days", type=int, default=1, help="number of days (default 1)")
-    parser.add_argument(
-        "--travellers", type=int, default=2000, help="number of travellers (default 2000)"
-    )
-    parser.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
-    parser.add_argument(
-        "--violations",
-        type=float,
-        default=0.0,
-        metavar="SHARE",
-        help="share of travellers given an injected violation, 0..1",
-    )
-    parser.add_argument(
-        "--ports",
-        default=None,
-        metavar="CODES",
-        help="comma-separated port codes to restrict the traffic to",
-    )
-    parser.add_argument(
-        "--heartbeat-minutes",
-        type=int,
-        default=5,
-        help="minutes between heartbeats of each port (default 5)",
-    )
+    add_traffic_arguments(parser, violations=0.0)
     parser.add_argument(
         "--out", default="-", metavar="FILE|-", help="where to write JSON lines (default stdout)"
     )
@@ -77,18 +48,9 @@ def write_json_lines(events: Iterable[Event], out: TextIO) -> int:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Simulate, then write or publish."""
-    from producers.simulator import SimulationConfig, simulate
+    from producers.simulator import simulate
 
-    ports = frozenset(p.strip() for p in args.ports.split(",") if p.strip()) if args.ports else None
-    config = SimulationConfig(
-        start=args.start,
-        days=args.days,
-        travellers=args.travellers,
-        seed=args.seed,
-        violation_share=args.violations,
-        ports=ports,
-        heartbeat_minutes=args.heartbeat_minutes,
-    )
+    config = traffic_config(args)
     simulation = simulate(config)
     if args.publish:
         from ledger.commands.publishing import publish_to_kafka
