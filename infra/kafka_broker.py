@@ -214,19 +214,21 @@ class KafkaBroker(LocalService):
             + "\n",
         )
 
-    def _format_storage(self, libs: Path) -> None:
-        if (self.storage_dir / "meta.properties").exists():
-            return
+    def _quorum_format_arguments(self) -> list[str]:
+        """The storage tool's quorum arguments: a single broker is its own quorum, of a new id."""
         cluster_id = "-"
         while cluster_id.startswith("-"):  # the storage tool would read "-..." as an option
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        return ["--standalone", "-t", cluster_id]
+
+    def _format_storage(self, libs: Path) -> None:
+        if (self.storage_dir / "meta.properties").exists():
+            return
         cmd = [
             *self._java_cmd(libs),
             "kafka.tools.StorageTool",
             "format",
-            "--standalone",
-            "-t",
-            cluster_id,
+            *self._quorum_format_arguments(),
             "-c",
             str(self.config_file),
             *scram_format_arguments(self.settings),

@@ -14,7 +14,6 @@ are derived from its first address (ports ``p, p+2, p+4``; controllers on
 from __future__ import annotations
 
 import base64
-import subprocess
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -27,7 +26,7 @@ from base.settings import Settings
 from infra import process
 from infra.errors import InfraError
 from infra.kafka_broker import KafkaBroker, ensure_kafka_jars, ensure_kafka_security
-from infra.kafka_security import client_listener, scram_format_arguments
+from infra.kafka_security import client_listener
 
 CLUSTER_DIRNAME = "kafka-cluster"
 
@@ -82,23 +81,9 @@ class KafkaNode(KafkaBroker):
         )
         return props
 
-    def _format_storage(self, libs: Path) -> None:
-        if (self.storage_dir / "meta.properties").exists():
-            return
-        cmd = [
-            *self._java_cmd(libs),
-            "kafka.tools.StorageTool",
-            "format",
-            "-t",
-            _cluster_id(self.home.parent),
-            "-c",
-            str(self.config_file),
-            *scram_format_arguments(self.settings),
-        ]
-        result = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=self.home)
-        if result.returncode != 0:
-            output = (result.stdout + result.stderr).strip()[-4000:]
-            raise InfraError(f"formatting KRaft storage in {self.storage_dir} failed:\n{output}")
+    def _quorum_format_arguments(self) -> list[str]:
+        """Every node is formatted with the cluster's one id; the voters come from the config."""
+        return ["-t", _cluster_id(self.home.parent)]
 
 
 def _cluster_id(cluster_dir: Path) -> str:
