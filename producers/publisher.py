@@ -14,8 +14,13 @@ A broker that dies and comes back leaves kafka-python's idempotent producer with
 for good (it resets it to -1 after an expired batch and never asks again). Any failed delivery of
 the current producer therefore retires it: the events it may or may not have written are *in
 doubt*, and before a new producer sends anything the publisher reads the topics back
-(:func:`producers.reconcile.delivered_event_ids`) and counts those already there as delivered, so
-each event reaches Kafka once.
+(:func:`producers.reconcile.delivered_event_ids`) and counts those already there as delivered.
+
+Delivery is thus *at least once*, doubles confined to events that were in doubt
+(:attr:`EventPublisher.in_doubt_ids`): only transactions fence a retired producer, so a request it
+already put on the wire can still land after the read-back (CI: two heartbeats twice), and a
+producer that lost its id retries without sequence numbers (one event found twice at read-back).
+A repeated ``event_id`` is a no-op for the engine; the audit store keeps each Kafka message once.
 """
 
 from __future__ import annotations
@@ -92,6 +97,7 @@ class EventPublisher:
         self._generation = 0  # of the current producer; failures of older ones are stale
         self._retire = False  # the current producer failed a delivery: replace it
         self._in_doubt = False  # events of a retired producer await reconciliation
+        self._in_doubt_ids: set[str] = set()
 
     # --- public API ------------------------------------------------------------------------------
 
@@ -215,6 +221,12 @@ class EventPublisher:
     def failed_attempts(self) -> int:
         """Send attempts that failed and were (or will be) retried."""
         return self._failed_attempts
+
+    @property
+    def in_doubt_ids(self) -> frozenset[str]:
+        """Events sent by a producer that then failed: the only ones Kafka may hold twice."""
+        with self._lock:
+            return frozenset(self._in_doubt_ids)
 
     @property
     def unacknowledged(self) -> int:
@@ -348,6 +360,7 @@ class EventPublisher:
                 for event_id in found:
                     if self._pending.pop(doubt[event_id], None) is not None:
                         self._delivered += 1
+                self._in_doubt_ids |= doubt.keys()
             log.warning(
                 "reconciled %d in-doubt events: %d were already in Kafka", len(doubt), len(found)
             )
