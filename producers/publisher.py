@@ -11,16 +11,12 @@ exponential backoff, and :meth:`EventPublisher.close` flushes with a timeout and
 ones; the ledger tolerates out-of-order delivery (DOMAIN.md 4.9), and ``event_id`` dedups.
 
 A broker that dies and comes back leaves kafka-python's idempotent producer without a producer id
-for good (it resets it to -1 after an expired batch and never asks again). Any failed delivery of
-the current producer therefore retires it: the events it may or may not have written are *in
-doubt*, and before a new producer sends anything the publisher reads the topics back
-(:func:`producers.reconcile.delivered_event_ids`) and counts those already there as delivered.
-
-Delivery is thus *at least once*, doubles confined to events that were in doubt
-(:attr:`EventPublisher.in_doubt_ids`): only transactions fence a retired producer, so a request it
-already put on the wire can still land after the read-back (CI: two heartbeats twice), and a
-producer that lost its id retries without sequence numbers (one event found twice at read-back).
-A repeated ``event_id`` is a no-op for the engine; the audit store keeps each Kafka message once.
+for good, so any failed delivery retires the producer: what it may have written is *in doubt*,
+and a new producer first reads the topics back (:func:`producers.reconcile.delivered_event_ids`),
+counting what is there as delivered. Delivery is *at least once*, doubles confined to events once
+in doubt (:attr:`EventPublisher.in_doubt_ids`): only transactions fence a retired producer (its
+request on the wire can land after the read-back), and a producer without its id retries without
+sequence numbers. A repeated ``event_id`` is a no-op for the engine; the store keeps each message.
 """
 
 from __future__ import annotations
