@@ -29,7 +29,12 @@ def insert_event(
     for known in events:
         if known.event_id == event_id:
             return None
-    if not events or sort_key(events[-1]) <= sort_key(event):
+    if not events:
+        return (event,)
+    last = events[-1]  # in-order arrival, the common case: compare without building keys
+    if last.occurred_at < event.occurred_at or (
+        last.occurred_at == event.occurred_at and last.event_id <= event_id
+    ):
         return (*events, event)
     as_list = list(events)
     insort(as_list, event, key=sort_key)
@@ -50,20 +55,25 @@ def effective_history(events: Sequence[TravellerEvent]) -> EffectiveHistory:
     superseded = frozenset(
         e.corrects for e in events if isinstance(e, CrossingRecorded) and e.corrects is not None
     )
-    kept: list[TravellerEvent] = []
+    kept: list[TravellerEvent] | None = None  # built from the first event set aside on
     duplicates: list[tuple[CrossingRecorded, CrossingRecorded]] = []
     seen: dict[tuple[str, Direction, datetime], CrossingRecorded] = {}
-    for e in events:
+    for i, e in enumerate(events):
         if superseded and e.event_id in superseded:
+            if kept is None:
+                kept = list(events[:i])
             continue
         if isinstance(e, CrossingRecorded):
             key = (e.port, e.direction, e.occurred_at)
             first = seen.get(key)
             if first is not None:
                 duplicates.append((first, e))
+                if kept is None:
+                    kept = list(events[:i])
                 continue
             seen[key] = e
-        kept.append(e)
-    if len(kept) == len(events) and isinstance(events, tuple):
-        return EffectiveHistory(events, (), superseded)  # nothing set aside: share the tuple
+        if kept is not None:
+            kept.append(e)
+    if kept is None:  # nothing set aside: share the tuple
+        return EffectiveHistory(tuple(events), (), superseded)
     return EffectiveHistory(tuple(kept), tuple(duplicates), superseded)
