@@ -66,6 +66,8 @@ def test_the_main_command_runs_a_simulated_day_into_chdb(tmp_path: Path) -> None
             "LEDGER_DATA_DIR": str(tmp_path / "var"),
             "LEDGER_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port('127.0.0.1')}",
             "LEDGER_KAFKA_CONTROLLER_PORT": str(free_port("127.0.0.1")),
+            # not the default 16066: another worker (a parallel run, `make run`) may hold it
+            "LEDGER_WORKER_WEB_PORT": str(free_port("127.0.0.1")),
             "LEDGER_SIGNING_KEY": str(tmp_path / "keys" / "checkpoints.pem"),
         }
     )
