@@ -142,15 +142,6 @@ def holes(reports: list[Mapping[str, list[list[int]]]], settings: Settings) -> d
     return missing
 
 
-@pytest.mark.xfail(
-    reason="issue 12: still open. Passed 3 of 5 completed runs in session 18 at load average "
-    "20-40 (2 of 3 on the final worker code: runs 4 and 6); run 7 failed: 75 decisions missing "
-    "(STAY_CLOSED) and 43 extra (EXIT_WITHOUT_ENTRY): the third worker rebuilt partitions 1 "
-    "and 2 with 0 deadline-index entries and decided on them without the states the second "
-    "held (it had logged 'changelog partitions without a start offset read from 0' just "
-    "before): a recovery that takes over an active partition without its changelog state",
-    strict=False,
-)
 def test_workers_joining_and_leaving_while_gates_publish_skip_no_input(
     settings: Settings, stream: Stream, tmp_path: Path
 ) -> None:
