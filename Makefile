@@ -27,7 +27,7 @@ lint: setup ## ruff lint and format check, mypy strict on the packages
 	@.venv/bin/mypy
 
 test: setup lint ## everything CI runs: lint, type checks, unit, integration and end-to-end tests
-	@.venv/bin/pytest -q
+	@.venv/bin/pytest -q --durations=25
 
 test-unit: setup ## unit tests only (no services)
 	@.venv/bin/pytest -q tests/unit

@@ -11,6 +11,7 @@ Services start lazily, so unit-test runs start nothing.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -29,9 +30,71 @@ from infra.kafka_broker import (
     ensure_topics,
     wait_for_kafka,
 )
-from tests.started import started
+from tests.started import plan_lifetimes, started, stop_services_done_after
 
 SERVICE_TIMEOUT = 120.0
+
+# Cheapest first: unit tests need no service, integration tests one, end-to-end tests the whole
+# path, cluster tests several nodes. A run cut short (or failing early with -x) has then covered
+# the most ground; within a layer the collection order is kept (the sort is stable).
+_LAYER_ORDER = ("tests/unit/", "tests/integration/", "tests/e2e/", "tests/cluster/")
+# Within the cluster layer: the ClickHouse cluster's own tests, then the one that needs both
+# clusters, then the Kafka cluster's, so each cluster runs only while its tests do.
+_CLUSTER_ORDER = (
+    "tests/cluster/test_clickhouse_cluster_cli.py",
+    "tests/cluster/test_cluster_investigator.py",
+    "tests/cluster/test_clickhouse_cluster.py",
+    "tests/cluster/test_kafka_cluster.py",
+    "tests/cluster/test_many_workers.py",
+)
+
+
+def _run_rank(item: pytest.Item) -> tuple[int, int]:
+    module = item.nodeid.split("::", 1)[0]
+    within = _CLUSTER_ORDER.index(module) if module in _CLUSTER_ORDER else len(_CLUSTER_ORDER)
+    for rank, prefix in enumerate(_LAYER_ORDER):
+        if module.startswith(prefix):
+            return rank, within
+    return len(_LAYER_ORDER), within
+
+
+# pytest-timeout's default (pyproject.toml) suits unit and integration tests; an end-to-end or
+# cluster test starts workers and services of its own, and the first test to use a session
+# cluster also waits for it to start. A test's own timeout mark still wins.
+_LAYER_TIMEOUT = {"tests/e2e/": 600.0, "tests/cluster/": 600.0}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=_run_rank)
+    for item in items:
+        for prefix, seconds in _LAYER_TIMEOUT.items():
+            if item.nodeid.startswith(prefix):
+                item.add_marker(pytest.mark.timeout(seconds))
+
+
+# Session services stopped right after their last user (see tests/started.py).
+_SERVICE_FIXTURES = ("kafka_broker", "clickhouse_server", "kafka_cluster", "clickhouse_cluster")
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    plan_lifetimes(session.items, _SERVICE_FIXTURES)
+
+
+# CI kills a run that passes its time limit without a word: no summary, no durations, no hint of
+# which test was slow. With LEDGER_TEST_DEADLINE (a Unix time, set by .ci/run) the session stops
+# itself between tests once it is passed, exits as interrupted (non-zero: the tests not run were
+# not passed), and prints its summary and slowest tests.
+_DEADLINE_ENV = "LEDGER_TEST_DEADLINE"
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    stop_services_done_after(item)
+    deadline = os.environ.get(_DEADLINE_ENV)
+    if deadline and time.time() > float(deadline):
+        item.session.shouldstop = (
+            f"{_DEADLINE_ENV} passed after {item.nodeid}: the remaining tests were not run"
+        )
 
 
 @dataclass(frozen=True)
@@ -99,7 +162,9 @@ def kafka_broker(base_settings: Settings) -> Iterator[KafkaService]:
         kafka_bootstrap=f"{host}:{process.free_port(host)}",
         kafka_controller_port=process.free_port(host),
     )
-    with started(KafkaBroker(settings), "Kafka broker", SERVICE_TIMEOUT) as broker:
+    with started(
+        KafkaBroker(settings), "Kafka broker", SERVICE_TIMEOUT, fixture="kafka_broker"
+    ) as broker:
         yield KafkaService(bootstrap=settings.kafka_bootstrap, settings=settings, broker=broker)
 
 
@@ -126,7 +191,8 @@ def clickhouse_server(base_settings: Settings) -> Iterator[ClickHouseService]:
     settings = base_settings.with_overrides(
         clickhouse_port=process.free_port(host), clickhouse_http_port=process.free_port(host)
     )
-    with started(ClickHouseServer(settings), "ClickHouse server", SERVICE_TIMEOUT) as server:
+    server = ClickHouseServer(settings)
+    with started(server, "ClickHouse server", SERVICE_TIMEOUT, fixture="clickhouse_server"):
         yield ClickHouseService(
             host, settings.clickhouse_port, settings.clickhouse_http_port, settings, server
         )

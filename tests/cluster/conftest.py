@@ -33,7 +33,7 @@ def kafka_cluster(base_settings: Settings) -> Iterator[KafkaCluster]:
     cluster = KafkaCluster(
         base_settings.with_overrides(kafka_bootstrap=brokers), NODES, ports[NODES:]
     )
-    with started(cluster, "Kafka cluster", CLUSTER_TIMEOUT):
+    with started(cluster, "Kafka cluster", CLUSTER_TIMEOUT, fixture="kafka_cluster"):
         yield cluster
 
 
@@ -43,5 +43,5 @@ def clickhouse_cluster(base_settings: Settings) -> Iterator[ClickHouseCluster]:
     settings = base_settings.with_overrides(store="server")
     ports = ClusterPorts.free(settings.clickhouse_host, shards=2, replicas=2)
     cluster = ClickHouseCluster(settings, shards=2, replicas=2, ports=ports)
-    with started(cluster, "ClickHouse cluster", CLUSTER_TIMEOUT):
+    with started(cluster, "ClickHouse cluster", CLUSTER_TIMEOUT, fixture="clickhouse_cluster"):
         yield cluster

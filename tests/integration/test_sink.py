@@ -122,6 +122,9 @@ def topic_settings(
         topic_decisions=make_topic("decisions", PARTITIONS),
         topic_deadletter=make_topic("deadletter", PARTITIONS),
         clickhouse_database=f"sink_{uuid.uuid4().hex[:10]}",
+        # Its own consumer groups: a sink another test killed stays a group member until its
+        # session times out, and every join would wait on it.
+        app_id=f"sink-{uuid.uuid4().hex[:8]}",
         chdb_path=tmp_path / "chdb",
         sink_batch_size=40,
         sink_flush_seconds=0.05,
