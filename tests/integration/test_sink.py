@@ -186,11 +186,16 @@ class _StderrWatcher:
         return sum("sink: flushed" in line for line in self.lines)
 
 
+SinkProcess = tuple[subprocess.Popen[str], _StderrWatcher]
+
+
 @pytest.fixture
-def sink_process(topic_settings: Settings) -> Iterator[Callable[[str], subprocess.Popen[str]]]:
+def sink_process(topic_settings: Settings) -> Iterator[Callable[[str], SinkProcess]]:
+    """Starts ``ledger sink -v`` processes; their stderr is always read (a verbose sink whose pipe
+    nobody drained blocked on its 64 KiB buffer and stored nothing); kills leftovers."""
     started: list[subprocess.Popen[str]] = []
 
-    def _start(store: str) -> subprocess.Popen[str]:
+    def _start(store: str) -> SinkProcess:
         proc = subprocess.Popen(
             ledger("sink", "--store", store, "-v"),
             env=ledger_env(topic_settings),
@@ -200,7 +205,7 @@ def sink_process(topic_settings: Settings) -> Iterator[Callable[[str], subproces
             text=True,
         )
         started.append(proc)
-        return proc
+        return proc, _StderrWatcher(proc)
 
     yield _start
     for proc in started:
@@ -215,11 +220,18 @@ def catch_up(settings: Settings, store: str) -> str:
     return done.stderr
 
 
-def wait_until(predicate: Callable[[], bool], what: str, timeout: float = 120.0) -> None:
+def wait_until(
+    predicate: Callable[[], bool],
+    what: str,
+    timeout: float = 120.0,
+    log: _StderrWatcher | None = None,
+) -> None:
+    """Poll ``predicate`` until true; fail after ``timeout`` s (with ``log``'s last lines)."""
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
+            tail = "".join(log.lines[-30:]) if log is not None else ""
+            pytest.fail(f"timed out waiting for {what}\n{tail}")
         time.sleep(0.02)
 
 
@@ -228,12 +240,11 @@ COUNT_SQL = "SELECT count(), uniqExact(event_id), countIf(type = 'GateHeartbeat'
 
 
 def test_sink_killed_mid_run_into_chdb_stores_every_event_exactly_once(
-    topic_settings: Settings, sink_process: Callable[[str], subprocess.Popen[str]]
+    topic_settings: Settings, sink_process: Callable[[str], SinkProcess]
 ) -> None:
     events = make_events(N, "chdb")
     produce(topic_settings, event_messages(topic_settings, events))
-    proc = sink_process("chdb")
-    watcher = _StderrWatcher(proc)
+    proc, watcher = sink_process("chdb")
     wait_until(lambda: watcher.flushes() >= 3 or proc.poll() is not None, "the first flushes")
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
@@ -247,7 +258,7 @@ def test_sink_killed_mid_run_into_chdb_stores_every_event_exactly_once(
 
 
 def test_sink_killed_mid_run_into_server_stores_every_event_exactly_once(
-    topic_settings: Settings, sink_process: Callable[[str], subprocess.Popen[str]]
+    topic_settings: Settings, sink_process: Callable[[str], SinkProcess]
 ) -> None:
     events = make_events(N, "server")
     produce(topic_settings, event_messages(topic_settings, events))
@@ -257,16 +268,16 @@ def test_sink_killed_mid_run_into_server_stores_every_event_exactly_once(
     def stored() -> int:
         return int(store.query("SELECT count() FROM events").rows[0][0])
 
-    proc = sink_process("server")
-    wait_until(lambda: stored() > 0 or proc.poll() is not None, "the first rows")
+    proc, watcher = sink_process("server")
+    wait_until(lambda: stored() > 0 or proc.poll() is not None, "the first rows", log=watcher)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     partial = stored()
     assert 0 < partial < N, f"kill was not mid-run: {partial} of {N} stored"
 
     # Kill it again during the next run, then let a final run catch up.
-    proc = sink_process("server")
-    wait_until(lambda: stored() > partial or proc.poll() is not None, "more rows")
+    proc, watcher = sink_process("server")
+    wait_until(lambda: stored() > partial or proc.poll() is not None, "more rows", log=watcher)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     catch_up(topic_settings, "server")
