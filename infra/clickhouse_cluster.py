@@ -172,12 +172,16 @@ class ClickHouseCluster:
         shards: int = 2,
         replicas: int = 2,
         ports: ClusterPorts | None = None,
+        *,
+        with_parent: bool = False,
     ) -> None:
         if not settings.clickhouse_cluster:
             settings = settings.with_overrides(clickhouse_cluster="ledger_cluster")
         if ports is None:
             ports = ClusterPorts.local(settings, shards, replicas)
-        self.zookeeper = ZooKeeperServer(settings, client_port=ports.zookeeper)
+        self.zookeeper = ZooKeeperServer(
+            settings, client_port=ports.zookeeper, with_parent=with_parent
+        )
         topology = tuple(tuple(r.native for r in shard) for shard in ports.replicas)
         self.replicas = [
             ClickHouseReplica(
@@ -187,6 +191,7 @@ class ClickHouseCluster:
                 interserver_port=rp.interserver,
                 zookeeper_port=ports.zookeeper,
                 topology=topology,
+                with_parent=with_parent,
             )
             for s, shard_ports in enumerate(ports.replicas)
             for r, rp in enumerate(shard_ports)

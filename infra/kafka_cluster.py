@@ -114,7 +114,12 @@ class KafkaCluster:
     """``nodes`` :class:`KafkaNode` s sharing one quorum; ``settings`` is re-pointed at them."""
 
     def __init__(
-        self, settings: Settings, nodes: int = 3, controller_ports: Sequence[int] | None = None
+        self,
+        settings: Settings,
+        nodes: int = 3,
+        controller_ports: Sequence[int] | None = None,
+        *,
+        with_parent: bool = False,
     ) -> None:
         brokers, ports = cluster_addresses(settings, nodes)
         if controller_ports is not None:
@@ -125,7 +130,14 @@ class KafkaCluster:
         host = process.split_host_port(brokers[0])[0]
         voters = ",".join(f"{i + 1}@{host}:{port}" for i, port in enumerate(ports))
         self.nodes = [
-            KafkaNode(self.settings, node_id=i + 1, address=a, controller_port=p, voters=voters)
+            KafkaNode(
+                self.settings,
+                node_id=i + 1,
+                address=a,
+                controller_port=p,
+                voters=voters,
+                with_parent=with_parent,
+            )
             for i, (a, p) in enumerate(zip(brokers, ports, strict=True))
         ]
 

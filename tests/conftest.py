@@ -4,7 +4,8 @@ Each fixture starts its own instance on free loopback ports under a pytest tempo
 (never the default ports that ``ledger run`` uses), or reuses a running one named by
 ``LEDGER_TEST_KAFKA_BOOTSTRAP`` / ``LEDGER_TEST_CLICKHOUSE_PORT`` (plus the optional
 ``LEDGER_TEST_CLICKHOUSE_HTTP_PORT``). A service that cannot start FAILS the tests that need it,
-with the log tail; it never skips. Whatever a fixture started is stopped at session end.
+with the log tail; it never skips. Whatever a fixture started is stopped after the last test that
+needs it, and dies with the pytest process if that is killed (infra.process.die_with_parent).
 Services start lazily, so unit-test runs start nothing.
 """
 
@@ -163,7 +164,10 @@ def kafka_broker(base_settings: Settings) -> Iterator[KafkaService]:
         kafka_controller_port=process.free_port(host),
     )
     with started(
-        KafkaBroker(settings), "Kafka broker", SERVICE_TIMEOUT, fixture="kafka_broker"
+        KafkaBroker(settings, with_parent=True),
+        "Kafka broker",
+        SERVICE_TIMEOUT,
+        fixture="kafka_broker",
     ) as broker:
         yield KafkaService(bootstrap=settings.kafka_bootstrap, settings=settings, broker=broker)
 
@@ -191,7 +195,7 @@ def clickhouse_server(base_settings: Settings) -> Iterator[ClickHouseService]:
     settings = base_settings.with_overrides(
         clickhouse_port=process.free_port(host), clickhouse_http_port=process.free_port(host)
     )
-    server = ClickHouseServer(settings)
+    server = ClickHouseServer(settings, with_parent=True)
     with started(server, "ClickHouse server", SERVICE_TIMEOUT, fixture="clickhouse_server"):
         yield ClickHouseService(
             host, settings.clickhouse_port, settings.clickhouse_http_port, settings, server

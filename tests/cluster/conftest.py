@@ -31,7 +31,10 @@ def kafka_cluster(base_settings: Settings) -> Iterator[KafkaCluster]:
         pytest.fail(f"the OS handed out a port twice: {ports}", pytrace=False)
     brokers = ",".join(f"{host}:{p}" for p in ports[:NODES])
     cluster = KafkaCluster(
-        base_settings.with_overrides(kafka_bootstrap=brokers), NODES, ports[NODES:]
+        base_settings.with_overrides(kafka_bootstrap=brokers),
+        NODES,
+        ports[NODES:],
+        with_parent=True,
     )
     with started(cluster, "Kafka cluster", CLUSTER_TIMEOUT, fixture="kafka_cluster"):
         yield cluster
@@ -42,6 +45,6 @@ def clickhouse_cluster(base_settings: Settings) -> Iterator[ClickHouseCluster]:
     """A running ClickHouse cluster; its ``settings`` point at the first replica."""
     settings = base_settings.with_overrides(store="server")
     ports = ClusterPorts.free(settings.clickhouse_host, shards=2, replicas=2)
-    cluster = ClickHouseCluster(settings, shards=2, replicas=2, ports=ports)
+    cluster = ClickHouseCluster(settings, shards=2, replicas=2, ports=ports, with_parent=True)
     with started(cluster, "ClickHouse cluster", CLUSTER_TIMEOUT, fixture="clickhouse_cluster"):
         yield cluster
