@@ -150,16 +150,25 @@ def ledger(*args: str) -> list[str]:
 def run_ledger(
     settings: Settings, *args: str, timeout: float = 120.0
 ) -> subprocess.CompletedProcess[str]:
-    """``ledger ARGS`` with ``settings``, its output captured (the caller checks the status)."""
-    return subprocess.run(
-        ledger(*args),
-        env=ledger_env(settings),
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    """``ledger ARGS`` with ``settings``, its output captured (the caller checks the status).
+
+    One that outlives ``timeout`` fails the test with its last output lines (pytest-timeout,
+    were it first, would show only where the test waited, not what the command was doing).
+    """
+    try:
+        return subprocess.run(
+            ledger(*args),
+            env=ledger_env(settings),
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as e:
+        err = e.stderr.decode() if isinstance(e.stderr, bytes) else (e.stderr or "")
+        tail = "".join(err.splitlines(keepends=True)[-40:])
+        pytest.fail(f"ledger {' '.join(args)} still running after {timeout:.0f}s:\n{tail}")
 
 
 def ledger_sql(settings: Settings, sql: str, store: str) -> list[list[str]]:
@@ -215,7 +224,8 @@ def sink_process(topic_settings: Settings) -> Iterator[Callable[[str], SinkProce
 
 
 def catch_up(settings: Settings, store: str) -> str:
-    done = run_ledger(settings, "sink", "--store", store, "--until-caught-up", timeout=300)
+    # Below the test's own timeout (pytest-timeout, 300 s), so a stuck sink shows its output.
+    done = run_ledger(settings, "sink", "--store", store, "--until-caught-up", timeout=200)
     assert done.returncode == 0, done.stderr
     return done.stderr
 
