@@ -122,7 +122,9 @@ def test_consistency_between_two_checkpoints_verifies_offline(
             "chdb",
         )
     ]
-    assert len(sizes) >= 3, sizes
+    # Two checkpoints of different sizes are what a consistency proof needs. How many the sink
+    # signs depends on how its batches fall (every 25 records, at a batch's end): 2 or more.
+    assert len(sizes) >= 2 and sizes[0] < sizes[-1], sizes
     out = prove(
         settings, tmp_path / "c.json", "--consistency", topic, "0", str(sizes[0]), str(sizes[-1])
     )
