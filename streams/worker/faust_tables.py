@@ -4,10 +4,15 @@
   the traveller's ``due`` and ``prune_at``: the deadline index is rebuilt from it;
 * ``clocks``: ``p<N>`` -> the event-time clock of input partition N.
 
-Writes go to RocksDB and to the table's compact changelog as Faust's table API sends them, so
-recovery, standby replicas and rebalances stay Faust's; :meth:`FaustTables.write` returns the
-changelog acknowledgements, which the processor awaits before the batch's input offsets may be
-committed (a worker taking a partition over recovers every state whose input was committed).
+Writes go to the table's compact changelog as Faust's table API sends them, so recovery,
+standby replicas and rebalances stay Faust's, and to RocksDB only once the changelog acknowledged
+them: :meth:`FaustTables.write` returns what resolves then, and the processor awaits it before the
+batch's input offsets may be committed (a worker taking a partition over recovers every state whose
+input was committed). Changelog first because RocksDB survives a SIGKILL: a state stored locally
+but never acknowledged by the changelog (Faust's ``table[key] = value`` order) is never sent again
+after a restart on that directory, since the re-read input repeats event ids, which change nothing;
+a worker recovering from the changelog elsewhere would then miss it. A store behind the changelog
+is harmless: the batch's offsets are not committed, so its input is processed again over it.
 Faust picks the store and changelog partition of a write from the current event (a context
 variable of the task), so a batch's writes for a partition are made with an event of that
 partition set as current. Reads go straight to the partition's RocksDB store: the processor reads
@@ -65,16 +70,23 @@ class FaustTables:
     def write(
         self, partition: int, states: Mapping[str, bytes | None], clock: bytes | None
     ) -> list[Awaitable[object]]:
-        set_current_event(self.events[partition])
+        writes = [(self.travellers, tid.encode(), raw) for tid, raw in states.items()]
+        if clock is not None:
+            writes.append((self.clocks, clock_key(partition), clock))
+        acks = [_send(table, partition, key, raw) for table, key, raw in writes]
+        return [self._store_once_acknowledged(self.events[partition], acks, writes)]
+
+    async def _store_once_acknowledged(
+        self, event: Any, acks: list[Awaitable[object]], writes: list[tuple[Any, bytes, Any]]
+    ) -> None:
+        for ack in acks:
+            await ack
+        set_current_event(event)  # Faust's store picks the partition's database from it
         try:
-            sent = [
-                _put(self.travellers, partition, tid.encode(), raw) for tid, raw in states.items()
-            ]
-            if clock is not None:
-                sent.append(_put(self.clocks, partition, clock_key(partition), clock))
+            for table, key, raw in writes:
+                _store(table, key, raw)
         finally:
             set_current_event(None)
-        return sent
 
     def traveller(self, traveller_id: str) -> TravellerState | None:
         """A traveller's stored state from whichever partition holds it (for the web view)."""
@@ -87,20 +99,25 @@ class FaustTables:
             yield int(key.decode()[1:]), decode_clock(raw)
 
 
-def _put(table: Any, partition: int, key: bytes, raw: bytes | None) -> Awaitable[object]:
-    """Store ``raw`` (None: delete) and send it to the changelog; returns the send's ack.
+def _send(table: Any, partition: int, key: bytes, raw: bytes | None) -> Awaitable[object]:
+    """Send ``raw`` (None: a tombstone) to ``table``'s changelog; returns the send's ack.
 
-    What ``table[key] = raw`` does (RocksDB, then Faust's buffered changelog send), except that
-    the send's future is kept: Faust's own commit only flushes its send buffer for as long as
-    each message leaves within 0.1 s, so it can commit input offsets whose state is still
-    unsent; the processor awaits these acks before the batch is acknowledged instead.
+    Faust's own commit only flushes its send buffer for as long as each message leaves within
+    0.1 s, so it could commit input offsets whose state is still unsent; the processor awaits
+    these acks before the batch is acknowledged instead.
     """
+    if raw is None:
+        return table.send_changelog(partition, key, None, value_serializer="raw")  # type: ignore[no-any-return]
+    return table.send_changelog(partition, key, raw)  # type: ignore[no-any-return]
+
+
+def _store(table: Any, key: bytes, raw: bytes | None) -> None:
+    """Store ``raw`` in RocksDB (None: delete, a no-op for a key never stored)."""
     store = table.data
     if raw is None:
-        del store[key]  # RocksDB delete: a no-op for a key never stored
-        return table.send_changelog(partition, key, None, value_serializer="raw")  # type: ignore[no-any-return]
-    store[key] = raw
-    return table.send_changelog(partition, key, raw)  # type: ignore[no-any-return]
+        del store[key]
+    else:
+        store[key] = raw
 
 
 def _db(table: Any, partition: int) -> Any:

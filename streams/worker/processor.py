@@ -8,8 +8,9 @@ The Faust agent (``streams.worker.app``) is wiring: it hands each batch of input
 1. publishes the decision emissions and dead letters, and awaits all their acknowledgements;
 2. only then writes, per partition, each traveller the batch changed once (its state, which also
    carries its ``due`` and ``prune_at`` instants) and the partition clock once, if it moved, and
-   awaits the writes' changelog acknowledgements, so the batch's input offsets (acknowledged
-   after it returns) are never committed before the state they produced is durable.
+   awaits the writes' changelog acknowledgements (the local store is written only after them),
+   so the batch's input offsets (acknowledged after it returns) are never committed before the
+   state they produced is durable, and no local store holds a state its changelog lacks.
 
 A crash between 1 and 2 re-delivers the messages to a state that has not seen them, so the same
 emissions (same ``decision_id``, same content) are published again: outputs are at-least-once
@@ -91,7 +92,8 @@ class Tables(Protocol):
     ) -> Sequence[Awaitable[object]]:
         """Store a batch's writes for ``partition`` (a None state deletes; a None clock keeps).
 
-        Returns what resolves once the writes are durable (their changelog acknowledgements).
+        Returns what resolves once the writes are durable (their changelog acknowledgements);
+        a store that survives a crash must not hold them before that (see ``faust_tables``).
         """
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -30,7 +31,7 @@ from functools import partial
 from pathlib import Path
 
 import pytest
-from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
+from kafka.admin import AlterConfigOp, ConfigResource, ConfigResourceType, KafkaAdminClient
 
 from base.credentials import kafka_client_security
 from base.settings import Settings
@@ -255,25 +256,37 @@ def test_a_worker_killed_mid_stream_and_restarted_converges_to_the_offline_decis
     settings: Settings, stream: Stream, tmp_path: Path
 ) -> None:
     events = stream.published
-    cut1, cut2 = len(events) * 45 // 100, len(events) * 80 // 100
+    cut1, held, cut2 = (len(events) * share // 100 for share in (45, 55, 80))
+    # 1 takes its last events as one batch (up to 2,000 messages, 3 s to fill).
+    big_batches = settings.with_overrides(worker_batch_size=2000, worker_batch_seconds=3.0)
     phases = [
-        # (events trickled in while this worker runs, commits after which it is SIGKILLed)
-        (events[:cut1], input_messages(events[: len(events) // 5])),
-        (events[cut1:cut2], input_messages(events[: len(events) * 60 // 100])),
+        # (worker, events trickled in while it runs, commits after which it is SIGKILLed,
+        # events published next while the changelogs refuse writes: it dies on their writes)
+        (big_batches, events[:cut1], input_messages(events[: len(events) // 5]), events[cut1:held]),
+        (settings, events[held:cut2], input_messages(events[: len(events) * 65 // 100]), []),
     ]
     logs = [tmp_path / f"worker-{n}.log" for n in (1, 2, 3)]
     killed_at = []
-    # 1, then 2 on 1's RocksDB directory: each SIGKILLed while its input is still arriving.
-    for log, (chunk, kill_after) in zip(logs, phases, strict=False):
-        with running_worker(settings, log, FAST_FAILOVER) as proc:
+    # 1, then 2 on 1's RocksDB directory: each SIGKILLed while its input is still arriving,
+    # 1 once a batch's decisions were acknowledged and its state writes refused.
+    for log, (worker, chunk, kill_after, refused) in zip(logs, phases, strict=False):
+        with running_worker(worker, log, FAST_FAILOVER) as proc:
             workers = [(proc, log)]
             wait_for(
                 lambda: bool(owned_partitions(settings)), "partitions", workers, STARTUP_TIMEOUT
             )
             with trickle(settings, chunk):
                 wait_for(partial(has_committed, settings, kill_after), "commits", workers, 120)
-                proc.kill()
-                proc.wait()
+                if not refused:
+                    proc.kill()
+            if refused:
+                # Stopped while they arrive, the worker takes them in as one batch.
+                proc.send_signal(signal.SIGSTOP)
+                with changelogs_refusing_writes(settings):
+                    publish_stream(settings, refused)
+                    proc.send_signal(signal.SIGCONT)
+                    kill_once_state_writes_failed(proc, log)
+            proc.wait()
         killed_at.append(committed(settings))
         print(f"{log.name}: SIGKILLed with {killed_at[-1]} input messages committed")
     # Each restart resumed mid-stream, and left work to the next worker.
@@ -291,6 +304,45 @@ def test_a_worker_killed_mid_stream_and_restarted_converges_to_the_offline_decis
     rebuilt = [int(n) for n in REBUILT.findall(logs[2].read_text())]
     assert sum(rebuilt) > 0, f"no deadline index rebuilt from the changelogs\n{logs_tail(workers)}"
     print(f"{len(emissions)} emissions for {len(stream.expected)} decisions")
+
+
+@contextmanager
+def changelogs_refusing_writes(settings: Settings) -> Iterator[None]:
+    """The tables' changelogs refuse every write until exit (``max.message.bytes`` 1: a
+    non-retriable MESSAGE_TOO_LARGE), so the worker's next batch gets its decisions
+    acknowledged and then fails on its state writes: the window in which a SIGKILL once left
+    RocksDB holding states its changelog never got. Kafka caps ``min.insync.replicas`` at the
+    replication factor, so a single broker cannot hold the writes refused instead."""
+    changelogs = [f"{settings.app_id}-{t}-changelog" for t in ("travellers", "clocks")]
+    admin = KafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap,
+        client_id="tests-cfg",
+        **kafka_client_security(settings, "operator"),
+    )
+
+    def max_message_bytes(change: object) -> None:
+        configs = {"max.message.bytes": change}
+        done = admin.alter_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, t, configs=configs) for t in changelogs]
+        )
+        assert done == {"topic": dict.fromkeys(changelogs, "OK")}, done
+
+    try:
+        max_message_bytes("1")
+        yield
+    finally:
+        max_message_bytes((AlterConfigOp.DELETE, None))
+        admin.close()
+
+
+def kill_once_state_writes_failed(proc: subprocess.Popen[bytes], log: Path) -> None:
+    """SIGKILL the worker once its batch failed on the refused state writes (it logs why)."""
+    deadline = time.monotonic() + 60
+    while "MessageSizeTooLarge" not in log.read_text():
+        assert proc.poll() is None, f"exited ({proc.returncode}) first\n{logs_tail([(proc, log)])}"
+        assert time.monotonic() < deadline, f"no refused write\n{logs_tail([(proc, log)])}"
+        time.sleep(0.1)
+    proc.kill()
 
 
 @contextmanager
