@@ -27,7 +27,7 @@ def open_consumer(settings: Settings, client_id: str, group: str | None = None) 
     from kafka.errors import KafkaError
 
     try:
-        return KafkaConsumer(
+        consumer = KafkaConsumer(
             bootstrap_servers=settings.kafka_bootstrap,
             **kafka_client_security(settings, "sink"),
             client_id=client_id,
@@ -43,6 +43,33 @@ def open_consumer(settings: Settings, client_id: str, group: str | None = None) 
         )
     except KafkaError as e:
         raise SinkError(f"cannot reach Kafka at {settings.kafka_bootstrap}: {e}") from e
+    if group is not None:
+        keep_joins_in_flight(consumer)
+    return consumer
+
+
+def keep_joins_in_flight(consumer: Any) -> None:
+    """Count a JoinGroup/SyncGroup round still in flight as a rejoin still needed.
+
+    Works around kafka-python 3.0.12 (pinned): when a rejoin is due to a metadata change (every
+    first join made before the subscribed topics' metadata arrived), the leader's assignment
+    makes ``need_rejoin()`` false before the SyncGroup answer is read. A ``poll`` whose timeout
+    expires in that window then never finishes the join: the partitions stay revoked, and the
+    member fetches nothing, for good (the sink polls with short timeouts and hit it). The Java
+    client counts a pending join as a rejoin needed (``rejoinNeededOrPending``); so does this.
+    """
+    coordinator = consumer._coordinator
+    if not hasattr(coordinator, "_join_task"):  # another kafka-python: check it has the bug
+        raise SinkError(
+            "kafka-python's group coordinator has no _join_task: re-check the join workaround "
+            "in streams/sink_kafka.py against this version"
+        )
+    need_rejoin = coordinator.need_rejoin
+
+    def need_rejoin_or_pending() -> bool:
+        return coordinator._join_task is not None or bool(need_rejoin())
+
+    coordinator.need_rejoin = need_rejoin_or_pending
 
 
 def topic_partitions(

@@ -158,19 +158,20 @@ def test_two_sinks_on_chdb_share_the_partitions_and_a_second_process_is_refused_
 
         wait_until(lambda: stored() >= 2 * N, "every event stored", 300)
         refused = run_ledger(s, "sink", "--store", "chdb", "--until-caught-up")
+        assert refused.returncode != 0
+        assert f"cannot open chDB at {s.chdb_path}: in use by another process" in refused.stderr
+        heartbeats = sum(isinstance(e, GateHeartbeat) for e in events)
+        assert stores[0].query(COUNT_SQL).rows == [(2 * N, 2 * N, heartbeats)]
+        assert stores[0].query(DUPLICATES_SQL).rows == [(0,)]
     finally:
         stop_all.set()
         for run in runs:
             run.join(timeout=120)
-    assert refused.returncode != 0
-    assert f"cannot open chDB at {s.chdb_path}: in use by another process" in refused.stderr
-    heartbeats = sum(isinstance(e, GateHeartbeat) for e in events)
-    assert stores[0].query(COUNT_SQL).rows == [(2 * N, 2 * N, heartbeats)]
-    assert stores[0].query(DUPLICATES_SQL).rows == [(0,)]
+        # chDB is one engine per process: left open, it refuses every later test's data dir.
+        for store in stores:
+            store.close()
     inserted = [sink.stats.inserted["events"] for sink in sinks]
     assert all(n > 0 for n in inserted) and sum(inserted) == 2 * N, inserted
-    for store in stores:
-        store.close()
 
 
 def test_kafka_consumer_groups_shows_the_sink_group_and_its_lag(group_settings: Settings) -> None:

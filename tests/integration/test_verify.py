@@ -58,6 +58,8 @@ def trust_settings(base: Settings, make_topic: Callable[..., str], tmp: Path) ->
         topic_deadletter=make_topic("deadletter", PARTITIONS),
         topic_checkpoints=make_topic("checkpoints", 1),
         clickhouse_database=f"trust_{uuid.uuid4().hex[:10]}",
+        # Its own sink group (safe since streams.sink_kafka.keep_joins_in_flight).
+        app_id=f"trust-{uuid.uuid4().hex[:8]}",
         chdb_path=tmp / "chdb",
         signing_key=key,
         sink_batch_size=40,
