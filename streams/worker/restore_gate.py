@@ -13,29 +13,40 @@ owner held 119 entries; 75 decisions missing and 43 wrong).
 :class:`RestoreGate` checks the state itself instead of Faust's bookkeeping, right before the input
 partitions are released (``GuardedSeeks.perform_seek``): after applying what recovery buffered, the
 offset each table's store has applied (RocksDB's persisted offset, written with the data) must be
-the last offset of every active changelog partition, read fresh from the broker. If one is
-behind, its recovery offset is set to what the store really holds and Faust's recovery is started
-again (the same signal a rebalance raises), which rebuilds highwaters and offsets for the whole
-active set and reads the rest; the input stays held until a check passes. A partition still
-behind after a recovery that read nothing more of it (a changelog whose last offsets no consumer
-can be handed, such as a compacted-away tombstone at its end) is let through with an error naming
-it, so a worker never loops forever on it.
+the last offset of every active changelog partition, read fresh from the broker, unless all the
+broker holds above it are transaction markers or aborted records (under ``exactly_once`` every
+changelog ends with a commit marker, one offset past its last record; see
+:mod:`streams.worker.changelog_tail`). If one is behind, its recovery offset is set to what the
+store really holds and Faust's recovery is started again (the same signal a rebalance raises),
+which rebuilds highwaters and offsets for the whole active set and reads the rest; the input stays
+held until a check passes. A partition still behind after a recovery that read nothing more of it
+(a changelog whose last offsets no consumer can be handed) is let through with an error naming it,
+so a worker never loops forever on it.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
+
+from streams.worker.changelog_tail import Behind, app_reader, records_beyond
 
 log = logging.getLogger(__name__)
 
-Behind = dict[Any, tuple[int | None, int]]  # changelog TP -> (offset applied, end offset)
+BeyondCheck = Callable[[Any, Behind], Awaitable[Behind]]  # (app, behind) -> really behind
+
+
+async def committed_records_beyond(app: Any, behind: Behind) -> Behind:
+    """Of ``behind``, the partitions whose changelog has a committed record above the store's."""
+    return await records_beyond(app_reader(app), behind)
 
 
 class RestoreGate:
     """Verifies the restored state of a worker's active changelog partitions (module doc)."""
 
-    def __init__(self) -> None:
+    def __init__(self, beyond: BeyondCheck = committed_records_beyond) -> None:
+        self.beyond = beyond  # asks the broker which offset gaps hold records, not markers
         self.passed = False  # the current assignment's state was verified restored
         self.retried: Behind = {}  # what the last restart of recovery was asked to read
         self._installed_on: Any = None
@@ -69,6 +80,8 @@ class RestoreGate:
         recovery = app.tables.recovery
         recovery.flush_buffers()  # what recovery read but has not applied yet
         behind = await unrestored(app, consumer)
+        if behind:
+            behind = await self.beyond(app, behind)
         stuck = {tp: where for tp, where in behind.items() if self.retried.get(tp) == where}
         if stuck:
             log.error(

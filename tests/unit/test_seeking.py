@@ -109,6 +109,18 @@ class FaustConsumerStandIn:
         self._unacked_messages: set[FakeMessage] = set()
         self.waited_seeks: list[dict[TP, int | None]] = []
         self.ends: dict[TP, int] = {CHANGELOG: 0}  # end offsets of the changelogs
+        self.only_markers_above: dict[TP, int] = {}  # nothing but markers above this offset
+        self.guard.restore.beyond = self.records_beyond  # the broker's answer, made up here
+
+    async def records_beyond(
+        self, app: FakeApp, behind: dict[TP, tuple[int | None, int]]
+    ) -> dict[TP, tuple[int | None, int]]:
+        """What the changelog tail reader answers: a record above the applied offset, or not."""
+        return {
+            tp: (applied, end)
+            for tp, (applied, end) in behind.items()
+            if applied is None or applied < self.only_markers_above.get(tp, end)
+        }
 
     async def highwaters(self, *tps: TP) -> dict[TP, int]:
         return {tp: self.ends[tp] for tp in tps}
@@ -214,6 +226,20 @@ def test_input_stays_held_until_every_active_changelog_is_restored() -> None:
     assert recovery.completed == [3]
     consumer.resume_flow()
     assert consumer.paused == set()
+
+
+def test_a_changelog_ending_in_a_transaction_marker_counts_as_restored_at_once() -> None:
+    consumer = Consumer({CROSSINGS: 120, PERMITS: 7})
+    recovery = consumer.app.tables.recovery
+    consumer.ends[CHANGELOG] = 229  # records up to 227, then a commit marker at 228
+    consumer.app.tables.travellers.applied[CHANGELOG] = 227
+    consumer.only_markers_above[CHANGELOG] = 227
+    assign_and_recover(consumer)
+    assert recovery.completed == [3], "no extra recovery round for a marker"
+    assert not recovery.signal_recovery_start.raised
+    consumer.app.tables.travellers.applied[CHANGELOG] = 226  # a real record (227) not applied
+    assign_and_recover(consumer)
+    assert recovery.completed == [3] and recovery.signal_recovery_start.raised
 
 
 def test_a_changelog_that_cannot_be_read_further_does_not_hold_input_forever() -> None:
