@@ -70,3 +70,12 @@ def arrow_stream(
     with pa.ipc.new_stream(sink, batch.schema) as writer:
         writer.write_batch(batch)
     return bytes(sink.getvalue().to_pybytes())
+
+
+def python_values(column: pa.ChunkedArray | pa.Array) -> list[Any]:
+    """A result column as Python values; strings that are not UTF-8 are decoded with replacement."""
+    try:
+        return column.to_pylist()  # type: ignore[no-any-return]
+    except UnicodeDecodeError:
+        binary = column.cast(pa.binary()) if pa.types.is_string(column.type) else column
+        return [None if v is None else v.decode("utf-8", "replace") for v in binary.to_pylist()]

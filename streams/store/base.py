@@ -19,8 +19,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from importlib import resources
+from itertools import chain
 from types import TracebackType
 from typing import Any, Literal
+
+import pyarrow as pa
 
 from base.settings import Settings
 from streams.store.cluster_ddl import cluster_statements
@@ -365,6 +368,14 @@ class Store(ABC):
         finally:
             with self._lock:
                 stream.close()
+
+    def query_arrow(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:
+        """Like :meth:`query`, the whole result as one Arrow table, for reading many rows with
+        little Python work (chDB: its own Arrow output; here: the streamed blocks converted)."""
+        with self._lock:
+            blocks = list(self._stream_columns(sql, params))
+        columns = zip(*(zip(b.columns, b.data, strict=True) for b in blocks), strict=True)
+        return pa.table({c[0][0]: list(chain.from_iterable(d for _, d in c)) for c in columns})
 
     def close(self) -> None:
         """Close the connection; the store is unusable afterwards."""

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 import pyarrow as pa
 
 from base.settings import Settings
-from streams.store.arrow import arrow_stream
+from streams.store.arrow import arrow_stream, python_values
 from streams.store.base import (
     PERMISSION_CODES,
     ColumnResult,
@@ -106,10 +106,21 @@ class ChdbStore(Store):
         try:
             with self._conn.send_query(sql, "arrowtable", params=bound) as stream:
                 for table in stream:  # DateTime arrives as uint32 seconds
-                    columns = [_arrow_values(c) for c in table.columns]
+                    columns = [python_values(c) for c in table.columns]
                     yield ColumnResult(tuple(table.column_names), columns)
         except self._errors as e:
             raise _translate(e) from e
+
+    def query_arrow(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:
+        """The result as chDB's own Arrow table (strings as stored; DateTime as uint32 seconds)."""
+        bound = {k: _param_text(v) for k, v in (params or {}).items()}
+        with self._lock:
+            if self._guarded:
+                self._guard(sql, bound)
+            try:
+                return self._conn.query(sql, "ArrowTable", params=bound)
+            except self._errors as e:
+                raise _translate(e) from e
 
     def _run(self, sql: str, bound: Mapping[str, str], fmt: str = "JSONCompact") -> bytes:
         try:
@@ -164,15 +175,6 @@ class ChdbStore(Store):
 
     def _close(self) -> None:
         self._conn.close()
-
-
-def _arrow_values(column: pa.ChunkedArray) -> list[Any]:
-    """A result column as Python values; strings that are not UTF-8 are decoded with replacement."""
-    try:
-        return column.to_pylist()  # type: ignore[no-any-return]
-    except UnicodeDecodeError:
-        binary = column.cast(pa.binary()) if pa.types.is_string(column.type) else column
-        return [None if v is None else v.decode("utf-8", "replace") for v in binary.to_pylist()]
 
 
 def _translate(e: BaseException) -> StoreError:

@@ -94,9 +94,9 @@ def _leaves(
     except (binascii.Error, ValueError):
         return None
     digests = leaf_hashes(raw)
-    hexes = [d.hex() for d in digests]
-    if hexes == stored:
+    if b"".join(digests).hex() == "".join(stored):  # whole-block first: one C comparison
         return digests, 0
+    hexes = [d.hex() for d in digests]
     count = 0
     for i, (mine, theirs) in enumerate(zip(hexes, stored, strict=True)):
         if mine == theirs:

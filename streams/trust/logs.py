@@ -12,7 +12,11 @@ from dataclasses import dataclass
 from itertools import chain
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from base.settings import Settings
+from streams.store.arrow import python_values
 from streams.store.base import (
     COLUMNS,
     LEAF_COLUMNS,
@@ -121,6 +125,41 @@ def blocks_of(
         )
         if blocks:
             yield from _split(_in_offset_order(blocks))
+
+
+def leaf_blocks_of(
+    store: Store, log: LogRef, *, chunk: int = HASHES_CHUNK_OFFSETS
+) -> Iterator[ColumnResult]:
+    """The log's offsets and leaf columns exactly as :func:`blocks_of` gives them (no other
+    column), each chunk read as one Arrow table (``Store.query_arrow``) and sorted by Arrow:
+    the read of ``ledger verify --hashes-only``, with no Python work per row but the conversion
+    of the sorted columns (chDB's Arrow output is about 5 times cheaper than its row stream)."""
+    db = quote_identifier(store.database)
+    for lo in range(0, log.max_offset + 1, chunk):
+        table = store.query_arrow(
+            f"SELECT kafka_offset, {', '.join(LEAF_COLUMNS)} FROM {db}.{log.table.value} "
+            f"WHERE {_WHERE} AND kafka_offset >= {{lo:Int64}} AND kafka_offset < {{hi:Int64}}",
+            {"topic": log.topic, "partition": log.partition, "lo": lo, "hi": lo + chunk},
+        )
+        if table.num_rows:
+            table = _arrow_in_offset_order(table)
+            columns = [python_values(c) for c in table.columns]
+            yield from _split(ColumnResult(tuple(table.column_names), columns))
+
+
+def _arrow_in_offset_order(table: pa.Table) -> pa.Table:
+    """``table`` by offset then leaf index (Arrow's sort is stable, as the two sorts below)."""
+
+    def pairs(name: str) -> tuple[pa.ChunkedArray, pa.ChunkedArray]:
+        column = table.column(name)
+        return column.slice(1), column.slice(0, len(column) - 1)
+
+    offsets, indexes = pairs("kafka_offset"), pairs("leaf_index")
+    ordered = pc.or_(pc.greater(*offsets), pc.and_(pc.equal(*offsets), pc.greater_equal(*indexes)))
+    if pc.all(ordered).as_py() is not False:
+        return table
+    keys = [("kafka_offset", "ascending"), ("leaf_index", "ascending")]
+    return table.take(pc.sort_indices(table, sort_keys=keys))
 
 
 def _in_offset_order(blocks: list[ColumnResult]) -> ColumnResult:

@@ -33,12 +33,12 @@ from streams.trust.checkpoint import Checkpoint, format_instant
 from streams.trust.erasure import erased_offsets
 from streams.trust.keys import Verifier
 from streams.trust.logs import (
-    HASHES_CHUNK_OFFSETS,
     LogRef,
     block_rows,
     blocks_of,
     checkpoints_of,
     content_columns,
+    leaf_blocks_of,
     list_logs,
 )
 from streams.trust.merkle import Frontier, leaf_hash
@@ -283,7 +283,7 @@ def verify_log(
     if columns:
         blocks = blocks_of(store, log, content_columns(log.table))
     else:
-        blocks = blocks_of(store, log, (), chunk=HASHES_CHUNK_OFFSETS)
+        blocks = leaf_blocks_of(store, log)
     for block in blocks:
         if walk.block(block):
             progress(len(block))

@@ -4,7 +4,9 @@ A signed log of 300 leaves per partition (checkpoints every 25) is written into 
 ClickHouse server as the sink writes it; rows are streamed in blocks of 40, so the tampering (at
 offsets 208..214, the sixth block) sits after clean blocks the fast path takes whole. For every
 kind of tampering, the findings with the fast path equal the findings of the row walk alone
-(the fast path switched off), and name the expected row; the untouched copy verifies.
+(the fast path switched off), and name the expected row; the untouched copy verifies. Both
+passes (with the column re-derivation, and ``--hashes-only``, which reads through
+``Store.query_arrow``), on both backends.
 """
 
 from __future__ import annotations
@@ -45,10 +47,16 @@ EXPECTED = {
 
 @pytest.fixture
 def signed(
-    clickhouse_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[Settings, Verifier]]:
     monkeypatch.setattr("streams.trust.logs.BLOCK_ROWS", 40)
-    settings = clickhouse_settings.with_overrides(
+    if request.node.callspec.params["backend"] == "server":
+        base: Settings = request.getfixturevalue("clickhouse_settings")
+    else:
+        base = request.getfixturevalue("base_settings").with_overrides(
+            store="chdb", chdb_path=request.getfixturevalue("chdb_dir")
+        )
+    settings = base.with_overrides(
         clickhouse_database=f"blocks_{uuid.uuid4().hex[:10]}",
         topic_crossings=f"blocks.crossings.{uuid.uuid4().hex[:8]}",
     )
@@ -63,16 +71,23 @@ def signed(
     yield settings, Verifier.load(tmp_path / "keys" / "signing.pem.pub")
 
 
-def _verify(store: Store, settings: Settings, verifier: Verifier) -> list[str]:
+def _verify(store: Store, settings: Settings, verifier: Verifier, columns: bool) -> list[str]:
     reports = [
-        verify_log(store, log, verifier, set(), lambda _: None)
+        verify_log(store, log, verifier, set(), lambda _: None, columns=columns)
         for log in list_logs(store, settings)
     ]
     return report_lines(reports)
 
 
+# The column pass reads as before (``Store.query_blocks``, both backends in test_verify.py); the
+# --hashes-only read is new on both (chDB's own Arrow output, the server's blocks converted).
+@pytest.mark.parametrize(
+    ("backend", "columns"),
+    [("server", True), ("server", False), ("chdb", False)],
+    ids=["server-columns", "server-hashes-only", "chdb-hashes-only"],
+)
 def test_the_fast_path_reports_what_the_row_walk_reports(
-    signed: tuple[Settings, Verifier], monkeypatch: pytest.MonkeyPatch
+    signed: tuple[Settings, Verifier], monkeypatch: pytest.MonkeyPatch, backend: str, columns: bool
 ) -> None:
     settings, verifier = signed
     real_clean_block = verify_module.clean_block
@@ -91,19 +106,21 @@ def test_the_fast_path_reports_what_the_row_walk_reports(
             wait_for_mutations(writer)
         taken.clear()
         with open_store(copy, "investigator") as store:
+            assert store.backend == backend
             with monkeypatch.context() as m:
                 m.setattr(verify_module, "clean_block", counted)
-                fast = _verify(store, copy, verifier)
+                fast = _verify(store, copy, verifier, columns)
             with monkeypatch.context() as m:
                 m.setattr(verify_module, "clean_block", lambda *a, **k: None)
-                slow = _verify(store, copy, verifier)
+                slow = _verify(store, copy, verifier, columns)
         assert fast == slow, (operation, fast, slow)
         # Two logs of 300 rows in blocks of 40: 8 blocks each; the first 5 of partition 0 are
         # clean whatever the operation, all 16 when the rows are untouched.
         assert taken[:5] == [True] * 5, (operation, taken)
         assert sum(taken) >= (16 if operation in ("none", "replace-signature") else 5)
         text = "\n".join(fast)
-        if expected is None:
+        if expected is None or (operation == "payload-byte" and not columns):
+            # --hashes-only does not re-derive columns: an edited payload alone goes unseen
             assert all(line.startswith("ok ") for line in fast), text
             assert "300 leaves, 12 checkpoints verified, 0 unsigned" in text, text
         else:
