@@ -27,7 +27,8 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,7 @@ from streams.trust.logs import (
     HASHES_CHUNK_OFFSETS,
     blocks_of,
     content_columns,
+    leaf_blocks_of,
     list_logs,
 )
 from streams.trust.merkle import Frontier, leaf_hash, leaf_hashes
@@ -71,8 +73,46 @@ def timed(fn: Callable[[], object]) -> Took:
     return Took(time.perf_counter() - wall, time.process_time() - cpu)
 
 
-def sink_took(settings: Settings, merkle: int, n: int) -> Took:
-    """Wall and CPU time of one sink run over the ``n`` published events into a fresh database."""
+# What the log adds to a sink run, metered by CPU seconds of the process inside each call: the
+# checkpoints (sign, store, publish; the Kafka producer is created on the first), rebuilding the
+# frontiers on start, and the INSERTs, metered with the log off and on. The hashing step is
+# measured alone (``stamp_seconds``): a meter around each of its 20k calls would cost as much.
+METERED = {
+    "checkpoints": (SinkLog, "sign_due"),
+    "producer close": (SinkLog, "close"),
+    "resume": (SinkLog, "resume"),
+    "insert": (Store, "insert"),
+}
+
+
+@contextmanager
+def metered() -> Iterator[dict[str, float]]:
+    """CPU seconds spent inside each of :data:`METERED` while the block runs (outermost calls)."""
+    spent = dict.fromkeys(METERED, 0.0)
+    originals = {name: getattr(cls, attr) for name, (cls, attr) in METERED.items()}
+
+    def wrap(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
+        def timed_call(*args: Any, **kwargs: Any) -> Any:
+            cpu = time.process_time()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                spent[name] += time.process_time() - cpu
+
+        return timed_call
+
+    try:
+        for name, (cls, attr) in METERED.items():
+            setattr(cls, attr, wrap(name, originals[name]))
+        yield spent
+    finally:
+        for name, (cls, attr) in METERED.items():
+            setattr(cls, attr, originals[name])
+
+
+def sink_took(settings: Settings, merkle: int, n: int) -> tuple[Took, dict[str, float]]:
+    """Wall and CPU time of one sink run over the ``n`` published events into a fresh database,
+    and the CPU seconds inside each of :data:`METERED`."""
     run = settings.with_overrides(
         clickhouse_database=f"bench_trust_{merkle}_{uuid.uuid4().hex[:8]}", sink_merkle=merkle
     )
@@ -80,11 +120,12 @@ def sink_took(settings: Settings, merkle: int, n: int) -> Took:
         store.migrate()
         sink = Sink(run, store)
         ends = sink.end_offsets()
-        took = timed(lambda: sink.run(until=ends))
+        with metered() as spent:
+            took = timed(lambda: sink.run(until=ends))
         db = quote_identifier(run.clickhouse_database)
         stored = store.query(f"SELECT count() FROM {db}.events")
     assert int(stored.rows[0][0]) == n, stored.rows
-    return took
+    return took, spent
 
 
 def stamp_seconds(settings: Settings, values: list[bytes]) -> float:
@@ -94,7 +135,7 @@ def stamp_seconds(settings: Settings, values: list[bytes]) -> float:
         store.migrate()
         sinklog = SinkLog(run, store)
         tp = (settings.topic_crossings, 0)
-        sinklog.resume(Table.EVENTS, tp, 0)
+        sinklog.resume({tp: (Table.EVENTS, 0)})
         rows: list[dict[str, Any]] = [{} for _ in values]
         t0 = time.perf_counter()
         for value, row in zip(values, rows, strict=True):
@@ -108,9 +149,12 @@ def bench_sink(settings: Settings, events: int, rounds: int) -> list[str]:
     values = [v for _, v in publish(settings, make_events(events))]
     off: list[Took] = []
     on: list[Took] = []
+    meters: dict[int, list[dict[str, float]]] = {0: [], 1: []}
     for _ in range(rounds):
-        off.append(sink_took(settings, 0, events))
-        on.append(sink_took(settings, 1, events))
+        for merkle, took in ((0, off), (1, on)):
+            round_took, spent = sink_took(settings, merkle, events)
+            took.append(round_took)
+            meters[merkle].append(spent)
     stamp = stamp_seconds(settings, values)
     lines = [f"sink over {events:,} events, {rounds} alternating rounds off/on (chDB):"]
     for what in ("wall", "cpu"):
@@ -127,7 +171,29 @@ def bench_sink(settings: Settings, events: int, rounds: int) -> list[str]:
         f"  the hashing step alone (SinkLog.stamp): {events / stamp:,.0f} rows/s, "
         f"{100 * stamp / on_cpu:.1f} % of the sink's CPU time with the log on"
     )
-    return lines
+    return lines + attribution(off, on, meters, stamp)
+
+
+def attribution(
+    off: list[Took], on: list[Took], meters: dict[int, list[dict[str, float]]], stamp: float
+) -> list[str]:
+    """Where the log's CPU goes: the hashing step and the metered parts (medians over the
+    rounds) against the difference of the median CPU seconds of the runs with the log on and
+    off."""
+
+    def median(merkle: int, name: str) -> float:
+        return statistics.median(m[name] for m in meters[merkle])
+
+    extra = statistics.median(t.cpu for t in on) - statistics.median(t.cpu for t in off)
+    parts = {"stamp (alone)": stamp}
+    parts.update({name: median(1, name) for name in METERED if name != "insert"})
+    parts["longer rows (insert on - off)"] = median(1, "insert") - median(0, "insert")
+    listed = ", ".join(f"{name} {seconds:.3f}" for name, seconds in parts.items())
+    return [
+        f"  CPU seconds the log adds per run (medians): {extra:.3f} measured (on - off); "
+        f"metered {sum(parts.values()):.3f} = {listed}; INSERTs off {median(0, 'insert'):.3f}, "
+        f"on {median(1, 'insert'):.3f}"
+    ]
 
 
 def verify_took(store: Store, settings: Settings, verifier: Verifier, columns: bool) -> Took:
@@ -140,11 +206,18 @@ def verify_took(store: Store, settings: Settings, verifier: Verifier, columns: b
 
 
 def bare_select_took(
-    store: Store, settings: Settings, chunk: int, columns: tuple[str, ...] = ()
+    store: Store, settings: Settings, chunk: int, columns: tuple[str, ...] | None = None
 ) -> Took:
+    """The read alone: ``leaf_blocks_of`` (the --hashes-only read) if ``columns`` is None, else
+    ``blocks_of`` (the row stream of the column pass) with those columns."""
+
     def run() -> None:
         for log in list_logs(store, settings):
-            assert sum(len(b) for b in blocks_of(store, log, columns, chunk=chunk)) == log.rows
+            if columns is None:
+                blocks = leaf_blocks_of(store, log, chunk=chunk)
+            else:
+                blocks = blocks_of(store, log, columns, chunk=chunk)
+            assert sum(len(b) for b in blocks) == log.rows
 
     return timed(run)
 
@@ -167,12 +240,14 @@ def bench_verify(
     run = signed_store(settings, signer, values[:n], parts)
     with open_store(run, "investigator", "chdb") as store:
         list(store.query_blocks("SELECT 1"))  # chDB imports its Arrow/pandas glue on first use
+        stream = bare_select_took(store, run, HASHES_CHUNK_OFFSETS, ())
         select = bare_select_took(store, run, HASHES_CHUNK_OFFSETS)
         sha = timed(lambda: leaf_hashes(values[:n]))
         hashes_only = verify_took(store, run, verifier, columns=False)
     lines = [
-        f"verify over {n:,} leaves in {parts} logs (chDB): bare SELECT of the rows "
-        f"{select.rates(n)}; bare SHA-256 of the values {sha.rates(n)}",
+        f"verify over {n:,} leaves in {parts} logs (chDB): bare SELECT of the rows as "
+        f"--hashes-only reads them (Arrow) {select.rates(n)}, as a row stream (query_blocks) "
+        f"{stream.rates(n)}; bare SHA-256 of the values {sha.rates(n)}",
         f"  ledger verify --hashes-only: {hashes_only.rates(n)} = "
         f"{select.wall / hashes_only.wall:.2f} x the bare SELECT in wall time, "
         f"{select.cpu / hashes_only.cpu:.2f} x in CPU time",

@@ -98,6 +98,7 @@ def claim(
     committed = calls.retry(calls.store.committed_offsets)
     beginnings = consumer.beginning_offsets(kafka_tps)
     claimed: dict[TopicPartition, tuple[int, set[int]]] = {}
+    starts: dict[TopicPartition, tuple[Table, int]] = {}  # the Merkle logs resume together
     for tp in kafka_tps:
         key = (tp.topic, tp.partition)
         start = max(committed.get(key, 0), int(beginnings[tp]))
@@ -105,7 +106,7 @@ def claim(
         table = tables[tp.topic]
         stored = functools.partial(calls.store.stored_offsets, table, tp.topic, tp.partition, start)
         present = calls.retry(stored)
-        calls.retry(functools.partial(merkle.resume, table, key, start))
+        starts[key] = (table, start)
         claimed[key] = (start, present)
         if present:
             log.info(
@@ -115,4 +116,5 @@ def claim(
                 start,
                 len(present),
             )
+    calls.retry(functools.partial(merkle.resume, starts))
     return claimed
