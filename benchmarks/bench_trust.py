@@ -7,16 +7,18 @@ loaded machine the CPU figures are the stable ones, the wall figures say what a 
 * sink: ``Sink.run`` over the same published events with the Merkle log off (``sink_merkle=0``)
   and on (leaf hashes, base64 values, signed checkpoints), alternating off/on ``--rounds`` times
   into fresh chDB databases (ratio of the medians), and the hashing step alone (``SinkLog.stamp``
-  on the same values) as a share of the sink's time per row;
+  on the same values) as a share of the sink's time per row; and what the log adds per run,
+  metered (checkpoints, resuming the frontiers, the INSERTs of the longer rows);
 * ``ledger verify`` over a signed log of ``--leaves`` rows written as the sink writes them
   (``benchmarks.trust_log``, in ``--partitions`` logs): ``verify_log --hashes-only`` against a
-  bare SELECT of the same rows (the same bulk read and sort, no checks) and a bare SHA-256 of
+  bare SELECT of the same rows (the same Arrow read and sort, no checks; and, for comparison,
+  the row-stream read the column pass uses) and a bare SHA-256 of
   the same values in memory; the column re-derivation on a log of ``--column-leaves`` rows
   against its own bare SELECT (it is two orders of magnitude slower);
 * the tree alone at ``--tree`` leaves in memory: the frontier extended in blocks (level by level)
   and leaf by leaf, and pymerkle's ``InmemoryTree`` when it is importable (not a dependency).
 
-    .venv/bin/python -m benchmarks.bench_trust [--events 30000] [--rounds 3] [--leaves 1000000]
+    .venv/bin/python -m benchmarks.bench_trust [--events 30000] [--rounds 5] [--leaves 1000000]
 """
 
 from __future__ import annotations
@@ -295,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print the figures (ratios against the same run's baselines)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--events", type=int, default=30_000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--leaves", type=int, default=1_000_000)
     parser.add_argument("--partitions", type=int, default=2)
     parser.add_argument("--column-leaves", type=int, default=20_000)
