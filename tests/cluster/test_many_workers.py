@@ -109,15 +109,6 @@ def stop_like_a_supervisor(proc: subprocess.Popen[bytes], grace: float = 30.0) -
         proc.wait(timeout=30)
 
 
-@pytest.mark.xfail(
-    reason="issue 12/13: not yet reliable. Session 18 runs (load average 3-46 on 2 cores): "
-    "3 passed (0 of 1261 decisions missing, 0 extra); 4 did not: 1 at 'no four-way assignment "
-    "within 180s' under load 40+, 2 at setup (Kafka cluster did not start; one was the node "
-    "registration timeout, since raised), 1 on a final assertion (not analysed); the live "
-    "join/leave test of issue 12 found a worker deciding partitions on an empty state after a "
-    "rebalance (open recovery bug). Non-strict until it passes repeatedly.",
-    strict=False,
-)
 def test_workers_joining_and_leaving_mid_stream_lose_and_duplicate_no_decision(
     settings: Settings, tmp_path: Path
 ) -> None:
