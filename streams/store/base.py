@@ -33,6 +33,14 @@ from streams.store.errors import (
     StoreUnavailableError,
     quote_identifier,
 )
+from streams.store.rows import (
+    DeadLetterRow,
+    DecisionRow,
+    EventRow,
+    SinkOffsetRow,
+    columns,
+    sink_offset_row,
+)
 from streams.store.sql_files import split_statements, with_fills
 
 Role = Literal["writer", "investigator"]
@@ -52,73 +60,13 @@ class Table(StrEnum):
 
 # Each row's place in its (topic, partition) Merkle log (streams/trust): the sink fills them.
 LEAF_COLUMNS: tuple[str, ...] = ("leaf_index", "leaf_hash", "kafka_value")
-# Column order of each table, as in infra/sql. Rows passed to insert_* are mappings with exactly
-# these keys; instants are aware datetimes truncated to the second, with a separate *_ms column.
+# Column order of each table, as in infra/sql: the fields of its row type (streams/store/rows.py).
+# Rows passed to insert_* are mappings with exactly these keys; instants are aware datetimes
+# truncated to the second, with a separate *_ms column.
 COLUMNS: dict[Table, tuple[str, ...]] = {
-    Table.EVENTS: (
-        "event_id",
-        "type",
-        "traveller_id",
-        "occurred_at",
-        "occurred_at_ms",
-        "port",
-        "direction",
-        "basis",
-        "nationality",
-        "document",
-        "channel",
-        "permit_id",
-        "jurisdiction",
-        "payload",
-        "schema_fingerprint",
-        "kafka_topic",
-        "kafka_partition",
-        "kafka_offset",
-        "ingested_at",
-        *LEAF_COLUMNS,
-    ),
-    Table.DECISIONS: (
-        "decision_id",
-        "status",
-        "traveller_id",
-        "code",
-        "severity",
-        "jurisdiction",
-        "rule",
-        "evidence",
-        "deadline",
-        "deadline_ms",
-        "overstay_seconds",
-        "observed_at",
-        "observed_at_ms",
-        "detail",
-        "port",
-        "port_at",
-        "port_at_ms",
-        "emitted_at",
-        "emitted_at_ms",
-        "kafka_topic",
-        "kafka_partition",
-        "kafka_offset",
-        "ingested_at",
-        *LEAF_COLUMNS,
-    ),
-    Table.DEAD_LETTERS: (
-        "source_topic",
-        "source_partition",
-        "source_offset",
-        "source_timestamp",
-        "source_timestamp_ms",
-        "reason",
-        "raw_base64",
-        "failed_at",
-        "failed_at_ms",
-        "kafka_topic",
-        "kafka_partition",
-        "kafka_offset",
-        "ingested_at",
-        *LEAF_COLUMNS,
-    ),
+    Table.EVENTS: columns(EventRow),
+    Table.DECISIONS: columns(DecisionRow),
+    Table.DEAD_LETTERS: columns(DeadLetterRow),
 }
 # (table, column, its type, the column it follows): columns added to the DDL after release.
 # Rows stored before the Merkle log existed keep leaf_hash '' (``ledger verify`` names them).
@@ -151,7 +99,7 @@ MAINTAINED_TABLES: tuple[str, ...] = (
     "stay_decisions",
     "event_ports",
 )
-OFFSET_COLUMNS: tuple[str, ...] = ("kafka_topic", "kafka_partition", "next_offset", "committed_at")
+OFFSET_COLUMNS: tuple[str, ...] = columns(SinkOffsetRow)
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,10 +266,7 @@ class Store(ABC):
 
     def commit_offsets(self, offsets: Mapping[TopicPartition, int], at: datetime) -> None:
         """Record that every offset below ``offsets[tp]`` is stored (``at``: aware datetime)."""
-        rows = [
-            {"kafka_topic": t, "kafka_partition": p, "next_offset": o, "committed_at": at}
-            for (t, p), o in sorted(offsets.items())
-        ]
+        rows = [sink_offset_row(t, p, o, at) for (t, p), o in sorted(offsets.items())]
         if rows:
             with self._lock:
                 self._insert("sink_offsets", OFFSET_COLUMNS, rows)

@@ -1,18 +1,25 @@
-"""Mapping of ledger values (events, emissions, dead letters) to audit-table rows.
+"""The audit-table rows: one dataclass per row type whose fields are its table's columns.
 
-Pure functions, no I/O: the sink calls them with the Kafka coordinates of the message the value
-came from. Instants are split into a ``DateTime('UTC')`` second and a ``*_ms`` millisecond column
-(see ``infra/sql``); raw dead-letter bytes are stored base64-encoded in ``raw_base64``. A decision
-row holds the fields of the one record mapping (``schemas.mapping.emission_fields``).
+:class:`EventRow`, :class:`DecisionRow`, :class:`DeadLetterRow` and :class:`SinkOffsetRow` are the
+``events``, ``decisions``, ``dead_letters`` and ``sink_offsets`` tables of ``infra/sql``, column for
+column in the table's order (a test holds them to the DDL); the store's column lists are taken from
+them (``streams.store.base.COLUMNS``). The functions below map ledger values (events, emissions,
+dead letters) to them and hand the store a row as a mapping (:meth:`as_mapping`). Pure, no I/O: the
+sink calls them with the Kafka coordinates of the message the value came from. Instants are split
+into a ``DateTime('UTC')`` second and a ``*_ms`` millisecond column; raw dead-letter bytes are
+stored base64-encoded in ``raw_base64``. A decision row holds the fields of the one record mapping
+(``schemas.mapping.emission_fields``).
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import functools
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 from domain.decisions import Emission
 from domain.events import (
@@ -41,16 +48,136 @@ def join_instant(second: datetime, ms: int) -> datetime:
     return second.astimezone(UTC).replace(microsecond=ms * 1000)
 
 
+class _Row:
+    """A row type: a dataclass whose fields are the columns of one table, in the table's order."""
+
+    _names: ClassVar[tuple[str, ...]]
+
+    def as_mapping(self) -> dict[str, Any]:
+        """Column name -> value, in column order: what ``Store.insert`` takes (a copy: the
+        sink adds the leaf columns to it)."""
+        # A dataclass __init__ sets every field in field order, so its __dict__ is the row, in
+        # column order; copying it is several times cheaper than reading the fields one by one.
+        return self.__dict__.copy()
+
+
+_R = TypeVar("_R", bound=type[_Row])
+
+
+def columns(row_type: type[_Row]) -> tuple[str, ...]:
+    """The column names of a row type, in the table's order."""
+    return row_type._names
+
+
+def _row_type(cls: _R) -> _R:
+    cls._names = tuple(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
+    return cls
+
+
+# Not yet a leaf of the Merkle log when built: the sink stamps leaf_index, leaf_hash and
+# kafka_value on the mapping before it stores it (streams/trust/sinklog.py).
+@_row_type
+@dataclass
+class EventRow(_Row):
+    """A row of ``events`` (one per event message)."""
+
+    event_id: str
+    type: str
+    traveller_id: str  # '' for a GateHeartbeat
+    occurred_at: datetime
+    occurred_at_ms: int
+    port: str | None
+    direction: str | None
+    basis: str | None
+    nationality: str | None
+    document: str | None
+    channel: str | None
+    permit_id: str | None
+    jurisdiction: str | None
+    payload: str
+    schema_fingerprint: str
+    kafka_topic: str
+    kafka_partition: int
+    kafka_offset: int
+    ingested_at: datetime
+    leaf_index: int = 0
+    leaf_hash: str = ""
+    kafka_value: str = ""
+
+
+@_row_type
+@dataclass
+class DecisionRow(_Row):
+    """A row of ``decisions`` (one per emission message)."""
+
+    decision_id: str
+    status: str
+    traveller_id: str
+    code: str
+    severity: str
+    jurisdiction: str | None
+    rule: str
+    evidence: list[str]
+    deadline: datetime | None
+    deadline_ms: int | None
+    overstay_seconds: int | None
+    observed_at: datetime
+    observed_at_ms: int
+    detail: str
+    port: str | None
+    port_at: datetime | None
+    port_at_ms: int | None
+    emitted_at: datetime
+    emitted_at_ms: int
+    kafka_topic: str
+    kafka_partition: int
+    kafka_offset: int
+    ingested_at: datetime
+    leaf_index: int = 0
+    leaf_hash: str = ""
+    kafka_value: str = ""
+
+
+@_row_type
+@dataclass
+class DeadLetterRow(_Row):
+    """A row of ``dead_letters`` (one per dead-letter message)."""
+
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    source_timestamp: datetime | None
+    source_timestamp_ms: int | None
+    reason: str
+    raw_base64: str
+    failed_at: datetime
+    failed_at_ms: int
+    kafka_topic: str
+    kafka_partition: int
+    kafka_offset: int
+    ingested_at: datetime
+    leaf_index: int = 0
+    leaf_hash: str = ""
+    kafka_value: str = ""
+
+
+@_row_type
+@dataclass
+class SinkOffsetRow(_Row):
+    """A row of ``sink_offsets``: every offset below ``next_offset`` is stored."""
+
+    kafka_topic: str
+    kafka_partition: int
+    next_offset: int
+    committed_at: datetime
+
+
 def _coordinates(at: Coordinates, ingested_at: datetime) -> dict[str, Any]:
     return {
         "kafka_topic": at.topic,
         "kafka_partition": at.partition,
         "kafka_offset": at.offset,
         "ingested_at": split_instant(ingested_at)[0],
-        # Not a leaf of the Merkle log until the sink stamps it (streams/trust/sinklog.py).
-        "leaf_index": 0,
-        "leaf_hash": "",
-        "kafka_value": "",
     }
 
 
@@ -80,24 +207,24 @@ def event_row(
     if isinstance(event, CrossingRecorded | PermitIssued | PermitRevoked):
         permit_id = event.permit_id
     port = event.port if isinstance(event, CrossingRecorded | GateHeartbeat) else None
-    return {
-        "event_id": event.event_id,
-        "type": kind,
-        "traveller_id": "" if isinstance(event, GateHeartbeat) else event.traveller_id,
-        "occurred_at": occurred,
-        "occurred_at_ms": occurred_ms,
-        "port": port,
-        "direction": crossing.direction.value if crossing else None,
-        "basis": crossing.basis.value if crossing and crossing.basis else None,
-        "nationality": crossing.nationality if crossing else None,
-        "document": crossing.document.value if crossing else None,
-        "channel": crossing.channel.value if crossing else None,
-        "permit_id": permit_id,
-        "jurisdiction": event.jurisdiction if isinstance(event, StayExtended) else None,
-        "payload": payload_json(event),
-        "schema_fingerprint": schema_fingerprint or current_fingerprint(kind),
+    return EventRow(
+        event_id=event.event_id,
+        type=kind,
+        traveller_id="" if isinstance(event, GateHeartbeat) else event.traveller_id,
+        occurred_at=occurred,
+        occurred_at_ms=occurred_ms,
+        port=port,
+        direction=crossing.direction.value if crossing else None,
+        basis=crossing.basis.value if crossing and crossing.basis else None,
+        nationality=crossing.nationality if crossing else None,
+        document=crossing.document.value if crossing else None,
+        channel=crossing.channel.value if crossing else None,
+        permit_id=permit_id,
+        jurisdiction=event.jurisdiction if isinstance(event, StayExtended) else None,
+        payload=payload_json(event),
+        schema_fingerprint=schema_fingerprint or current_fingerprint(kind),
         **_coordinates(at, ingested_at),
-    }
+    ).as_mapping()
 
 
 def decision_row(
@@ -108,16 +235,18 @@ def decision_row(
     ``emitted_at`` is the knowledge time: the Kafka timestamp of the decision message, i.e. when
     the ledger published the emission.
     """
-    row: dict[str, Any] = {}
+    fields: dict[str, Any] = {}
     for name, value in emission_fields(emission).items():
         if isinstance(value, datetime):
-            row[name], row[f"{name}_ms"] = split_instant(value)
+            fields[name], fields[f"{name}_ms"] = split_instant(value)
         elif name in ("deadline", "port_at"):  # an instant column that is null
-            row[name], row[f"{name}_ms"] = None, None
+            fields[name], fields[f"{name}_ms"] = None, None
         else:
-            row[name] = value
-    row["emitted_at"], row["emitted_at_ms"] = split_instant(emitted_at)
-    return row | _coordinates(at, ingested_at)
+            fields[name] = value
+    emitted, emitted_ms = split_instant(emitted_at)
+    return DecisionRow(
+        **fields, emitted_at=emitted, emitted_at_ms=emitted_ms, **_coordinates(at, ingested_at)
+    ).as_mapping()
 
 
 def dead_letter_row(
@@ -135,15 +264,21 @@ def dead_letter_row(
     """The ``dead_letters`` row; ``raw`` is stored base64-encoded (standard alphabet, padded)."""
     failed, failed_ms = split_instant(failed_at)
     source_ts, source_ms = split_instant(source_timestamp) if source_timestamp else (None, None)
-    return {
-        "source_topic": source_topic,
-        "source_partition": source_partition,
-        "source_offset": source_offset,
-        "source_timestamp": source_ts,
-        "source_timestamp_ms": source_ms,
-        "reason": reason,
-        "raw_base64": base64.b64encode(raw).decode("ascii"),
-        "failed_at": failed,
-        "failed_at_ms": failed_ms,
+    return DeadLetterRow(
+        source_topic=source_topic,
+        source_partition=source_partition,
+        source_offset=source_offset,
+        source_timestamp=source_ts,
+        source_timestamp_ms=source_ms,
+        reason=reason,
+        raw_base64=base64.b64encode(raw).decode("ascii"),
+        failed_at=failed,
+        failed_at_ms=failed_ms,
         **_coordinates(at, ingested_at),
-    }
+    ).as_mapping()
+
+
+def sink_offset_row(topic: str, partition: int, next_offset: int, at: datetime) -> dict[str, Any]:
+    """The ``sink_offsets`` row: every offset of ``topic``/``partition`` below ``next_offset``
+    is stored (``at``: the aware commit instant, stored as the server truncates it)."""
+    return SinkOffsetRow(topic, partition, next_offset, at).as_mapping()
