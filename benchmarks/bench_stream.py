@@ -63,7 +63,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from datetime import date
 from pathlib import Path
 from types import FrameType
@@ -74,7 +73,7 @@ from benchmarks.stream_baselines import publish_backlog, raw_aiokafka, raw_kafka
 from benchmarks.stream_common import NULL_AGENT_COMMAND, OUT_DIR, RawMessage
 from benchmarks.stream_latency import latency_under_load
 from benchmarks.stream_report import report
-from benchmarks.stream_services import bench_broker, fresh_settings
+from benchmarks.stream_services import bench_broker, fresh_settings, new_group
 from benchmarks.stream_throughput import (
     changelog_bytes,
     enforcement_throughput,
@@ -95,26 +94,6 @@ def _terminate_on_sigterm() -> None:
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, handler)
-
-
-def _new_group(settings: Settings, label: str) -> Settings:
-    """The same topics, read by a fresh consumer group (app id) with its own port and data dir."""
-    from infra import process
-    from infra.kafka_broker import ensure_kafka_security
-
-    tag = f"{label}-{uuid.uuid4().hex[:8]}"
-    data_dir = settings.data_dir.parent / tag
-    data_dir.mkdir(parents=True)
-    fresh = settings.with_overrides(
-        topic_decisions=f"bench.decisions.{tag}",
-        topic_deadletter=f"bench.deadletter.{tag}",
-        app_id=f"bench-stream-{tag}",
-        worker_web_port=process.free_port("127.0.0.1"),
-        data_dir=data_dir,
-        chdb_path=data_dir / "chdb",
-    )
-    ensure_kafka_security(fresh)  # the new group's and outputs' ACLs
-    return fresh
 
 
 def _stamp(began: float, message: str) -> None:
@@ -153,7 +132,7 @@ def _throughput_figures(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The Faust null agent, then the worker, over the backlog: their figures."""
     null = enforcement_throughput(
-        _new_group(backlog, "null"), total, "null-agent", command=NULL_AGENT_COMMAND
+        new_group(backlog, "null"), total, "null-agent", command=NULL_AGENT_COMMAND
     )
     _stamp(began, f"Faust null agent: {null.events_per_s:,.0f} msg/s")
     thr = enforcement_throughput(backlog, total)
@@ -220,7 +199,7 @@ def _profiled_worker_figures(backlog: Settings, total: int, began: float) -> dic
 
     dump = OUT_DIR / "stream-worker.prof"
     dump.unlink(missing_ok=True)
-    profiled = _new_group(backlog, "profiled")
+    profiled = new_group(backlog, "profiled")
     ensure_topics(profiled, project_topics(profiled))
     under = enforcement_throughput(profiled, total, "profiled", profile=dump)
     # The dump is written when the worker has exited (the context waited for it).

@@ -45,17 +45,21 @@ def bench_broker(bootstrap: str | None, data_dir: Path) -> Iterator[Settings]:
         broker.stop()
 
 
-def fresh_settings(settings: Settings, label: str) -> Settings:
-    """Settings with four fresh topics (4 partitions by default), app id, web port, data dir."""
+def _tagged(settings: Settings, label: str, parent: Path, *, new_inputs: bool) -> Settings:
+    """``settings`` with a tagged app id, output topics, web port and data dir under ``parent``
+    (and tagged input topics if ``new_inputs``)."""
     from infra import process
-    from infra.kafka_broker import ensure_kafka_security, ensure_topics, project_topics
 
     tag = f"{label}-{uuid.uuid4().hex[:8]}"
-    data_dir = settings.data_dir / tag
+    data_dir = parent / tag
     data_dir.mkdir(parents=True)
-    fresh = settings.with_overrides(
-        topic_crossings=f"bench.crossings.{tag}",
-        topic_permits=f"bench.permits.{tag}",
+    inputs = (
+        {"topic_crossings": f"bench.crossings.{tag}", "topic_permits": f"bench.permits.{tag}"}
+        if new_inputs
+        else {}
+    )
+    return settings.with_overrides(
+        **inputs,
         topic_decisions=f"bench.decisions.{tag}",
         topic_deadletter=f"bench.deadletter.{tag}",
         app_id=f"bench-stream-{tag}",
@@ -63,8 +67,25 @@ def fresh_settings(settings: Settings, label: str) -> Settings:
         data_dir=data_dir,
         chdb_path=data_dir / "chdb",
     )
+
+
+def fresh_settings(settings: Settings, label: str) -> Settings:
+    """Settings with four fresh topics (4 partitions by default), app id, web port, data dir."""
+    from infra.kafka_broker import ensure_kafka_security, ensure_topics, project_topics
+
+    fresh = _tagged(settings, label, settings.data_dir, new_inputs=True)
     ensure_topics(fresh, project_topics(fresh))
     ensure_kafka_security(fresh)
+    return fresh
+
+
+def new_group(settings: Settings, label: str) -> Settings:
+    """The same input topics, read by a fresh consumer group (app id) with its own output topics,
+    port and data dir (beside ``settings``')."""
+    from infra.kafka_broker import ensure_kafka_security
+
+    fresh = _tagged(settings, label, settings.data_dir.parent, new_inputs=False)
+    ensure_kafka_security(fresh)  # the new group's and outputs' ACLs
     return fresh
 
 

@@ -129,6 +129,18 @@ SELECT
     kafka_topic, kafka_partition, kafka_offset
 FROM {database}.decision_current;
 
+DROP TABLE IF EXISTS {database}.event_places;
+
+-- Where and when each event happened (its port and instant, heartbeats left out), by
+-- (traveller, event): the one lookup of an entry or exit crossing for stays and overstays.
+-- Nullable, so that a LEFT JOIN on an event not (yet) stored gives NULL rather than defaults.
+CREATE VIEW IF NOT EXISTS {database}.event_places AS
+SELECT
+    traveller_id, event_id, CAST(port AS Nullable(String)) AS place_port,
+    CAST(occurred_at AS Nullable(DateTime('UTC'))) AS place_at,
+    CAST(occurred_at_ms AS Nullable(UInt16)) AS place_at_ms
+FROM {database}.event_ports;
+
 DROP TABLE IF EXISTS {database}.stays;
 
 -- One row per STAY_OPENED decision in force: the entry (evidence[1]) with its port and instant,
@@ -190,10 +202,9 @@ FROM (
 ) AS l
 ANY LEFT JOIN (
     SELECT
-        traveller_id, event_id AS exit_key, CAST(port AS Nullable(String)) AS exit_port,
-        CAST(occurred_at AS Nullable(DateTime('UTC'))) AS exited_at,
-        CAST(occurred_at_ms AS Nullable(UInt16)) AS exited_at_ms
-    FROM {database}.event_ports
+        traveller_id, event_id AS exit_key, place_port AS exit_port, place_at AS exited_at,
+        place_at_ms AS exited_at_ms
+    FROM {database}.event_places
 ) AS r USING (traveller_id, exit_key);
 
 DROP TABLE IF EXISTS {database}.suspected_overstayers;
@@ -254,19 +265,16 @@ FROM (
     ) AS l
     ANY LEFT JOIN (
         SELECT
-            traveller_id, event_id AS entry_event_id,
-            CAST(port AS Nullable(String)) AS entry_port,
-            CAST(occurred_at AS Nullable(DateTime('UTC'))) AS entered_at,
-            CAST(occurred_at_ms AS Nullable(UInt16)) AS entered_at_ms
-        FROM {database}.event_ports
+            traveller_id, event_id AS entry_event_id, place_port AS entry_port,
+            place_at AS entered_at, place_at_ms AS entered_at_ms
+        FROM {database}.event_places
     ) AS r USING (traveller_id, entry_event_id)
 ) AS l
 ANY LEFT JOIN (
     SELECT
-        traveller_id, event_id AS exit_event_id, CAST(port AS Nullable(String)) AS exit_port,
-        CAST(occurred_at AS Nullable(DateTime('UTC'))) AS exited_at,
-        CAST(occurred_at_ms AS Nullable(UInt16)) AS exited_at_ms
-    FROM {database}.event_ports
+        traveller_id, event_id AS exit_event_id, place_port AS exit_port, place_at AS exited_at,
+        place_at_ms AS exited_at_ms
+    FROM {database}.event_places
 ) AS r USING (traveller_id, exit_event_id);
 
 DROP TABLE IF EXISTS {database}.decisions_by_rule_port_day;

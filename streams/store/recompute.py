@@ -93,6 +93,14 @@ _EVENT_AT = """
         CAST(occurred_at_ms AS Nullable(UInt16)) AS {at}_ms
     FROM {db}.events"""
 
+_EVENT_PLACES = """
+SELECT
+    traveller_id, event_id, port AS place_port,
+    CAST(occurred_at AS Nullable(DateTime('UTC'))) AS place_at,
+    CAST(occurred_at_ms AS Nullable(UInt16)) AS place_at_ms
+FROM {db}.events
+WHERE traveller_id != ''"""
+
 _STAYS = """
 SELECT
     traveller_id, jurisdiction, entry_event_id, entry_port, entered_at, entered_at_ms,
@@ -212,6 +220,7 @@ def recomputed_views(database: str) -> dict[str, str]:
         "decisions_in_force": in_force,
         "stay_decisions_in_force": _STAY_DECISIONS.format(**parts),
         "timeline": _TIMELINE.format(**parts),
+        "event_places": _EVENT_PLACES.format(**parts),
         "stays": _STAYS.format(**parts),
         "suspected_overstayers": _SUSPECTED.format(**parts),
         "overstays": _OVERSTAYS.format(**parts),

@@ -48,6 +48,7 @@ VIEWS = (
     "decisions_in_force",
     "timeline",
     "stay_decisions_in_force",
+    "event_places",
     "stays",
     "suspected_overstayers",
     "overstays",
