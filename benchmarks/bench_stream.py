@@ -242,6 +242,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             _stamp(began, f"broker {settings.kafka_bootstrap} ready")
             backlog = fresh_settings(settings, "backlog")
             total, pub_s = publish_backlog(backlog, events)
+            results["stream"]["messages"] = total  # each heartbeat on every partition
+            results["stream"]["heartbeats"] *= settings.partitions
             _stamp(began, f"published {total} messages with EventPublisher in {pub_s:.1f}s")
             results["raw"], aio, kp, messages = _raw_figures(backlog, total, began)
             null_agent, enforcement = _throughput_figures(backlog, total, aio, kp, began)
