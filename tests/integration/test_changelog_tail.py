@@ -10,6 +10,7 @@ never for commit or abort markers, nor for aborted records.
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Callable
 
@@ -70,6 +71,15 @@ async def end_offset(make: Callable[[], AIOKafkaConsumer], tp: TopicPartition) -
         await reader.stop()
 
 
+def settled_end(make: Callable[[], AIOKafkaConsumer], tp: TopicPartition, expected: int) -> None:
+    """Wait for the read_committed end offset to reach ``expected``: the broker writes a
+    transaction's markers after answering its commit or abort, so the end moves a little later."""
+    deadline = time.monotonic() + 30
+    while (end := asyncio.run(end_offset(make, tp))) != expected:
+        assert time.monotonic() < deadline, f"end offset {end}, expected {expected}"
+        time.sleep(0.1)
+
+
 def behind(
     make: Callable[[], AIOKafkaConsumer], tp: TopicPartition, applied: int | None
 ) -> dict[TopicPartition, tuple[int | None, int]]:
@@ -89,13 +99,14 @@ def test_markers_and_aborted_records_are_stepped_over_committed_records_are_not(
     tp = TopicPartition(topic, 0)
     make = reader_factory(kafka_settings)
     transaction(kafka_settings, topic, [b"0", b"1", b"2"], commit=True)  # 0-2, marker at 3
-    assert asyncio.run(end_offset(make, tp)) == 4
+    settled_end(make, tp, 4)
     assert behind(make, tp, 2) == {}, "only the commit marker above the last record"
     assert behind(make, tp, 1) == {tp: (1, 4)}, "record 2 is not applied"
     assert behind(make, tp, None) == {tp: (None, 4)}, "nothing applied"
     transaction(kafka_settings, topic, [b"4", b"5"], commit=False)  # aborted, marker at 6
-    assert asyncio.run(end_offset(make, tp)) == 7
+    settled_end(make, tp, 7)
     assert behind(make, tp, 2) == {}, "aborted records and markers only"
     transaction(kafka_settings, topic, [b"7"], commit=True)  # 7, marker at 8
+    settled_end(make, tp, 9)
     assert behind(make, tp, 2) == {tp: (2, 9)}, "record 7 lies beyond the aborted ones"
     assert behind(make, tp, 7) == {}
