@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import Callable
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.helpers import create_ssl_context
-from kafka import KafkaProducer
 
 from base.credentials import kafka_client_security
 from base.settings import Settings
 from streams.worker.changelog_tail import records_beyond
+from tests.integration.transactions import write_transaction
 
 pytestmark = pytest.mark.integration
 
@@ -45,21 +44,8 @@ def reader_factory(settings: Settings) -> Callable[[], AIOKafkaConsumer]:
 
 
 def transaction(settings: Settings, topic: str, values: list[bytes], *, commit: bool) -> None:
-    producer = KafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap,
-        **kafka_client_security(settings, "operator"),
-        transactional_id=f"changelog-tail-{uuid.uuid4().hex[:8]}",
-    )
-    producer.init_transactions()
-    producer.begin_transaction()
-    for value in values:
-        producer.send(topic, key=b"k", value=value, partition=0)
-    producer.flush()
-    if commit:
-        producer.commit_transaction()
-    else:
-        producer.abort_transaction()
-    producer.close()
+    records = [(topic, b"k", value, 0) for value in values]
+    write_transaction(settings, records, commit=commit, client="changelog-tail")
 
 
 async def end_offset(make: Callable[[], AIOKafkaConsumer], tp: TopicPartition) -> int:

@@ -24,6 +24,7 @@ from ledger.worker_process import settings_env
 from schemas.codec import encode_event
 from streams.sink import Sink
 from streams.store import open_store
+from tests.integration.transactions import write_transaction
 from tests.pipeline import (
     isolated_settings,
     read_emissions,
@@ -44,25 +45,10 @@ def entry(traveller: str, minute: int) -> tuple[bytes, bytes]:
 
 
 def transaction(settings: Settings, travellers: list[str], *, commit: bool) -> None:
-    producer = KafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap,
-        # A third-party client's transactions: the operator's test login (a gate has no
-        # transactional-id grant).
-        **kafka_client_security(settings, "operator"),
-        transactional_id=f"third-party-{uuid.uuid4().hex[:8]}",
-        compression_type="zstd",
+    records = [(settings.topic_crossings, *entry(t, i), None) for i, t in enumerate(travellers)]
+    write_transaction(
+        settings, records, commit=commit, client="third-party", compression_type="zstd"
     )
-    producer.init_transactions()
-    producer.begin_transaction()
-    for i, traveller in enumerate(travellers):
-        key, value = entry(traveller, i)
-        producer.send(settings.topic_crossings, key=key, value=value)
-    producer.flush()
-    if commit:
-        producer.commit_transaction()
-    else:
-        producer.abort_transaction()
-    producer.close()
 
 
 def ledger(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
