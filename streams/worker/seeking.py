@@ -25,7 +25,14 @@ was never processed, and the worker committed past it.
   partition is sought again, and the read offset is set to the target when the first record after
   the seek is handed out (a delivery in flight during the seek may have moved it past the target);
 * the input partitions stay held until the assignment's changelog state is verified restored
-  (:class:`~streams.worker.restore_gate.RestoreGate`, which restarts Faust's recovery otherwise).
+  (:class:`~streams.worker.restore_gate.RestoreGate`, which restarts Faust's recovery otherwise);
+* every fetch asks for a copy of the partitions active when it starts, and its records are handed
+  out by that same set (see :meth:`GuardedSeeks._getmany`). Faust passes its live set of active
+  partitions to the consumer thread and filters the fetched records by it again when it hands
+  them out; a pause in between (the active changelogs when their recovery ends) emptied the set,
+  and aiokafka reads an empty set as "every partition": it handed out the records of a standby
+  changelog just sought to its start, which Faust then dropped, with the position already past
+  them. The standby store missed every key older than its first read (two-worker test, 1 of 10).
 
 Deliveries that this repeats are harmless: a repeated ``event_id`` changes nothing and re-published
 decisions carry the same ``decision_id``. The attributes used are faust-streaming internals
@@ -143,13 +150,36 @@ class GuardedSeeks:
         fixed = {tp: 0 if tp in unset else offset for tp, offset in partitions.items()}
         await super().seek_wait(fixed)  # type: ignore[misc]
 
+    async def _getmany(self, active_partitions: set[Any] | None, timeout: float) -> Any:
+        """Faust's fetch from the consumer thread, for a copy of the active partitions.
+
+        The thread reads the set later, while the event loop pauses and resumes partitions in
+        it; an empty set would make aiokafka hand out every partition's records. The copy is
+        also what :meth:`_wait_next_records` hands the records out by, so a partition paused
+        during the fetch still gets the records the fetch already consumed.
+        """
+        asked = None if active_partitions is None else frozenset(active_partitions)
+        self.guard.asked = asked
+        if asked is not None and not asked:
+            return {}
+        return await super()._getmany(asked, timeout)  # type: ignore[misc]
+
+    async def _wait_next_records(self, timeout: float) -> tuple[Any, Any]:
+        """Faust's wait for records, returning the partitions the fetch was made for."""
+        self.guard.asked = None
+        records, active = await super()._wait_next_records(timeout)  # type: ignore[misc]
+        asked = self.guard.asked
+        return records, (active if asked is None else asked)
+
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[Any, Any]]:
-        """Faust's fetch, minus records fetched before a seek of their partition."""
+        """Faust's fetch, minus records of a held partition or fetched before its last seek."""
         me: Any = self
         guard = self.guard
         epochs = dict(guard.epochs)
         sought_again: set[Any] = set()
         async for tp, message in super().getmany(timeout):  # type: ignore[misc]
+            if tp in guard.held:
+                continue  # paused after the fetch began: read again from its seek target
             if guard.epochs.get(tp, 0) != epochs.get(tp, 0):
                 if tp not in sought_again and tp in guard.targets:
                     sought_again.add(tp)  # the fetch may have read past the target: again
@@ -175,3 +205,4 @@ class _GuardState:
         self.fresh: set[Any] = set()  # sought, nothing handed out since
         self.delivered: dict[Any, int] = {}  # highest offset handed out since the last seek
         self.restore = RestoreGate()  # input held until the assignment's state is verified
+        self.asked: frozenset[Any] | None = None  # partitions the current fetch was made for
