@@ -43,10 +43,24 @@ class EventClock:
         watermark = self.watermark
         if watermark is None or candidate > watermark:
             watermark = candidate
-        return EventClock(at, watermark)
+        return _clock(at, watermark)
 
     def advance_to(self, instant: datetime) -> EventClock:
         """The clock with the watermark moved forward to ``instant`` (never back)."""
         if self.watermark is not None and instant <= self.watermark:
             return self
-        return EventClock(self.max_seen, instant)
+        return _clock(self.max_seen, instant)
+
+
+# The slot setters of EventClock: a clock is built for nearly every gate event (heartbeats
+# included), and the frozen dataclass __init__ (object.__setattr__ per field) is slower.
+_set_max_seen, _set_watermark = (getattr(EventClock, name).__set__ for name in EventClock.__slots__)
+_new = object.__new__
+
+
+def _clock(max_seen: datetime | None, watermark: datetime | None) -> EventClock:
+    """``EventClock(max_seen, watermark)``, built by setting its slots directly."""
+    clock: EventClock = _new(EventClock)
+    _set_max_seen(clock, max_seen)
+    _set_watermark(clock, watermark)
+    return clock

@@ -7,7 +7,7 @@ decisions and ``RETRACTED`` (same ``decision_id``) for ones no longer true.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -87,6 +87,26 @@ class Emission:
     port_at: datetime | None = None
 
 
+# The slot setters of Emission, in field order: the engine builds one or two per decision that
+# changes, and its frozen dataclass __init__ (object.__setattr__ per field) is slower.
+_set_status, _set_decision, _set_port, _set_port_at = (
+    getattr(Emission, name).__set__ for name in Emission.__slots__
+)
+_new = object.__new__
+
+
+def new_emission(
+    status: Status, decision: Decision, port: str | None = None, port_at: datetime | None = None
+) -> Emission:
+    """``Emission(...)`` with the same fields, built by setting its slots directly."""
+    em: Emission = _new(Emission)
+    _set_status(em, status)
+    _set_decision(em, decision)
+    _set_port(em, port)
+    _set_port_at(em, port_at)
+    return em
+
+
 def fold_emissions(emissions: Iterable[Emission]) -> dict[str, Decision]:
     """The decisions in force after ``emissions``, as a consumer that dedups on id sees them.
 
@@ -103,22 +123,33 @@ def fold_emissions(emissions: Iterable[Emission]) -> dict[str, Decision]:
     return held
 
 
-def with_ports(emissions: list[Emission], *histories: Iterable[TravellerEvent]) -> list[Emission]:
+def with_ports(emissions: list[Emission], *histories: Sequence[TravellerEvent]) -> list[Emission]:
     """``emissions`` with :attr:`Emission.port` and ``port_at`` set from the crossings in
     ``histories``.
 
     They are the port and instant of the crossing cited first in the evidence; emissions whose
     first evidence is not a crossing of the histories (a permit, a forgotten event) keep ``None``.
+    A crossing found in several histories is taken from the last of them.
     """
     if not emissions:
         return emissions
-    crossings = {e.event_id: e for h in histories for e in h if isinstance(e, CrossingRecorded)}
     out: list[Emission] = []
     for em in emissions:
         evidence = em.decision.evidence
-        first = crossings.get(evidence[0]) if evidence else None
+        first = _crossing(evidence[0], histories) if evidence else None
         if first is None:
             out.append(em)
         else:
-            out.append(Emission(em.status, em.decision, first.port, first.occurred_at))
+            out.append(new_emission(em.status, em.decision, first.port, first.occurred_at))
     return out
+
+
+def _crossing(
+    event_id: str, histories: tuple[Sequence[TravellerEvent], ...]
+) -> CrossingRecorded | None:
+    # A traveller's histories hold a few events: scanning them is cheaper than indexing them.
+    for history in reversed(histories):
+        for e in history:
+            if e.event_id == event_id and isinstance(e, CrossingRecorded):
+                return e
+    return None

@@ -19,7 +19,7 @@ from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 from domain.clock import EventClock
-from domain.decisions import Decision, Emission, Status, with_ports
+from domain.decisions import Decision, Emission, Status, new_emission, with_ports
 from domain.derive import Derivation, derive, rolling_days
 from domain.events import (
     Event,
@@ -38,7 +38,7 @@ from domain.history import insert_event
 from domain.policy import Policy, RuleKind, local_midnight
 from domain.prune import next_prune, prune, prune_due
 from domain.rules import rolling
-from domain.state import TravellerState
+from domain.state import TravellerState, new_state
 from domain.stay_views import Plan, StayView, open_stays
 from domain.timers import DeadlineIndex
 
@@ -77,12 +77,12 @@ def diff_decisions(
             unchanged[did] = d
         else:
             unchanged.pop(did, None)
-            emissions.append(Emission(Status.RETRACTED, d))
+            emissions.append(new_emission(Status.RETRACTED, d))
     kept: list[Decision] = []
     for did, d in current.items():
         before = unchanged.get(did)
         if before is None:
-            emissions.append(Emission(Status.ISSUED, d))
+            emissions.append(new_emission(Status.ISSUED, d))
             kept.append(d)
         else:
             kept.append(before)
@@ -117,12 +117,12 @@ def _refresh(
     prune_at = next_prune(derivation, events, watermark, policy, unjudged)
     if prune_at is not None and prune_at == state.prune_at:
         prune_at = state.prune_at  # the instant already held (and indexed): no equal copy
-    new_state = TravellerState(
+    refreshed = new_state(
         state.traveller_id, events, decisions, derivation.due, prune_at, state.forgotten
     )
-    if watermark is not None and prune_due(new_state, watermark):
-        new_state = _pruned(new_state, derivation, watermark, policy)
-    return new_state, with_ports(emissions, events, state.events)
+    if watermark is not None and prune_due(refreshed, watermark):
+        refreshed = _pruned(refreshed, derivation, watermark, policy)
+    return refreshed, with_ports(emissions, events, state.events)
 
 
 def _pruned(

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from bisect import insort
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from domain.events import CrossingRecorded, Direction, TravellerEvent
 
@@ -41,9 +41,9 @@ def insert_event(
     return tuple(as_list)
 
 
-@dataclass(frozen=True, slots=True)
-class EffectiveHistory:
-    """The events that count, in order, plus the crossings set aside as duplicates."""
+class EffectiveHistory(NamedTuple):
+    """The events that count, in order, plus the crossings set aside as duplicates (one per
+    derivation: a named tuple, cheaper to build than a frozen dataclass)."""
 
     events: tuple[TravellerEvent, ...]
     duplicates: tuple[tuple[CrossingRecorded, CrossingRecorded], ...]  # (kept, duplicate)

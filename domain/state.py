@@ -42,4 +42,31 @@ class TravellerState:
         return not self.events and not self.forgotten and not self.decisions
 
 
+# The slot setters of TravellerState, in field order: the engine builds a state per traveller
+# event, and the frozen dataclass __init__ (object.__setattr__ per field) is slower.
+(_set_id, _set_events, _set_decisions, _set_due, _set_prune_at, _set_forgotten) = (
+    getattr(TravellerState, name).__set__ for name in TravellerState.__slots__
+)
+_new = object.__new__
+
+
+def new_state(  # noqa: PLR0917 - one argument per field, in field order
+    traveller_id: str,
+    events: tuple[TravellerEvent, ...],
+    decisions: tuple[Decision, ...],
+    due: datetime | None,
+    prune_at: datetime | None,
+    forgotten: tuple[tuple[str, datetime], ...],
+) -> TravellerState:
+    """``TravellerState(...)`` with the same fields, built by setting its slots directly."""
+    state: TravellerState = _new(TravellerState)
+    _set_id(state, traveller_id)
+    _set_events(state, events)
+    _set_decisions(state, decisions)
+    _set_due(state, due)
+    _set_prune_at(state, prune_at)
+    _set_forgotten(state, forgotten)
+    return state
+
+
 FACTS = "*"

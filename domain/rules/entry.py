@@ -10,8 +10,8 @@ talent entries for a supporting endorsement (4.3).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import NamedTuple
 
 from domain.decisions import Code
 from domain.events import Basis, CrossingRecorded, PermitIssued
@@ -31,9 +31,9 @@ from domain.rules.sequence import Stay
 NO_RULE = "NO-RULE"
 
 
-@dataclass(frozen=True, slots=True)
-class Terms:
-    """What the ledger holds about a stay at entry."""
+class Terms(NamedTuple):
+    """What the ledger holds about a stay at entry (a named tuple: built once per stay and
+    derivation, and cheaper to build than a frozen dataclass)."""
 
     rule_label: str
     rule: RuleVersion | None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import cache
 
 from domain.events import (
     CrossingRecorded,
@@ -88,7 +89,7 @@ def fold_sequence(
     out = Sequence()
     tracks: dict[tuple[str, bool], _Track] = {}
     window_hours = policy.settings.exit_before_entry_window_hours
-    window = timedelta(hours=window_hours)
+    window = _hours(window_hours)
     ports = policy.ports
     for e in events:
         if isinstance(e, StayExtended):
@@ -124,6 +125,12 @@ def fold_sequence(
     if len(out.exits_without_entry) > 1:
         out.exits_without_entry.sort(key=_crossing_order)
     return out
+
+
+@cache
+def _hours(hours: int) -> timedelta:
+    """``timedelta(hours=hours)``, built once per window length (asked for on every fold)."""
+    return timedelta(hours=hours)
 
 
 def _arrive(
