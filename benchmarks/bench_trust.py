@@ -11,10 +11,10 @@ loaded machine the CPU figures are the stable ones, the wall figures say what a 
   metered (checkpoints, resuming the frontiers, the INSERTs of the longer rows);
 * ``ledger verify`` over a signed log of ``--leaves`` rows written as the sink writes them
   (``benchmarks.trust_log``, in ``--partitions`` logs): ``verify_log --hashes-only`` against a
-  bare SELECT of the same rows (the same Arrow read and sort, no checks; and, for comparison,
-  the row-stream read the column pass uses) and a bare SHA-256 of
-  the same values in memory; the column re-derivation on a log of ``--column-leaves`` rows
-  against its own bare SELECT (it is two orders of magnitude slower);
+  bare SELECT of the same rows (the same Arrow read and sort, no checks) and a bare SHA-256 of
+  the same values in memory; the full ``ledger verify`` (the column re-derivation) on a log of
+  ``--column-leaves`` rows against its own bare SELECT (the same read with the derived columns)
+  and against the re-derivation alone (``record_row`` over the same values, in memory);
 * the tree alone at ``--tree`` leaves in memory: the frontier extended in blocks (level by level)
   and leaf by leaf, and pymerkle's ``InmemoryTree`` when it is importable (not a dependency).
 
@@ -46,14 +46,7 @@ from streams.store import open_store
 from streams.store.base import Store, Table, quote_identifier
 from streams.store.records import record_row
 from streams.trust.keys import Signer, Verifier, init_key
-from streams.trust.logs import (
-    CHUNK_OFFSETS,
-    HASHES_CHUNK_OFFSETS,
-    blocks_of,
-    content_columns,
-    leaf_blocks_of,
-    list_logs,
-)
+from streams.trust.logs import leaf_blocks_of, list_logs
 from streams.trust.merkle import Frontier, leaf_hash, leaf_hashes
 from streams.trust.sinklog import SinkLog
 from streams.trust.verify import verify_log
@@ -223,18 +216,13 @@ def verify_took(store: Store, settings: Settings, verifier: Verifier, columns: b
     return timed(run)
 
 
-def bare_select_took(
-    store: Store, settings: Settings, chunk: int, columns: tuple[str, ...] | None = None
-) -> Took:
-    """The read alone: ``leaf_blocks_of`` (the --hashes-only read) if ``columns`` is None, else
-    ``blocks_of`` (the row stream of the column pass) with those columns."""
+def bare_select_took(store: Store, settings: Settings, *, columns: bool) -> Took:
+    """The read alone: ``leaf_blocks_of``, as ``ledger verify`` (``columns``) or
+    ``--hashes-only`` reads the rows, nothing checked."""
 
     def run() -> None:
         for log in list_logs(store, settings):
-            if columns is None:
-                blocks = leaf_blocks_of(store, log, chunk=chunk)
-            else:
-                blocks = blocks_of(store, log, columns, chunk=chunk)
+            blocks = leaf_blocks_of(store, log, columns=columns)
             assert sum(len(b) for b in blocks) == log.rows
 
     return timed(run)
@@ -257,30 +245,46 @@ def bench_verify(
     verifier = Verifier.load(key.with_name(key.name + ".pub"))
     run = signed_store(settings, signer, values[:n], parts)
     with open_store(run, "investigator", "chdb") as store:
-        list(store.query_blocks("SELECT 1"))  # chDB imports its Arrow/pandas glue on first use
-        stream = bare_select_took(store, run, HASHES_CHUNK_OFFSETS, ())
-        select = bare_select_took(store, run, HASHES_CHUNK_OFFSETS)
+        store.query_arrow("SELECT 1")  # chDB imports its Arrow glue on first use
+        select = bare_select_took(store, run, columns=False)
         sha = timed(lambda: leaf_hashes(values[:n]))
         hashes_only = verify_took(store, run, verifier, columns=False)
     lines = [
         f"verify over {n:,} leaves in {parts} logs (chDB): bare SELECT of the rows as "
-        f"--hashes-only reads them (Arrow) {select.rates(n)}, as a row stream (query_blocks) "
-        f"{stream.rates(n)}; bare SHA-256 of the values {sha.rates(n)}",
+        f"--hashes-only reads them (Arrow) {select.rates(n)}; bare SHA-256 of the values "
+        f"{sha.rates(n)}",
         f"  ledger verify --hashes-only: {hashes_only.rates(n)} = "
         f"{select.wall / hashes_only.wall:.2f} x the bare SELECT in wall time, "
         f"{select.cpu / hashes_only.cpu:.2f} x in CPU time",
     ]
     if column_n:
-        run = signed_store(settings, signer, values[:column_n], 1)
-        with open_store(run, "investigator", "chdb") as store:
-            select = bare_select_took(store, run, CHUNK_OFFSETS, content_columns(Table.EVENTS))
-            columns = verify_took(store, run, verifier, columns=True)
-        lines.append(
-            f"  ledger verify (column re-derivation) over {column_n:,} leaves: "
-            f"{columns.rates(column_n)} = {select.wall / columns.wall:.3f} x its bare SELECT "
-            f"({select.rates(column_n)}) in wall time, {select.cpu / columns.cpu:.3f} x in CPU"
-        )
+        lines.append(bench_columns(settings, signer, verifier, values[:column_n]))
     return lines
+
+
+def bench_columns(
+    settings: Settings, signer: Signer, verifier: Verifier, values: list[bytes]
+) -> str:
+    """The full ``ledger verify`` against its bare SELECT and the re-derivation alone."""
+    n = len(values)
+    run = signed_store(settings, signer, values, 1)
+    now = datetime.now(UTC)
+
+    def derive() -> None:
+        for offset, value in enumerate(values):
+            at = Coordinates(settings.topic_crossings, 0, offset)
+            record_row(Table.EVENTS, value, at, now, now)
+
+    with open_store(run, "investigator", "chdb") as store:
+        select = bare_select_took(store, run, columns=True)
+        columns = verify_took(store, run, verifier, columns=True)
+    alone = timed(derive)
+    return (
+        f"  ledger verify (column re-derivation) over {n:,} leaves: {columns.rates(n)} = "
+        f"{select.wall / columns.wall:.3f} x its bare SELECT ({select.rates(n)}) in wall time, "
+        f"{select.cpu / columns.cpu:.3f} x in CPU; {alone.cpu / columns.cpu:.2f} x in CPU the "
+        f"re-derivation alone (record_row in memory, {alone.rates(n)})"
+    )
 
 
 def bench_tree(n: int) -> list[str]:

@@ -17,14 +17,13 @@ import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any
 
 from streams.store.base import ColumnResult
 from streams.trust.checkpoint import Checkpoint
 from streams.trust.merkle import Frontier, leaf_hashes
 
-# (offset, value, row) -> the first derived column that differs from the value, or None.
-ColumnCheck = Callable[[int, bytes, dict[str, Any]], str | None]
+# A block -> do its derived columns match its values (``streams.trust.columns``)?
+BlockColumnsMatch = Callable[[ColumnResult], bool]
 
 
 @dataclass(slots=True)
@@ -46,7 +45,7 @@ def clean_block(
     upcoming: Sequence[Checkpoint],
     *,
     erased: set[int],
-    columns: ColumnCheck | None,
+    columns: BlockColumnsMatch | None,
 ) -> Clean | None:
     """The block's effect on the walk if it is clean (see module docstring), else None."""
     offsets: list[int] = block.column("kafka_offset")
@@ -63,7 +62,7 @@ def clean_block(
     if leaves is None:
         return None
     digests, erased_count = leaves
-    if columns is not None and not _columns_match(block, offsets, columns):
+    if columns is not None and not columns(block):
         return None
     return _fold(frontier.copy(), digests, offsets, upcoming, erased_count)
 
@@ -109,16 +108,6 @@ def _leaves(
             return None
         count += 1
     return digests, count
-
-
-def _columns_match(block: ColumnResult, offsets: list[int], check: ColumnCheck) -> bool:
-    names = block.columns
-    values: list[str] = block.column("kafka_value")
-    for i, row in enumerate(zip(*block.data, strict=True)):
-        mapping = dict(zip(names, row, strict=True))
-        if values[i] and check(offsets[i], binascii.a2b_base64(values[i]), mapping):
-            return False
-    return True
 
 
 def _fold(

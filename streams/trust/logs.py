@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from itertools import chain
 from typing import Any
 
 import pyarrow as pa
@@ -33,8 +32,8 @@ NOT_FROM_VALUE = frozenset(
     | {"emitted_at", "emitted_at_ms"}  # the decision message's Kafka timestamp
 )
 # Offsets per query: the tables are sorted by traveller, so each query scans the table once;
-# its rows are held in memory while they are checked (about 150 MB with the column checks,
-# hence fewer offsets per query with them).
+# its rows are held in memory while they are checked (more with the column checks, hence fewer
+# offsets per query with them).
 CHUNK_OFFSETS = 100_000
 HASHES_CHUNK_OFFSETS = 400_000
 # Rows per block handed to the checks (a block with a problem is walked row by row).
@@ -101,50 +100,32 @@ def checkpoints_of(store: Store, topic: str, partition: int) -> list[Checkpoint]
     return [Checkpoint.from_row(dict(zip(result.columns, r, strict=True))) for r in result.rows]
 
 
-def blocks_of(
-    store: Store, log: LogRef, columns: tuple[str, ...], *, chunk: int = CHUNK_OFFSETS
-) -> Iterator[ColumnResult]:
-    """The log's rows in offset order (ties by leaf index), with ``columns`` plus the offset and
-    the leaf, in blocks of ``BLOCK_ROWS`` given column by column, one query per ``chunk`` offsets.
+def leaf_blocks_of(store: Store, log: LogRef, *, columns: bool = False) -> Iterator[ColumnResult]:
+    """The log's rows in offset order (ties by leaf index): the offset and the leaf columns, and
+    with ``columns`` every column derived from the value (:func:`content_columns`), in blocks
+    of ``BLOCK_ROWS`` given column by column.
 
-    Each query asks for its rows unsorted and they are sorted here: the tables are sorted by
-    traveller, and the server's sort of the wide value column cost more than reading it (chDB,
-    36k rows/s sorted against 159k unsorted, same run). Each query's rows are fetched before any
-    is checked: a query kept open while a slow consumer checks its rows runs into the
-    investigator's ``max_execution_time``, and chDB's stream then ends early without an error
-    (seen at 250k rows with column checks)."""
+    One query per offset chunk (``HASHES_CHUNK_OFFSETS``, or ``CHUNK_OFFSETS`` with the wider
+    rows), read as one Arrow table (``Store.query_arrow``: chDB's own Arrow output is about 5
+    times cheaper than its row stream), asked for unsorted and sorted by Arrow: the tables are
+    sorted by traveller, and the server's sort of the wide value column cost more than reading
+    it (chDB, 36k rows/s sorted against 159k unsorted, same run). Each chunk is fetched whole
+    before any row is checked: a query kept open while a slow consumer checks its rows runs into
+    the investigator's ``max_execution_time``, and chDB's stream then ends early without an
+    error (seen at 250k rows with column checks)."""
     db = quote_identifier(store.database)
-    wanted = ("kafka_offset", *LEAF_COLUMNS, *columns)
-    for lo in range(0, log.max_offset + 1, chunk):
-        blocks = list(
-            store.query_blocks(
-                f"SELECT {', '.join(wanted)} FROM {db}.{log.table.value} WHERE {_WHERE} "
-                "AND kafka_offset >= {lo:Int64} AND kafka_offset < {hi:Int64}",
-                {"topic": log.topic, "partition": log.partition, "lo": lo, "hi": lo + chunk},
-            )
-        )
-        if blocks:
-            yield from _split(_in_offset_order(blocks))
-
-
-def leaf_blocks_of(
-    store: Store, log: LogRef, *, chunk: int = HASHES_CHUNK_OFFSETS
-) -> Iterator[ColumnResult]:
-    """The log's offsets and leaf columns exactly as :func:`blocks_of` gives them (no other
-    column), each chunk read as one Arrow table (``Store.query_arrow``) and sorted by Arrow:
-    the read of ``ledger verify --hashes-only``, with no Python work per row but the conversion
-    of the sorted columns (chDB's Arrow output is about 5 times cheaper than its row stream)."""
-    db = quote_identifier(store.database)
+    wanted = ("kafka_offset", *LEAF_COLUMNS, *(content_columns(log.table) if columns else ()))
+    chunk = CHUNK_OFFSETS if columns else HASHES_CHUNK_OFFSETS
     for lo in range(0, log.max_offset + 1, chunk):
         table = store.query_arrow(
-            f"SELECT kafka_offset, {', '.join(LEAF_COLUMNS)} FROM {db}.{log.table.value} "
-            f"WHERE {_WHERE} AND kafka_offset >= {{lo:Int64}} AND kafka_offset < {{hi:Int64}}",
+            f"SELECT {', '.join(wanted)} FROM {db}.{log.table.value} WHERE {_WHERE} "
+            "AND kafka_offset >= {lo:Int64} AND kafka_offset < {hi:Int64}",
             {"topic": log.topic, "partition": log.partition, "lo": lo, "hi": lo + chunk},
         )
         if table.num_rows:
             table = _arrow_in_offset_order(table)
-            columns = [python_values(c) for c in table.columns]
-            yield from _split(ColumnResult(tuple(table.column_names), columns))
+            data = [python_values(c) for c in table.columns]
+            yield from _split(ColumnResult(tuple(table.column_names), data))
 
 
 def _arrow_in_offset_order(table: pa.Table) -> pa.Table:
@@ -160,18 +141,6 @@ def _arrow_in_offset_order(table: pa.Table) -> pa.Table:
         return table
     keys = [("kafka_offset", "ascending"), ("leaf_index", "ascending")]
     return table.take(pc.sort_indices(table, sort_keys=keys))
-
-
-def _in_offset_order(blocks: list[ColumnResult]) -> ColumnResult:
-    """The blocks' rows as one block, by offset then leaf index (two stable sorts)."""
-    names = blocks[0].columns
-    data = [list(chain.from_iterable(b.data[i] for b in blocks)) for i in range(len(names))]
-    offsets, indexes = data[names.index("kafka_offset")], data[names.index("leaf_index")]
-    order = sorted(range(len(offsets)), key=indexes.__getitem__)
-    order.sort(key=offsets.__getitem__)
-    if order == list(range(len(order))):
-        return ColumnResult(names, data)
-    return ColumnResult(names, [[column[i] for i in order] for column in data])
 
 
 def _split(block: ColumnResult) -> Iterator[ColumnResult]:

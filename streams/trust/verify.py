@@ -19,31 +19,24 @@ import base64
 import binascii
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from itertools import chain
 from typing import Any
 
-from base.errors import LedgerError
 from base.settings import Settings
-from schemas.mapping import Coordinates
 from streams.store.base import ColumnResult, Store
-from streams.store.records import record_row
 from streams.trust.bulk import clean_block
 from streams.trust.checkpoint import Checkpoint, format_instant
+from streams.trust.columns import ColumnCheck
 from streams.trust.erasure import erased_offsets
 from streams.trust.keys import Verifier
 from streams.trust.logs import (
     LogRef,
     block_rows,
-    blocks_of,
     checkpoints_of,
-    content_columns,
     leaf_blocks_of,
     list_logs,
 )
 from streams.trust.merkle import Frontier, leaf_hash
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,9 +79,8 @@ class _Walk:
         self, report: LogReport, checkpoints: list[Checkpoint], erased: set[int], columns: bool
     ):
         self.report = report
-        self.columns = columns
+        self.columns = ColumnCheck(report.log) if columns else None
         self.log = report.log
-        self.content = content_columns(report.log.table)
         self.checkpoints = checkpoints
         self.erased = erased
         self.frontier = Frontier()
@@ -141,7 +133,7 @@ class _Walk:
             self.prev_offset,
             self.checkpoints[self.next_cp :],
             erased=self.erased,
-            columns=self._differing_column if self.columns else None,
+            columns=self.columns.block_matches if self.columns else None,
         )
         if clean is None:
             return False
@@ -185,23 +177,11 @@ class _Walk:
         if digest.hex() != stored:
             self.fail("altered", offset, "the Kafka value does not hash to the row's leaf hash")
             return None
-        differing = self._differing_column(offset, value, row) if self.columns else None
+        differing = self.columns.differing(offset, value, row) if self.columns else None
         if differing:
             self.fail("altered", offset, f"column {differing} differs from the Kafka value")
             return None
         return digest
-
-    def _differing_column(self, offset: int, value: bytes, row: dict[str, Any]) -> str | None:
-        at = Coordinates(self.log.topic, self.log.partition, offset)
-        try:
-            expected = record_row(self.log.table, value, at, _EPOCH, _EPOCH)
-        except LedgerError as e:
-            return f"(all: the value does not decode: {e})"
-        for column in self.content:
-            mine, stored = expected[column], row[column]
-            if mine != stored and _norm(mine) != _norm(stored):  # e.g. datetime vs epoch seconds
-                return column
-        return None
 
     def _upcoming(self) -> Checkpoint | None:
         return self.checkpoints[self.next_cp] if self.next_cp < len(self.checkpoints) else None
@@ -280,10 +260,7 @@ def verify_log(
     good = valid_checkpoints(report, checkpoints_of(store, log.topic, log.partition), verifier)
     walk = _Walk(report, good, erased, columns)
     clean = True
-    if columns:
-        blocks = blocks_of(store, log, content_columns(log.table))
-    else:
-        blocks = leaf_blocks_of(store, log)
+    blocks = leaf_blocks_of(store, log, columns=columns)
     for block in blocks:
         if walk.block(block):
             progress(len(block))
@@ -359,11 +336,3 @@ class _Peekable:
             except StopIteration:
                 break
         return any(int(r["leaf_index"]) == index for r in self._buffer)
-
-
-def _norm(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
-    if isinstance(value, list | tuple):
-        return tuple(_norm(v) for v in value)
-    return value

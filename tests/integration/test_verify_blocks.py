@@ -5,7 +5,7 @@ ClickHouse server as the sink writes it; rows are streamed in blocks of 40, so t
 offsets 208..214, the sixth block) sits after clean blocks the fast path takes whole. For every
 kind of tampering, the findings with the fast path equal the findings of the row walk alone
 (the fast path switched off), and name the expected row; the untouched copy verifies. Both
-passes (with the column re-derivation, and ``--hashes-only``, which reads through
+passes (with the column re-derivation, and ``--hashes-only``; both read through
 ``Store.query_arrow``), on both backends.
 """
 
@@ -79,12 +79,13 @@ def _verify(store: Store, settings: Settings, verifier: Verifier, columns: bool)
     return report_lines(reports)
 
 
-# The column pass reads as before (``Store.query_blocks``, both backends in test_verify.py); the
-# --hashes-only read is new on both (chDB's own Arrow output, the server's blocks converted).
+# Both passes read through ``Store.query_arrow`` (chDB's own Arrow output, the server's blocks
+# converted), the column pass with the derived columns checked block-wise
+# (``streams.trust.columns``).
 @pytest.mark.parametrize(
     ("backend", "columns"),
-    [("server", True), ("server", False), ("chdb", False)],
-    ids=["server-columns", "server-hashes-only", "chdb-hashes-only"],
+    [("server", True), ("server", False), ("chdb", True), ("chdb", False)],
+    ids=["server-columns", "server-hashes-only", "chdb-columns", "chdb-hashes-only"],
 )
 def test_the_fast_path_reports_what_the_row_walk_reports(
     signed: tuple[Settings, Verifier], monkeypatch: pytest.MonkeyPatch, backend: str, columns: bool
