@@ -181,9 +181,13 @@ def _coordinates(at: Coordinates, ingested_at: datetime) -> dict[str, Any]:
     }
 
 
+# What json.dumps(..., sort_keys=True, separators=(",", ":")) builds on every call, built once.
+_payload_encode = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
+
+
 def payload_json(event: Event) -> str:
     """``event_to_json_dict(event)`` as compact JSON with sorted keys (the ``payload`` column)."""
-    return json.dumps(event_to_json_dict(event), sort_keys=True, separators=(",", ":"))
+    return _payload_encode(event_to_json_dict(event))
 
 
 @functools.cache
@@ -214,11 +218,12 @@ def event_row(
         occurred_at=occurred,
         occurred_at_ms=occurred_ms,
         port=port,
-        direction=crossing.direction.value if crossing else None,
-        basis=crossing.basis.value if crossing and crossing.basis else None,
+        # str() of a StrEnum is its value, without the cost of the .value descriptor
+        direction=str(crossing.direction) if crossing else None,
+        basis=str(crossing.basis) if crossing and crossing.basis else None,
         nationality=crossing.nationality if crossing else None,
-        document=crossing.document.value if crossing else None,
-        channel=crossing.channel.value if crossing else None,
+        document=str(crossing.document) if crossing else None,
+        channel=str(crossing.channel) if crossing else None,
         permit_id=permit_id,
         jurisdiction=event.jurisdiction if isinstance(event, StayExtended) else None,
         payload=payload_json(event),
