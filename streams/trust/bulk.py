@@ -18,12 +18,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import islice
 
-from streams.store.base import ColumnResult
 from streams.trust.checkpoint import Checkpoint
+from streams.trust.logs import LeafBlock
 from streams.trust.merkle import Frontier, leaf_hashes
 
 # A block -> do its derived columns match its values (``streams.trust.columns``)?
-BlockColumnsMatch = Callable[[ColumnResult], bool]
+BlockColumnsMatch = Callable[[LeafBlock], bool]
 
 
 @dataclass(slots=True)
@@ -39,7 +39,7 @@ class Clean:
 
 
 def clean_block(
-    block: ColumnResult,
+    block: LeafBlock,
     frontier: Frontier,
     prev_offset: int,
     upcoming: Sequence[Checkpoint],
@@ -82,7 +82,7 @@ def _below_next_offsets(offsets: list[int], start: int, upcoming: Sequence[Check
 
 
 def _leaves(
-    block: ColumnResult, offsets: list[int], erased: set[int]
+    block: LeafBlock, offsets: list[int], erased: set[int]
 ) -> tuple[list[bytes], int] | None:
     """Each row's recomputed leaf hash (the stored one for an erased row), or None if any
     value is missing without an erasure, is not base64 or does not hash to its stored hash."""

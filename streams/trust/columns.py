@@ -18,12 +18,15 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import pyarrow as pa
+
 from base.errors import LedgerError
 from schemas.mapping import Coordinates
-from streams.store.base import ColumnResult, Table
+from streams.store.arrow import python_values
+from streams.store.base import Table
 from streams.store.records import record_row
 from streams.store.rows import DeadLetterRow, DecisionRow, EventRow
-from streams.trust.logs import LogRef, content_columns
+from streams.trust.logs import LeafBlock, LogRef, content_columns
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ROW_TYPES = {
@@ -62,30 +65,43 @@ class ColumnCheck:
                 return column
         return None
 
-    def block_matches(self, block: ColumnResult) -> bool:
+    def block_matches(self, block: LeafBlock) -> bool:
         """True if every row of ``block`` with a value has the columns its value derives."""
+        assert block.content is not None, "a block read without its derived columns"
         offsets: list[int] = block.column("kafka_offset")
-        values: list[str] = block.column("kafka_value")
-        stored_rows = zip(*(block.column(c) for c in self.content), strict=True)
-        content, instants = self.content, self._instants
-        for offset, text, stored in zip(offsets, values, stored_rows, strict=True):
+        kept: list[int] = []  # rows with a value (an erased row has none: the leaf check decides)
+        expected: list[list[Any]] = []
+        for i, (offset, text) in enumerate(zip(offsets, block.column("kafka_value"), strict=True)):
             if not text:
-                continue  # erased: nothing to derive from (the leaf check decides)
+                continue
             try:
-                value = binascii.a2b_base64(text, strict_mode=True)
+                row = self._expected(offset, binascii.a2b_base64(text, strict_mode=True))
             except binascii.Error:
                 return False
-            expected = self._expected(offset, value)
-            if isinstance(expected, str):
+            if isinstance(row, str):
                 return False
-            mine = [expected[c] for c in content]
-            for i in instants:
-                if mine[i] is not None:
-                    mine[i] = int(mine[i].timestamp())
-            if tuple(mine) != stored and self.differing(
-                offset, value, dict(zip(content, stored, strict=True))
-            ):
-                return False
+            mine = [row[c] for c in self.content]
+            for at in self._instants:
+                if mine[at] is not None:
+                    mine[at] = int(mine[at].timestamp())
+            kept.append(i)
+            expected.append(mine)
+        if not expected:
+            return True
+        stored = block.content if len(kept) == len(offsets) else block.content.take(kept)
+        return _same_columns(expected, stored) or self._rows_match(expected, stored)
+
+    def _rows_match(self, expected: list[list[Any]], stored: pa.Table) -> bool:
+        """Row by row in Python values (when Arrow's comparison did not accept the block)."""
+        names = self.content
+        stored_rows = zip(*(python_values(stored.column(c)) for c in names), strict=True)
+        for mine, theirs in zip(expected, stored_rows, strict=True):
+            if tuple(mine) == theirs:
+                continue
+            row = dict(zip(names, theirs, strict=True))
+            for column, value in zip(names, mine, strict=True):
+                if value != row[column] and _norm(value) != _norm(row[column]):
+                    return False
         return True
 
     def _expected(self, offset: int, value: bytes) -> dict[str, Any] | str:
@@ -95,6 +111,19 @@ class ColumnCheck:
             return record_row(self.log.table, value, at, _EPOCH, _EPOCH)
         except LedgerError as e:
             return f"(all: the value does not decode: {e})"
+
+
+def _same_columns(expected: list[list[Any]], stored: pa.Table) -> bool:
+    """Do the rebuilt rows equal the stored columns, compared as Arrow arrays of the stored
+    types? False also when a value does not fit its column's type (then compare in Python)."""
+    for values, column in zip(zip(*expected, strict=True), stored.columns, strict=True):
+        try:
+            mine = pa.chunked_array([pa.array(values, type=column.type)])
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError):
+            return False
+        if not mine.equals(column):
+            return False
+    return True
 
 
 def _norm(value: Any) -> Any:

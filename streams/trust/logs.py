@@ -100,10 +100,36 @@ def checkpoints_of(store: Store, topic: str, partition: int) -> list[Checkpoint]
     return [Checkpoint.from_row(dict(zip(result.columns, r, strict=True))) for r in result.rows]
 
 
-def leaf_blocks_of(store: Store, log: LogRef, *, columns: bool = False) -> Iterator[ColumnResult]:
+@dataclass(frozen=True, slots=True)
+class LeafBlock:
+    """Consecutive rows of a log: the offsets and leaf columns as Python lists (``leaves``) and,
+    for the column pass, the derived columns as read (``content``, Arrow), made Python values
+    only for a row walk (``streams.trust.columns`` compares them column-wise in Arrow)."""
+
+    leaves: ColumnResult
+    content: pa.Table | None = None
+
+    def __len__(self) -> int:
+        return len(self.leaves)
+
+    def column(self, name: str) -> list[Any]:
+        """One of the offset and leaf columns."""
+        return self.leaves.column(name)
+
+    def rows(self) -> Iterator[dict[str, Any]]:
+        """The rows one by one, as mappings of column name to value (every column read)."""
+        names, data = self.leaves.columns, self.leaves.data
+        if self.content is not None:
+            names += tuple(self.content.column_names)
+            data = data + [python_values(c) for c in self.content.columns]
+        for row in zip(*data, strict=True):
+            yield dict(zip(names, row, strict=True))
+
+
+def leaf_blocks_of(store: Store, log: LogRef, *, columns: bool = False) -> Iterator[LeafBlock]:
     """The log's rows in offset order (ties by leaf index): the offset and the leaf columns, and
     with ``columns`` every column derived from the value (:func:`content_columns`), in blocks
-    of ``BLOCK_ROWS`` given column by column.
+    of ``BLOCK_ROWS``.
 
     One query per offset chunk (``HASHES_CHUNK_OFFSETS``, or ``CHUNK_OFFSETS`` with the wider
     rows), read as one Arrow table (``Store.query_arrow``: chDB's own Arrow output is about 5
@@ -114,22 +140,28 @@ def leaf_blocks_of(store: Store, log: LogRef, *, columns: bool = False) -> Itera
     the investigator's ``max_execution_time``, and chDB's stream then ends early without an
     error (seen at 250k rows with column checks)."""
     db = quote_identifier(store.database)
-    wanted = ("kafka_offset", *LEAF_COLUMNS, *(content_columns(log.table) if columns else ()))
+    leaf = ("kafka_offset", *LEAF_COLUMNS)
+    derived = content_columns(log.table) if columns else ()
     chunk = CHUNK_OFFSETS if columns else HASHES_CHUNK_OFFSETS
     for lo in range(0, log.max_offset + 1, chunk):
         table = store.query_arrow(
-            f"SELECT {', '.join(wanted)} FROM {db}.{log.table.value} WHERE {_WHERE} "
+            f"SELECT {', '.join((*leaf, *derived))} FROM {db}.{log.table.value} WHERE {_WHERE} "
             "AND kafka_offset >= {lo:Int64} AND kafka_offset < {hi:Int64}",
             {"topic": log.topic, "partition": log.partition, "lo": lo, "hi": lo + chunk},
         )
-        if table.num_rows:
-            table = _arrow_in_offset_order(table)
-            data = [python_values(c) for c in table.columns]
-            yield from _split(ColumnResult(tuple(table.column_names), data))
+        if not table.num_rows:
+            continue
+        table = _arrow_in_offset_order(table)
+        data = [python_values(table.column(c)) for c in leaf]
+        content = table.select(list(derived)) if derived else None
+        for start in range(0, table.num_rows, BLOCK_ROWS):
+            leaves = ColumnResult(leaf, [c[start : start + BLOCK_ROWS] for c in data])
+            part = None if content is None else content.slice(start, BLOCK_ROWS)
+            yield LeafBlock(leaves, part)
 
 
 def _arrow_in_offset_order(table: pa.Table) -> pa.Table:
-    """``table`` by offset then leaf index (Arrow's sort is stable, as the two sorts below)."""
+    """``table`` by offset then leaf index (a stable sort: a row keeps its place among equals)."""
 
     def pairs(name: str) -> tuple[pa.ChunkedArray, pa.ChunkedArray]:
         column = table.column(name)
@@ -141,14 +173,3 @@ def _arrow_in_offset_order(table: pa.Table) -> pa.Table:
         return table
     keys = [("kafka_offset", "ascending"), ("leaf_index", "ascending")]
     return table.take(pc.sort_indices(table, sort_keys=keys))
-
-
-def _split(block: ColumnResult) -> Iterator[ColumnResult]:
-    for start in range(0, len(block), BLOCK_ROWS):
-        yield ColumnResult(block.columns, [c[start : start + BLOCK_ROWS] for c in block.data])
-
-
-def block_rows(block: ColumnResult) -> Iterator[dict[str, Any]]:
-    """A block's rows one by one, as mappings of column name to value."""
-    for row in zip(*block.data, strict=True):
-        yield dict(zip(block.columns, row, strict=True))

@@ -23,19 +23,13 @@ from itertools import chain
 from typing import Any
 
 from base.settings import Settings
-from streams.store.base import ColumnResult, Store
+from streams.store.base import Store
 from streams.trust.bulk import clean_block
 from streams.trust.checkpoint import Checkpoint, format_instant
 from streams.trust.columns import ColumnCheck
 from streams.trust.erasure import erased_offsets
 from streams.trust.keys import Verifier
-from streams.trust.logs import (
-    LogRef,
-    block_rows,
-    checkpoints_of,
-    leaf_blocks_of,
-    list_logs,
-)
+from streams.trust.logs import LeafBlock, LogRef, checkpoints_of, leaf_blocks_of, list_logs
 from streams.trust.merkle import Frontier, leaf_hash
 
 
@@ -124,7 +118,7 @@ class _Walk:
         self.prev_offset = offset
         return self._checkpoints_at_size()
 
-    def block(self, block: ColumnResult) -> bool:
+    def block(self, block: LeafBlock) -> bool:
         """Take a whole block if it is clean (``streams.trust.bulk``); False leaves it to
         :meth:`row`, untouched."""
         clean = clean_block(
@@ -266,7 +260,7 @@ def verify_log(
             progress(len(block))
             continue
         # Not clean: walk from here row by row (to the end: the look-ahead sees every row).
-        rows = _Peekable(chain(block_rows(block), (r for b in blocks for r in block_rows(b))))
+        rows = _Peekable(chain(block.rows(), (r for b in blocks for r in b.rows())))
         for row in rows:
             progress(1)
             if not walk.row(row, rows.has_leaf):

@@ -1,6 +1,6 @@
-"""``ledger verify``'s column check on blocks as the stores read them (instants as epoch seconds):
-rows derived from their values match, for each of the three tables (a nullable instant column
-included); any edited derived column makes the block fail and the per-row check name it."""
+"""``ledger verify``'s column check on blocks as the stores read them (Arrow, instants as epoch
+seconds): rows derived from their values match, for each of the three tables (a nullable instant
+column included); any edited derived column makes the block fail and the per-row check name it."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import base64
 from datetime import UTC, datetime
 from typing import Any
 
+import pyarrow as pa
 import pytest
 
 from domain.decisions import Code, Decision, Emission, Severity, Status
@@ -17,7 +18,7 @@ from schemas.mapping import Coordinates
 from streams.store.base import LEAF_COLUMNS, ColumnResult, Table
 from streams.store.records import record_row
 from streams.trust.columns import ColumnCheck
-from streams.trust.logs import LogRef, content_columns
+from streams.trust.logs import LeafBlock, LogRef, content_columns
 
 T0 = datetime(2025, 12, 1, 8, 30, 15, 250_000, tzinfo=UTC)
 CROSSING = CrossingRecorded(
@@ -68,39 +69,41 @@ EDITS = {
 }
 
 
-def _stored(table: Table, offsets: range) -> ColumnResult:
-    """The rows the sink stores for the table's value at ``offsets``, as a bulk read gives them."""
+def _stored(table: Table, offsets: range, edit: tuple[str, int, Any] | None = None) -> LeafBlock:
+    """The rows the sink stores for the table's value at ``offsets``, as a bulk read gives them,
+    with ``edit`` (column, row, new value) applied."""
     value = VALUES[table]
-    names = ("kafka_offset", *LEAF_COLUMNS, *content_columns(table))
-    rows: list[list[Any]] = []
+    leaf, derived = ("kafka_offset", *LEAF_COLUMNS), content_columns(table)
+    rows: list[dict[str, Any]] = []
     for offset in offsets:
         row = record_row(table, value, Coordinates("topic", 0, offset), T0, T0)
         row.update(leaf_index=offset, leaf_hash="", kafka_value=base64.b64encode(value).decode())
-        epoch = {k: int(v.timestamp()) for k, v in row.items() if isinstance(v, datetime)}
-        rows.append([{**row, **epoch}[c] for c in names])
-    return ColumnResult(names, [list(c) for c in zip(*rows, strict=True)])
+        rows.append(
+            {k: int(v.timestamp()) if isinstance(v, datetime) else v for k, v in row.items()}
+        )
+    if edit is not None:
+        column, at, new = edit
+        rows[at][column] = new
+    leaves = ColumnResult(leaf, [[r[c] for r in rows] for c in leaf])
+    return LeafBlock(leaves, pa.table({c: [r[c] for r in rows] for c in derived}))
 
 
 @pytest.mark.parametrize("table", list(Table), ids=str)
 def test_derived_rows_match_and_an_edited_column_is_named(table: Table) -> None:
     check = ColumnCheck(LogRef(table, "topic", 0, 5, 4))
-    block = _stored(table, range(5))
-    assert check.block_matches(block)
+    assert check.block_matches(_stored(table, range(5)))
 
     column, edit = EDITS[table]
-    data = [list(c) for c in block.data]
-    at = block.columns.index(column)
-    data[at][3] = edit(data[at][3])
-    edited = ColumnResult(block.columns, data)
+    untouched = next(_stored(table, range(3, 4)).rows())
+    edited = _stored(table, range(5), (column, 3, edit(untouched[column])))
     assert not check.block_matches(edited)
-    row = {c: data[i][3] for i, c in enumerate(block.columns)}
+    row = list(edited.rows())[3]
     assert check.differing(3, VALUES[table], row) == column
 
 
 def test_an_erased_row_is_left_to_the_leaf_check() -> None:
     check = ColumnCheck(LogRef(Table.EVENTS, "topic", 0, 2, 1))
-    block = _stored(Table.EVENTS, range(2))
-    data = [list(c) for c in block.data]
-    data[block.columns.index("kafka_value")][1] = ""
-    data[block.columns.index("payload")][1] = ""
-    assert check.block_matches(ColumnResult(block.columns, data))
+    block = _stored(Table.EVENTS, range(2), ("payload", 1, ""))
+    assert not check.block_matches(block)  # the payload is gone, the value is still there
+    block.column("kafka_value")[1] = ""
+    assert check.block_matches(block)
