@@ -38,7 +38,8 @@ of the partition's table once; no other read happens on the hot path.
 
 The main job can run a :class:`Sink` in a thread (chDB allows one engine per process): call
 :meth:`Sink.end_offsets` first, then :meth:`Sink.run` with a stop event, and poll
-:meth:`Sink.caught_up` (which speaks for the partitions this sink holds).
+:meth:`Sink.caught_up` (true once the store holds everything below those offsets, whichever
+sink of the group stored it).
 """
 
 from __future__ import annotations
@@ -98,23 +99,37 @@ class Sink:
     # -- public API ---------------------------------------------------------------------------
 
     def end_offsets(self, timeout_seconds: float = 60.0) -> dict[TopicPartition, int]:
-        """The current end offset of every partition of the four topics (own short consumer)."""
+        """The current end offset of every partition of the four topics that has something to
+        store (own short consumer): a partition whose records all expired is left out."""
         consumer = open_consumer(self.settings, self.client_id)
         try:
             tps = topic_partitions(consumer, self._tables, self._stop, timeout_seconds)
             ends = consumer.end_offsets(tps)
-            return {(tp.topic, tp.partition): int(o) for tp, o in ends.items()}
+            beginnings = consumer.beginning_offsets(tps)
+            return {
+                (tp.topic, tp.partition): int(end)
+                for tp, end in ends.items()
+                if int(end) > int(beginnings[tp])
+            }
         finally:
             consumer.close()
 
     def caught_up(self, end_offsets: Mapping[TopicPartition, int]) -> bool:
-        """Whether this sink holds partitions and the stored (committed) point of each of them has
-        reached ``end_offsets`` (partitions other sinks of the group hold are theirs to store)."""
+        """Whether this sink holds partitions and the store holds every record below
+        ``end_offsets``: the partitions it holds are checked against its own stored points, the
+        others against the points the store records for them (other sinks of the group store
+        those). Holding only some partitions is not enough: a fresh group's first assignment can
+        precede the metadata of all its topics, and only a rebalance moments later hands out the
+        rest, so a partition nobody holds yet counts as not stored."""
         with self._lock:
-            held = self._committed
-            return bool(held) and all(
-                held[tp] >= end for tp, end in end_offsets.items() if tp in held
-            )
+            held = dict(self._committed)
+        if not held or any(held[tp] < end for tp, end in end_offsets.items() if tp in held):
+            return False
+        others = {tp: end for tp, end in end_offsets.items() if tp not in held and end > 0}
+        if not others:
+            return True
+        stored = self._calls.retry(self.store.committed_offsets)
+        return all(stored.get(tp, 0) >= end for tp, end in others.items())
 
     def committed(self) -> dict[TopicPartition, int]:
         """Per partition held, the next offset not yet durably stored (as of the last flush)."""

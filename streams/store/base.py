@@ -138,6 +138,9 @@ def ddl_statements(database: str) -> list[str]:
     return [statement.replace("{database}", quoted) for statement in statements]
 
 
+_MIGRATIONS = threading.Lock()  # see Store.migrate
+
+
 class Store(ABC):
     """An append-only ClickHouse audit store (events, decisions, dead letters, sink offsets).
 
@@ -180,8 +183,14 @@ class Store(ABC):
     # -- public API ---------------------------------------------------------------------------
 
     def migrate(self) -> None:
-        """Create the database and tables if missing (idempotent; run on every start)."""
-        with self._lock:
+        """Create the database and tables if missing (idempotent; run on every start).
+
+        Migrations of one process run one at a time, whatever the store object: the views are
+        dropped and created again, and a CREATE VIEW of one store failed when another store's
+        migration had just dropped the view it reads (two sinks of one process share chDB's
+        engine, each migrating as it starts).
+        """
+        with _MIGRATIONS, self._lock:
             statements = ddl_statements(self.database)
             if self.settings.clickhouse_cluster:
                 cluster = self.settings.clickhouse_cluster

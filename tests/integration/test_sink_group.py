@@ -13,12 +13,14 @@ from __future__ import annotations
 import re
 import subprocess
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 
 import pytest
 
+from base.credentials import kafka_client_security
 from base.settings import PROJECT_ROOT, Settings
 from domain.events import GateHeartbeat
 from infra.kafka_broker import ensure_kafka_security
@@ -209,3 +211,74 @@ def test_kafka_consumer_groups_shows_the_sink_group_and_its_lag(group_settings: 
     # Partitions the sink stored something of (it commits a point to the group with each flush).
     assert rows == {tp: (at, ends[tp], behind[tp]) for tp, at in stored.items() if at}, done.stdout
     assert sum(lag for _, _, lag in rows.values()) == len(later) > 0
+
+
+def test_a_sink_run_until_caught_up_waits_for_the_partitions_it_does_not_hold(
+    group_settings: Settings,
+) -> None:
+    """``--until-caught-up`` means the store holds everything, not only this sink's share.
+
+    Session 20: a sink in a fresh group said "caught up" holding only the crossings partitions (a
+    first assignment made before the metadata of all its topics), and the permits were never
+    stored by it. Here a silent member of the group holds half the partitions and stores nothing:
+    the sink must keep running past its own share, and finish once the member leaves and the
+    rebalance hands it the rest.
+    """
+    from kafka import KafkaConsumer
+
+    s = group_settings
+    events = make_events(N, "squatted")
+    produce(s, event_messages(s, events))
+    store = open_store(s, "writer", "server")
+    store.migrate()
+    squatter = KafkaConsumer(
+        bootstrap_servers=s.kafka_bootstrap,
+        **kafka_client_security(s, "sink"),
+        client_id="squatter",
+        group_id=sink_group(s),
+        enable_auto_commit=False,
+        session_timeout_ms=10_000,
+    )
+    topics = [s.topic_crossings, s.topic_permits, s.topic_decisions, s.topic_deadletter]
+    squatter.subscribe(topics)
+
+    def keep_polling_until(predicate: Callable[[], bool], what: str) -> None:
+        """The squatter polls (its heartbeat and every rebalance need it) until ``predicate``."""
+        deadline = time.monotonic() + 240
+        while not predicate():
+            assert time.monotonic() < deadline, f"timed out waiting for {what}"
+            squatter.poll(timeout_ms=100)
+
+    keep_polling_until(lambda: bool(squatter.assignment()), "the squatter's partitions")
+    sink = Sink(s, store, client_id="patient-sink")
+    ends = sink.end_offsets()
+    finished = threading.Event()
+
+    def run() -> None:
+        sink.run(until=ends)
+        finished.set()
+
+    runner = threading.Thread(target=run)
+    try:
+        runner.start()
+
+        def own_share_stored() -> bool:  # the sink holds some partitions, each at its end
+            held = sink.committed()
+            return bool(held) and all(held[tp] >= end for tp, end in ends.items() if tp in held)
+
+        keep_polling_until(own_share_stored, "the sink's own share stored")
+        assert set(ends) - set(sink.committed()), "the squatter holds partitions with events"
+        past = time.monotonic() + 2  # two seconds past its own share: the sink is not done
+        keep_polling_until(lambda: time.monotonic() > past, "two seconds")
+        assert not finished.is_set()
+        squatter.close()  # leaves the group: its partitions move to the sink
+        runner.join(timeout=240)
+        assert finished.is_set()
+        assert sink.caught_up(ends)
+        heartbeats = sum(isinstance(e, GateHeartbeat) for e in events)
+        assert store.query(COUNT_SQL).rows == [(N, N, heartbeats)]
+        assert store.query(DUPLICATES_SQL).rows == [(0,)]
+    finally:
+        squatter.close()
+        runner.join(timeout=120)
+        store.close()
