@@ -88,6 +88,8 @@ class Sink:
         self._committed: dict[TopicPartition, int] = {}
         self._pending: dict[Table, list[dict[str, Any]]] = {t: [] for t in Table}
         self._pending_rows = 0
+        # Counted into the stats when the batch is stored: a dropped batch is read again.
+        self._pending_skipped = SinkStats()
         self._pending_next: dict[TopicPartition, int] = {}
         self._pending_since: float | None = None
         self._skip: dict[TopicPartition, set[int]] = {}
@@ -227,6 +229,7 @@ class Sink:
     def _drop_pending(self) -> None:
         self._pending = {t: [] for t in Table}
         self._pending_rows = 0
+        self._pending_skipped = SinkStats()
         self._pending_next = {}
         self._pending_since = None
 
@@ -273,7 +276,7 @@ class Sink:
         skip = self._skip.get(key)
         if skip and offset in skip:
             skip.discard(offset)
-            self.stats.already_stored += 1
+            self._pending_skipped.already_stored += 1
             self.merkle.already_stored(key, record.value)
             return
         table = self._tables[record.topic]
@@ -281,7 +284,8 @@ class Sink:
         try:
             row = self._row(table, record, at)
         except LedgerError as e:
-            self.stats.undecodable[record.topic] = self.stats.undecodable.get(record.topic, 0) + 1
+            bad = self._pending_skipped.undecodable
+            bad[record.topic] = bad.get(record.topic, 0) + 1
             log.warning(
                 "sink: skipping undecodable message %s[%d]@%d: %s",
                 record.topic,
@@ -363,6 +367,7 @@ class Sink:
         self._calls.retry(lambda: self.store.commit_offsets(progress, datetime.now(UTC)))
         with self._lock:
             self._committed.update(progress)
+        self.stats.add_skipped(self._pending_skipped)
         commit_to_group(consumer, progress)  # mirrored for Kafka's tools; the next fence checks
         self._drop_pending()
         self.stats.flushes += 1

@@ -45,7 +45,12 @@ class Rebalances(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-pyth
         self.changed = False
 
     def on_partitions_revoked(self, revoked: Iterable[Any]) -> None:
-        self.revoked.update((tp.topic, tp.partition) for tp in revoked)
+        # An assignment revoked before the sink saw it is no longer held: a member that joins
+        # two generations within one poll (assigned, then revoked for the next join) must not
+        # claim the first generation's partitions (it would count another sink's as its own).
+        gone = {(tp.topic, tp.partition) for tp in revoked}
+        self.revoked |= gone
+        self.assigned -= gone
         self.changed = True
 
     def on_partitions_lost(self, lost: Iterable[Any]) -> None:  # evicted: nothing may be flushed
@@ -56,7 +61,8 @@ class Rebalances(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-pyth
         self.changed = True
 
     def take(self) -> tuple[set[TopicPartition], set[TopicPartition]]:
-        """The partitions revoked and assigned since the last call."""
+        """The partitions revoked since the last call, and those assigned since then and not
+        revoked again (the member's assignment now, where it changed)."""
         revoked, assigned = self.revoked, self.assigned
         self.revoked, self.assigned, self.changed = set(), set(), False
         return revoked, assigned

@@ -45,6 +45,12 @@ class SinkStats:
     flushes: int = 0
     store_retries: int = 0
 
+    def add_skipped(self, batch: SinkStats) -> None:
+        """Add a stored batch's records that were already stored or undecodable."""
+        self.already_stored += batch.already_stored
+        for topic, n in batch.undecodable.items():
+            self.undecodable[topic] = self.undecodable.get(topic, 0) + n
+
     def summary(self) -> str:
         """One line for progress reports."""
         rows = ", ".join(f"{k} {v}" for k, v in self.inserted.items())
