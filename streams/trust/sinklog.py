@@ -90,8 +90,14 @@ class SinkLog:
             "GROUP BY kafka_topic, kafka_partition"
         ).rows
         sizes = {(str(t), int(p)): int(n) for t, p, n in signed}
+        now = time.monotonic()
         for tp in starts:
             self._signed_size[tp] = sizes.get(tp, 0)
+            # Leaves stored and never signed (a sink killed before signing, or this one's own
+            # before a rebalance made it claim the partition again) are due like new ones: else
+            # they wait for the next record, and a run until caught up ends with them unsigned.
+            if self._frontiers[tp].size > self._signed_size[tp]:
+                self._unsigned_since.setdefault(tp, now)
 
     def forget(self, tps: set[TopicPartition]) -> None:
         """Drop the logs of partitions no longer held here (their next holder resumes them)."""

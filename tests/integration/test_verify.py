@@ -165,6 +165,11 @@ def test_a_sink_killed_between_storing_and_signing_resumes_a_log_that_verifies(
     unsigned = sum(int(n) for n in re.findall(r"(\d+) unsigned", between.stdout))
     assert unsigned == 200, between.stdout
 
+    catch_up(settings, store)  # nothing new to store: the restarted sink signs what it finds
+    resumed = verify(settings, store)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert not re.search(r"[1-9]\d* unsigned", resumed.stdout), resumed.stdout
+
     produce(settings, event_messages(settings, make_events(50, f"k3-{store}")))
     catch_up(settings, store)
     after = verify(settings, store)

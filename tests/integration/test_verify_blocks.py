@@ -47,11 +47,17 @@ EXPECTED = {
 
 @pytest.fixture
 def signed(
-    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    clickhouse_settings: Settings,
 ) -> Iterator[tuple[Settings, Verifier]]:
+    # The server is asked for by name, not through getfixturevalue, even by the chDB variants:
+    # the session stops a service after the last test naming it (tests/started.py), and a
+    # server found only at run time was stopped before these tests asked for it.
     monkeypatch.setattr("streams.trust.logs.BLOCK_ROWS", 40)
     if request.node.callspec.params["backend"] == "server":
-        base: Settings = request.getfixturevalue("clickhouse_settings")
+        base = clickhouse_settings
     else:
         base = request.getfixturevalue("base_settings").with_overrides(
             store="chdb", chdb_path=request.getfixturevalue("chdb_dir")
