@@ -31,6 +31,7 @@ from producers.gates import publish_events
 from producers.roles import GatesAndAuthorities
 from schemas.codec import decode_emission
 from streams.ops import LagUnavailableError, PartitionLag, consumer_lag
+from streams.worker.coverage import OffsetCoverage
 
 
 def isolated_settings(base: Settings, make_topic: Callable[..., str], data_dir: Path) -> Settings:
@@ -149,6 +150,36 @@ def topic_end_offsets(settings: Settings, topic: str) -> dict[int, int]:
     try:
         partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         return {tp.partition: int(end) for tp, end in consumer.end_offsets(partitions).items()}
+    finally:
+        consumer.close()
+
+
+def record_ranges(settings: Settings, topics: Iterable[str]) -> dict[str, list[list[int]]]:
+    """Offsets of the committed records of ``topics``, as merged ``[start, end)`` ranges per
+    ``topic[partition]`` (the shape of the worker's ``processed_offsets``), read up to the end
+    offsets now. The publisher writes in transactions, so a partition's offsets are not all
+    records: each transaction leaves a commit marker, an offset no consumer is handed."""
+    coverage = OffsetCoverage()
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        client_id="tests-records",
+        **kafka_client_security(settings, "operator"),  # any topic
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+    )
+    try:
+        tps = [TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or ()]
+        ends = consumer.end_offsets(tps)
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        deadline = time.monotonic() + 60
+        while any(consumer.position(tp) < ends[tp] for tp in tps):
+            assert time.monotonic() < deadline, f"could not read {sorted(map(str, tps))} to the end"
+            for tp, records in consumer.poll(timeout_ms=500).items():
+                for r in records:
+                    if r.offset < ends[tp]:
+                        coverage.add(tp.topic, tp.partition, r.offset)
+        return coverage.as_json()
     finally:
         consumer.close()
 

@@ -12,6 +12,7 @@ the topics must hold every message exactly once.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import threading
@@ -142,8 +143,9 @@ class PacedPublisher(threading.Thread):
 
 
 def test_publisher_survives_a_broker_sigkill_and_restart_under_load(
-    own_broker: tuple[Settings, KafkaBroker], tmp_path: Path
+    own_broker: tuple[Settings, KafkaBroker], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.WARNING, logger="producers.publisher")
     settings, broker = own_broker
     events = list(simulate(CONFIG).events)
     as_of = max(e.occurred_at for e in events) + timedelta(hours=12)
@@ -167,6 +169,9 @@ def test_publisher_survives_a_broker_sigkill_and_restart_under_load(
     print(
         f"{sum(wanted.values())} messages in Kafka once; {gates.publisher.failed_attempts} failures"
     )
+    for record in caplog.records:  # the producers replaced, the in-doubt events read back
+        if record.name == "producers.publisher" and "cannot reach" not in record.message:
+            print(record.message)
 
     worker_log, sink_log = tmp_path / "worker.log", tmp_path / "sink.log"
     with (

@@ -47,8 +47,8 @@ from tests.pipeline import (
     isolated_settings,
     logs_tail,
     read_emissions,
+    record_ranges,
     running_worker,
-    topic_end_offsets,
     wait_until_settled,
     worker_health,
 )
@@ -133,13 +133,13 @@ def holes(reports: list[Mapping[str, list[list[int]]]], settings: Settings) -> d
                 for offset in range(start, end):
                     union.add(topic, int(partition), offset)
     covered = union.as_json()
-    missing: dict[str, object] = {}
-    for topic in (settings.topic_crossings, settings.topic_permits):
-        for partition, end in topic_end_offsets(settings, topic).items():
-            ranges = covered.get(f"{topic}[{partition}]", [])
-            if end and ranges != [[0, end]]:
-                missing[f"{topic}[{partition}]"] = {"end": end, "covered": ranges}
-    return missing
+    # Every record's offset (the publisher's transaction markers are offsets without a record).
+    records = record_ranges(settings, (settings.topic_crossings, settings.topic_permits))
+    return {
+        key: {"records": wanted, "covered": covered.get(key, [])}
+        for key, wanted in records.items()
+        if covered.get(key, []) != wanted
+    }
 
 
 def test_workers_joining_and_leaving_while_gates_publish_skip_no_input(
