@@ -9,6 +9,7 @@ import subprocess
 import time
 import urllib.request
 import uuid
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -17,7 +18,7 @@ from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
-from base.credentials import kafka_client_security
+from base.credentials import KafkaRole, kafka_client_security
 from base.settings import PROJECT_ROOT, Settings
 from domain.decisions import Decision, Emission, fold_emissions
 from domain.engine import Engine
@@ -154,63 +155,58 @@ def topic_end_offsets(settings: Settings, topic: str) -> dict[int, int]:
         consumer.close()
 
 
-def record_ranges(settings: Settings, topics: Iterable[str]) -> dict[str, list[list[int]]]:
-    """Offsets of the committed records of ``topics``, as merged ``[start, end)`` ranges per
-    ``topic[partition]`` (the shape of the worker's ``processed_offsets``), read up to the end
-    offsets now. The publisher writes in transactions, so a partition's offsets are not all
-    records: each transaction leaves a commit marker, an offset no consumer is handed."""
-    coverage = OffsetCoverage()
+def records_to_end(
+    settings: Settings,
+    topics: Iterable[str],
+    role: KafkaRole = "operator",  # any topic
+    *,
+    isolation: str = "read_committed",
+    timeout: float = 60.0,
+) -> Iterator[tuple[TopicPartition, Any]]:
+    """Every record of ``topics`` from the beginning to the end offsets now (as polled)."""
     consumer = KafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap,
-        client_id="tests-records",
-        **kafka_client_security(settings, "operator"),  # any topic
+        client_id="tests-reader",
+        **kafka_client_security(settings, role),
         enable_auto_commit=False,
-        isolation_level="read_committed",
+        isolation_level=isolation,
     )
     try:
         tps = [TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or ()]
         ends = consumer.end_offsets(tps)
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + timeout
         while any(consumer.position(tp) < ends[tp] for tp in tps):
-            assert time.monotonic() < deadline, f"could not read {sorted(map(str, tps))} to the end"
+            if time.monotonic() > deadline:
+                raise AssertionError(f"could not read to {ends} within {timeout}s")
             for tp, records in consumer.poll(timeout_ms=500).items():
-                for r in records:
-                    if r.offset < ends[tp]:
-                        coverage.add(tp.topic, tp.partition, r.offset)
-        return coverage.as_json()
+                yield from ((tp, r) for r in records if r.offset < ends[tp])
     finally:
         consumer.close()
+
+
+def record_ranges(settings: Settings, topics: Iterable[str]) -> dict[str, list[list[int]]]:
+    """Offsets of the committed records of ``topics``, as merged ``[start, end)`` ranges per
+    ``topic[partition]`` (the shape of the worker's ``processed_offsets``), read up to the end
+    offsets now. The publisher writes in transactions, so a partition's offsets are not all
+    records: each transaction leaves a commit marker, an offset no consumer is handed."""
+    coverage = OffsetCoverage()
+    for tp, record in records_to_end(settings, topics):
+        coverage.add(tp.topic, tp.partition, record.offset)
+    return coverage.as_json()
 
 
 def read_emissions(settings: Settings, timeout: float = 60.0) -> list[Emission]:
     """Every emission on the decisions topic, up to its end offsets now, in partition order."""
-    topic = settings.topic_decisions
-    consumer = KafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
-        client_id="tests-decisions",
-        **kafka_client_security(settings, "enforcement"),
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
+    by_partition: dict[int, list[Emission]] = defaultdict(list)
+    topics = [settings.topic_decisions]
+    reader = records_to_end(
+        settings, topics, "enforcement", isolation="read_uncommitted", timeout=timeout
     )
-    try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        ends = consumer.end_offsets(partitions)
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        by_partition: dict[int, list[Emission]] = {tp.partition: [] for tp in partitions}
-        deadline = time.monotonic() + timeout
-        while any(consumer.position(tp) < ends[tp] for tp in partitions):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"could not read {topic} to {ends} within {timeout}s")
-            for tp, records in consumer.poll(timeout_ms=500).items():
-                by_partition[tp.partition].extend(
-                    decode_emission(r.value) for r in records if r.offset < ends[tp]
-                )
-        return [em for p in sorted(by_partition) for em in by_partition[p]]
-    finally:
-        consumer.close()
+    for tp, record in reader:
+        by_partition[tp.partition].append(decode_emission(record.value))
+    return [em for p in sorted(by_partition) for em in by_partition[p]]
 
 
 def wait_until_settled(

@@ -24,9 +24,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from kafka import KafkaConsumer, TopicPartition
 
-from base.credentials import kafka_client_security
 from base.settings import Settings
 from domain.events import Event, GateHeartbeat
 from infra import process
@@ -43,7 +41,12 @@ from streams.policy_file import load_policy
 from streams.store import open_store
 from tests.cluster.kafka_helpers import running_sink, wait_until_sink_stored
 from tests.conftest import ClickHouseService
-from tests.pipeline import offline_decisions, running_worker, wait_until_settled
+from tests.pipeline import (
+    offline_decisions,
+    records_to_end,
+    running_worker,
+    wait_until_settled,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -94,30 +97,12 @@ def wanted_messages(events: list[Event]) -> Counter[str]:
     return wanted
 
 
-def messages_in_kafka(settings: Settings, timeout: float = 120.0) -> Counter[str]:
+def messages_in_kafka(settings: Settings) -> Counter[str]:
     """Event ids of every committed message on the input topics (read_committed, up to the end
     offsets now; the publisher has closed, so no transaction of its own is still open)."""
-    consumer = KafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
-        **kafka_client_security(settings, "operator"),
-        enable_auto_commit=False,
-        isolation_level="read_committed",
-    )
-    try:
-        topics = (settings.topic_crossings, settings.topic_permits)
-        tps = [TopicPartition(t, p) for t in topics for p in range(PARTITIONS)]
-        ends = consumer.end_offsets(tps)
-        consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
-        ids: Counter[str] = Counter()
-        deadline = time.monotonic() + timeout
-        while any(consumer.position(tp) < ends[tp] for tp in tps):
-            assert time.monotonic() < deadline, f"could not read the inputs to {ends}"
-            for tp, records in consumer.poll(timeout_ms=500).items():
-                ids.update(decode_event(r.value).event_id for r in records if r.offset < ends[tp])
-        return ids
-    finally:
-        consumer.close()
+    topics = (settings.topic_crossings, settings.topic_permits)
+    records = records_to_end(settings, topics, timeout=120)
+    return Counter(decode_event(record.value).event_id for _, record in records)
 
 
 class PacedPublisher(threading.Thread):

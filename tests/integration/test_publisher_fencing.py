@@ -20,7 +20,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from base.credentials import kafka_client_security, publisher_transactional_prefix
@@ -32,6 +31,7 @@ from producers.publisher import new_event_id
 from producers.reconcile import delivered_event_ids
 from producers.transactions import TransactionalProducer
 from schemas.codec import decode_event, encode_event
+from tests.pipeline import records_to_end
 
 pytestmark = pytest.mark.integration
 
@@ -75,26 +75,8 @@ def crossing_pending(settings: Settings, n: int) -> PendingEvent:
 
 
 def event_ids_on(settings: Settings, isolation: str) -> Counter[str]:
-    consumer = KafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
-        **kafka_client_security(settings, "operator"),
-        enable_auto_commit=False,
-        isolation_level=isolation,
-    )
-    try:
-        tps = [TopicPartition(settings.topic_crossings, p) for p in (0, 1)]
-        ends = consumer.end_offsets(tps)
-        consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
-        ids: Counter[str] = Counter()
-        deadline = time.monotonic() + 30
-        while any(consumer.position(tp) < ends[tp] for tp in tps):
-            assert time.monotonic() < deadline, f"could not read to {ends}"
-            for records in consumer.poll(timeout_ms=200).values():
-                ids.update(decode_event(r.value).event_id for r in records)
-        return ids
-    finally:
-        consumer.close()
+    records = records_to_end(settings, [settings.topic_crossings], isolation=isolation)
+    return Counter(decode_event(record.value).event_id for _, record in records)
 
 
 def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
