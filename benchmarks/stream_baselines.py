@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 from base.credentials import kafka_client_security
 from base.settings import Settings
@@ -31,8 +32,13 @@ def publish_backlog(settings: Settings, events: tuple[Event, ...]) -> tuple[int,
     fan_out = publisher.gates.partition_count(settings.topic_crossings)
     expected = sum(fan_out if isinstance(e, GateHeartbeat) else 1 for e in events)
     elapsed = time.perf_counter() - start
+    # The publisher writes in transactions: each leaves a commit marker, an offset that is no
+    # message, so the messages are counted by reading them (read_committed) up to the end offsets.
     consumer = KafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, **kafka_client_security(settings, "operator")
+        bootstrap_servers=settings.kafka_bootstrap,
+        **kafka_client_security(settings, "operator"),
+        enable_auto_commit=False,
+        isolation_level="read_committed",
     )
     try:
         tps = [
@@ -40,7 +46,7 @@ def publish_backlog(settings: Settings, events: tuple[Event, ...]) -> tuple[int,
             for t in (settings.topic_crossings, settings.topic_permits)
             for p in sorted(consumer.partitions_for_topic(t) or ())
         ]
-        total = sum(int(v) for v in consumer.end_offsets(tps).values())
+        total = _records_to_end(consumer, tps)
     finally:
         consumer.close()
     if total != expected:
@@ -48,6 +54,20 @@ def publish_backlog(settings: Settings, events: tuple[Event, ...]) -> tuple[int,
             f"published {len(events)} events ({expected} messages) but the topics hold {total}"
         )
     return total, elapsed
+
+
+def _records_to_end(consumer: Any, tps: list[Any], timeout: float = 60.0) -> int:
+    """How many records ``consumer`` is handed from the start of ``tps`` to their end offsets."""
+    ends = consumer.end_offsets(tps)
+    consumer.assign(tps)
+    consumer.seek_to_beginning(*tps)
+    deadline = time.monotonic() + timeout
+    count = 0
+    while any(consumer.position(tp) < ends[tp] for tp in tps):
+        if time.monotonic() > deadline:
+            raise BenchError(f"could not read the input topics to {ends} within {timeout:.0f} s")
+        count += sum(len(records) for records in consumer.poll(timeout_ms=500).values())
+    return count
 
 
 # --- 2. raw consumer baselines -------------------------------------------------------------------
