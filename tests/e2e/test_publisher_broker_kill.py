@@ -5,14 +5,13 @@ SIGKILLed three seconds in and started again on the same storage. Every event mu
 Kafka exactly once, in ClickHouse exactly once after the worker and the sink ran, and the decisions
 in force must equal the offline engine's (``ledger check --as-of``). Without a way back for the
 idempotent producer, thousands of events never reached Kafka; re-sending with a new producer
-without fencing the old one and reading back stored some twice. The publisher writes in
-transactions (producers/publisher.py), so read ``read_committed`` (as the worker and the sink do)
-the topics must hold every message exactly once.
+without reading back would store the in-doubt ones twice. What the publisher promises is at least
+once, with doubles only of events it had in doubt (producers/publisher.py): Kafka must hold
+every message, doubles only of those, and ClickHouse every Kafka message once.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import threading
@@ -24,7 +23,9 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+from kafka import KafkaConsumer, TopicPartition
 
+from base.credentials import kafka_client_security
 from base.settings import Settings
 from domain.events import Event, GateHeartbeat
 from infra import process
@@ -41,12 +42,7 @@ from streams.policy_file import load_policy
 from streams.store import open_store
 from tests.cluster.kafka_helpers import running_sink, wait_until_sink_stored
 from tests.conftest import ClickHouseService
-from tests.pipeline import (
-    offline_decisions,
-    records_to_end,
-    running_worker,
-    wait_until_settled,
-)
+from tests.pipeline import offline_decisions, running_worker, wait_until_settled
 
 pytestmark = pytest.mark.e2e
 
@@ -97,12 +93,39 @@ def wanted_messages(events: list[Event]) -> Counter[str]:
     return wanted
 
 
-def messages_in_kafka(settings: Settings) -> Counter[str]:
-    """Event ids of every committed message on the input topics (read_committed, up to the end
-    offsets now; the publisher has closed, so no transaction of its own is still open)."""
-    topics = (settings.topic_crossings, settings.topic_permits)
-    records = records_to_end(settings, topics, timeout=120)
-    return Counter(decode_event(record.value).event_id for _, record in records)
+def messages_in_kafka(settings: Settings, timeout: float = 120.0) -> Counter[str]:
+    """Event ids of every message on the input topics, read up to their end offsets now."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        **kafka_client_security(settings, "operator"),
+        enable_auto_commit=False,
+    )
+    try:
+        topics = (settings.topic_crossings, settings.topic_permits)
+        tps = [TopicPartition(t, p) for t in topics for p in range(PARTITIONS)]
+        ends = consumer.end_offsets(tps)
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        ids: Counter[str] = Counter()
+        deadline = time.monotonic() + timeout
+        while any(consumer.position(tp) < ends[tp] for tp in tps):
+            assert time.monotonic() < deadline, f"could not read the inputs to {ends}"
+            for tp, records in consumer.poll(timeout_ms=500).items():
+                ids.update(decode_event(r.value).event_id for r in records if r.offset < ends[tp])
+        return ids
+    finally:
+        consumer.close()
+
+
+def assert_at_least_once(
+    in_kafka: Counter[str], wanted: Counter[str], in_doubt: frozenset[str]
+) -> None:
+    """Every message there; doubles (one at most) only of events the publisher had in doubt."""
+    missing = wanted - in_kafka
+    assert not missing, f"{sum(missing.values())} messages never reached Kafka: {list(missing)[:5]}"
+    extra = in_kafka - wanted
+    assert set(extra) <= in_doubt, f"doubles of events never in doubt: {set(extra) - in_doubt}"
+    assert all(n == 1 for n in extra.values()), f"more than one double: {extra}"
 
 
 class PacedPublisher(threading.Thread):
@@ -128,9 +151,8 @@ class PacedPublisher(threading.Thread):
 
 
 def test_publisher_survives_a_broker_sigkill_and_restart_under_load(
-    own_broker: tuple[Settings, KafkaBroker], tmp_path: Path, caplog: pytest.LogCaptureFixture
+    own_broker: tuple[Settings, KafkaBroker], tmp_path: Path
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="producers.publisher")
     settings, broker = own_broker
     events = list(simulate(CONFIG).events)
     as_of = max(e.occurred_at for e in events) + timedelta(hours=12)
@@ -148,15 +170,11 @@ def test_publisher_survives_a_broker_sigkill_and_restart_under_load(
     assert gates.publisher.failed_attempts > 0, "the outage was not felt"
     wanted = wanted_messages(published)
     in_kafka = messages_in_kafka(settings)
-    missing, doubled = wanted - in_kafka, in_kafka - wanted
-    assert not missing, f"{sum(missing.values())} messages not in Kafka: {list(missing)[:5]}"
-    assert not doubled, f"{sum(doubled.values())} messages twice in Kafka: {list(doubled)[:5]}"
-    print(
-        f"{sum(wanted.values())} messages in Kafka once; {gates.publisher.failed_attempts} failures"
-    )
-    for record in caplog.records:  # the producers replaced, the in-doubt events read back
-        if record.name == "producers.publisher" and "cannot reach" not in record.message:
-            print(record.message)
+    # At least once: a retired producer's request can land after the read-back (see
+    # producers/publisher.py); the worker ignores a repeated event_id, the store keeps each message.
+    assert_at_least_once(in_kafka, wanted, gates.publisher.in_doubt_ids)
+    doubles, in_doubt = sum((in_kafka - wanted).values()), len(gates.publisher.in_doubt_ids)
+    print(f"doubles in Kafka: {doubles} of {sum(wanted.values())} ({in_doubt} were in doubt)")
 
     worker_log, sink_log = tmp_path / "worker.log", tmp_path / "sink.log"
     with (
@@ -171,7 +189,7 @@ def test_publisher_survives_a_broker_sigkill_and_restart_under_load(
         in_force = store.query(
             "SELECT decision_id, traveller_id, code FROM decisions_in_force"
         ).rows
-    assert Counter(dict(rows)) == wanted, "the store holds every message once"
+    assert Counter(dict(rows)) == in_kafka, "the store holds every Kafka message once"
     assert sorted(in_force) == sorted(
         (d.decision_id, d.traveller_id, d.code.value) for d in expected.values()
     )
