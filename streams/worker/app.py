@@ -169,9 +169,7 @@ def _faust_tables(app: faust.App, settings: Settings) -> FaustTables:
             extra_topic_configs={"min.insync.replicas": str(settings.min_insync_replicas)},
         )
 
-    direct = settings.processing_guarantee != "exactly_once"
-    travellers, clocks = (table(name) for name in TABLES)
-    return FaustTables(travellers, clocks, producer=app.producer if direct else None)
+    return FaustTables(*(table(name) for name in TABLES))
 
 
 def _processor(settings: Settings, policy: Policy) -> Processor:
