@@ -32,8 +32,8 @@ def publish_backlog(settings: Settings, events: tuple[Event, ...]) -> tuple[int,
     fan_out = publisher.gates.partition_count(settings.topic_crossings)
     expected = sum(fan_out if isinstance(e, GateHeartbeat) else 1 for e in events)
     elapsed = time.perf_counter() - start
-    # The publisher writes in transactions: each leaves a commit marker, an offset that is no
-    # message, so the messages are counted by reading them (read_committed) up to the end offsets.
+    # Counted by reading them (read_committed) up to the end offsets, not by summing offsets: a
+    # transactional producer leaves a commit marker per transaction, an offset that is no message.
     consumer = KafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap,
         **kafka_client_security(settings, "operator"),

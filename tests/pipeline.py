@@ -189,8 +189,8 @@ def records_to_end(
 def record_ranges(settings: Settings, topics: Iterable[str]) -> dict[str, list[list[int]]]:
     """Offsets of the committed records of ``topics``, as merged ``[start, end)`` ranges per
     ``topic[partition]`` (the shape of the worker's ``processed_offsets``), read up to the end
-    offsets now. The publisher writes in transactions, so a partition's offsets are not all
-    records: each transaction leaves a commit marker, an offset no consumer is handed."""
+    offsets now. A partition's offsets are not all records when a producer wrote in transactions:
+    each transaction leaves a commit marker, an offset no consumer is handed."""
     coverage = OffsetCoverage()
     for tp, record in records_to_end(settings, topics):
         coverage.add(tp.topic, tp.partition, record.offset)

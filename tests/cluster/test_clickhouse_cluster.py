@@ -100,7 +100,7 @@ def replica_count(replica_settings: Settings, table: str) -> Any:
 
 
 def records_per_topic(settings: Settings, names: Iterable[str]) -> dict[str, int]:
-    """Records (not offsets: the publisher's transactions leave markers) on each topic."""
+    """Records (not offsets: a transactional producer leaves markers) on each topic."""
     topics = [t for t in names if "." in t]  # the topic settings among ``names``
     ranges = record_ranges(settings, topics)
     counts = dict.fromkeys(topics, 0)

@@ -133,7 +133,7 @@ def holes(reports: list[Mapping[str, list[list[int]]]], settings: Settings) -> d
                 for offset in range(start, end):
                     union.add(topic, int(partition), offset)
     covered = union.as_json()
-    # Every record's offset (the publisher's transaction markers are offsets without a record).
+    # Every record's offset (a transactional producer's markers are offsets without a record).
     records = record_ranges(settings, (settings.topic_crossings, settings.topic_permits))
     return {
         key: {"records": wanted, "covered": covered.get(key, [])}

@@ -192,7 +192,7 @@ def test_a_worker_restarted_on_a_previous_format_changelog_reads_it(
     half = len(events) // 2
     publish_stream(settings, events[:half])
     tables, decisions, committed = previous_worker(settings, stream.policy)
-    # Records, not offsets: the publisher's transactions leave markers between the records.
+    # Records, not offsets: a transactional producer leaves markers between the records.
     records = record_offsets(settings, committed)
     first_half = sum(sum(o < start for o in records[tp]) for tp, start in committed.items())
     written = write_previous_changelogs(settings, tables)
