@@ -133,8 +133,9 @@ def in_process(messages: list[RawMessage], batch_size: int, lateness_s: int) -> 
     """``Processor.process_batch`` (what the agent runs) over memory tables, no Kafka or Faust."""
     from schemas.mapping import Coordinates
     from streams.policy_file import load_policy
+    from streams.worker.batch import Message
     from streams.worker.memory_tables import AckedPublisher, MemoryTables
-    from streams.worker.processor import Message, Processor
+    from streams.worker.processor import Processor
 
     tables = MemoryTables()
     publisher = AckedPublisher(keep=False)

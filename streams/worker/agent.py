@@ -20,13 +20,14 @@ from faust.types import TopicT
 
 from base.settings import Settings
 from schemas.mapping import Coordinates
+from streams.worker.batch import Message
 from streams.worker.coverage import OffsetCoverage
 from streams.worker.guard import exit_within
-from streams.worker.processor import Message, Processor
+from streams.worker.processor import Processor
 
 if TYPE_CHECKING:
+    from streams.worker.batch import Publisher
     from streams.worker.faust_tables import FaustTables
-    from streams.worker.processor import Publisher
 
 log = logging.getLogger(__name__)
 

@@ -39,9 +39,10 @@ from streams.edge import EdgeLimits, check_record
 from streams.policy_file import load_policy
 from streams.worker.acks import CommitWatchdog, drop_stale_acks
 from streams.worker.agent import register_agent
+from streams.worker.batch import Output
 from streams.worker.faust_tables import TABLES, FaustTables
 from streams.worker.guard import OutputLimits
-from streams.worker.processor import Output, Processor
+from streams.worker.processor import Processor
 from streams.worker.transport import SCHEME as READ_COMMITTED_SCHEME
 from streams.worker.web import register_views
 

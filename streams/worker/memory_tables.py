@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Iterable, Mapping
 
-from streams.worker.processor import Output
+from streams.worker.batch import Output
 
 
 class MemoryTables:

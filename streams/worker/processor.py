@@ -7,14 +7,24 @@ The Faust agent (``streams.worker.app``) is wiring: it hands each batch of input
 
 1. publishes the decision emissions and dead letters, and awaits all their acknowledgements;
 2. only then writes, per partition, each traveller the batch changed once (its state, which also
-   carries its ``due`` and ``prune_at`` instants) and the partition clock once, if it moved, and
-   awaits the writes' changelog acknowledgements (the local store is written only after them),
-   so the batch's input offsets (acknowledged after it returns) are never committed before the
-   state they produced is durable, and no local store holds a state its changelog lacks.
+   carries its ``due`` and ``prune_at`` instants) and awaits the writes' changelog
+   acknowledgements (the local store is written only after them);
+3. only then writes each partition's clock once, with the input offsets its stored states now
+   include (``applied``: per input topic, the offset after the batch's last message), and awaits
+   that too. So the batch's input offsets (acknowledged after it returns) are never committed
+   before the state they produced is durable, no local store holds a state its changelog lacks,
+   and a durable ``applied`` mark implies durable states.
 
 A crash between 1 and 2 re-delivers the messages to a state that has not seen them, so the same
 emissions (same ``decision_id``, same content) are published again: outputs are at-least-once
 and never lost, and consumers dedup on ``decision_id``.
+
+Messages below a partition's ``applied`` mark are already in its stored states: a worker that
+takes the partition over after a rebalance, or restarts, re-reads input from the last committed
+offset, which lags the states by up to a commit interval. Those messages are skipped and
+counted (``replayed``) instead of being applied again. Applying them again is harmless for most
+events (the state already holds their ids) but not for a crossing whose history the state has
+since pruned: it would look late and get ``LATE_EVENT_UNJUDGED`` where the first pass judged it.
 
 Time is per partition. Each partition has its own event-time clock (greatest ``occurred_at`` of
 the gate events seen on it, heartbeats included, minus the allowed lateness; see
@@ -33,8 +43,6 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from enum import Enum
-from typing import Protocol
 
 from base.errors import LedgerError
 from domain.clock import EventClock
@@ -46,9 +54,11 @@ from domain.state import TravellerState
 from domain.timers import DeadlineIndex
 from schemas.codec import DeadLetter, decode_event, encode_emission
 from schemas.mapping import Coordinates
+from streams.worker.batch import Counters, Message, Output, Publisher, Tables
 from streams.worker.cache import DEFAULT_STATES_PER_PARTITION, StateCache
 from streams.worker.guard import OutputLimits, Quarantine, source_timestamp
 from streams.worker.state_format import (
+    decode_applied,
     decode_clock,
     decode_state,
     encode_clock,
@@ -58,65 +68,6 @@ from streams.worker.state_format import (
 
 log = logging.getLogger(__name__)
 HEARTBEATS_KEPT = 1024  # decoded heartbeats kept by their bytes (a few per gate)
-
-
-@dataclass(frozen=True, slots=True)
-class Message:
-    """One input message as the agent received it (its key is in its coordinates)."""
-
-    value: bytes | None
-    where: Coordinates
-
-
-class Output(Enum):
-    """Where an output goes."""
-
-    DECISIONS = "decisions"
-    DEAD_LETTERS = "deadletters"
-
-
-class Tables(Protocol):
-    """Durable per-partition storage: traveller states and the partition clock, as bytes."""
-
-    def read_state(self, partition: int, traveller_id: str) -> bytes | None:
-        """The stored state of a traveller of ``partition``."""
-
-    def read_clock(self, partition: int) -> bytes | None:
-        """The stored clock of ``partition``."""
-
-    def scan_states(self, partition: int) -> Iterable[tuple[str, bytes]]:
-        """Every stored state of ``partition``."""
-
-    def write(
-        self, partition: int, states: Mapping[str, bytes | None], clock: bytes | None
-    ) -> Sequence[Awaitable[object]]:
-        """Store a batch's writes for ``partition`` (a None state deletes; a None clock keeps).
-
-        Returns what resolves once the writes are durable (their changelog acknowledgements);
-        a store that survives a crash must not hold them before that (see ``faust_tables``).
-        """
-
-
-class Publisher(Protocol):
-    """Hands outputs to the broker."""
-
-    async def publish(self, output: Output, key: bytes | None, value: bytes) -> Awaitable[object]:
-        """Send one output; returns what resolves when the broker acknowledged it."""
-
-
-@dataclass(slots=True)
-class Counters:
-    """What a worker has done since it started (for the health endpoint)."""
-
-    processed: int = 0
-    heartbeats: int = 0
-    dead_lettered: int = 0
-    emitted: int = 0
-    timer_firings: int = 0
-    batches: int = 0
-    state_writes: int = 0
-    state_bytes_written: int = 0
-    previous_format_states: int = 0  # read in the former JSON format (rewritten when changed)
 
 
 @dataclass(slots=True)
@@ -156,6 +107,8 @@ class Processor:
         self._tables: Tables | None = None
         self._pending: dict[int, _Pending] = {}
         self._current = _Pending()  # the writes of the message being processed
+        self._applied: dict[int, dict[str, int]] = {}  # partition -> topic -> stored up to
+        self._marks: dict[int, dict[str, int]] = {}  # the batch's: partition -> topic -> next
         self._heartbeats: dict[bytes, GateHeartbeat] = {}  # raw message -> decoded heartbeat
 
     def forget(self, partitions: Iterable[int] | None = None) -> None:
@@ -163,13 +116,17 @@ class Processor:
         chosen = None if partitions is None else set(partitions)
         self.index.forget(chosen)
         self.cache.forget(chosen)
+        if chosen is None:
+            self._applied.clear()
+        for p in chosen or ():
+            self._applied.pop(p, None)
 
     async def process_batch(
         self, messages: Sequence[Message], tables: Tables, publisher: Publisher
     ) -> None:
         """Process, publish, await the acknowledgements, then write (see the module docstring)."""
         self._tables = tables
-        self._pending = {}
+        self._pending, self._marks = {}, {}
         acks: list[Awaitable[object]] = []
         try:
             for message in messages:
@@ -182,9 +139,26 @@ class Processor:
                 durable.extend(self._write(tables, partition, pending))
             for ack in durable:
                 await ack  # state in the changelog before the batch's offsets can be committed
+            marks = [self._write_clock(tables, p, marks) for p, marks in self._marks.items()]
+            for partition, applied, written in marks:
+                for ack in written:
+                    await ack  # the mark never gets ahead of the states it vouches for
+                self._applied[partition] = applied
         finally:
-            self._pending = {}  # an unacknowledged batch leaves neither tables nor cache changed
+            # an unacknowledged batch leaves neither tables nor cache changed
+            self._pending, self._marks = {}, {}
         self.counters.batches += 1
+
+    def applied(self, partition: int) -> dict[str, int]:
+        """Per input topic, the offset below which ``partition``'s stored states hold everything."""
+        marks = self._applied.get(partition)
+        if marks is None:
+            if self._tables is None:
+                return {}  # nothing stored to read yet: not cached
+            raw = self._tables.read_clock(partition)
+            marks = {} if raw is None else decode_applied(raw)
+            self._applied[partition] = marks
+        return marks
 
     def state(self, partition: int, traveller_id: str) -> TravellerState | None:
         """The traveller's current state (batch in progress, cache, then the tables)."""
@@ -232,10 +206,16 @@ class Processor:
         succeeds: a dead-lettered message leaves the state and the clock as they were.
         """
         where = message.where
-        return self.quarantine.run(
+        if where.offset < self.applied(where.partition).get(where.topic, 0):
+            self.counters.replayed += 1  # already in the stored states (see the module docstring)
+            return []
+        outputs = self.quarantine.run(
             lambda: self._step(message),
             lambda reason: [(Output.DEAD_LETTERS, where.key, self._dead_letter(message, reason))],
         )
+        marks = self._marks.setdefault(where.partition, {})
+        marks[where.topic] = max(marks.get(where.topic, 0), where.offset + 1)
+        return outputs
 
     def _step(self, message: Message) -> list[tuple[Output, bytes | None, bytes]]:
         where = message.where
@@ -356,15 +336,22 @@ class Processor:
             tid: None if state is None else encode_state(state)
             for tid, state in pending.states.items()
         }
-        clock = None if pending.clock is None else encode_clock(pending.clock)
-        durable = tables.write(part, encoded, clock)
+        durable = tables.write(part, encoded, None) if encoded else []
         for tid, state in pending.states.items():
             self.cache.put(part, tid, state)
-        if pending.clock is not None:
-            self.cache.put_clock(part, pending.clock)
         self.counters.state_writes += len(encoded)
         self.counters.state_bytes_written += sum(len(v) for v in encoded.values() if v)
         return durable
+
+    def _write_clock(
+        self, tables: Tables, part: int, marks: Mapping[str, int]
+    ) -> tuple[int, dict[str, int], Sequence[Awaitable[object]]]:
+        """Write the partition's clock and the batch's applied marks (states already durable)."""
+        clock = self.clock(part)
+        applied = {**self.applied(part), **marks}
+        durable = tables.write(part, {}, encode_clock(clock, applied))
+        self.cache.put_clock(part, clock)
+        return part, applied, durable
 
     def _dead_letter(self, message: Message, reason: str) -> bytes:
         self._current = _Pending()

@@ -9,7 +9,9 @@ re-validation was most of the cost of the former JSON form).
 
 Values written by the previous format (JSON of ``state_to_dict``, format 1) are still read, so a
 worker restarted on an old changelog keeps its state; they are rewritten in Avro the next time
-the traveller changes. A partition clock is ``max_seen|watermark`` in ISO-8601 UTC.
+the traveller changes. A partition clock is ``max_seen|watermark`` in ISO-8601 UTC, followed by
+``|topic=offset;...`` once the worker has recorded which input offsets the partition's stored
+states include (see ``streams.worker.processor``); a clock without them reads as "none recorded".
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import dataclasses
 import json
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final
@@ -192,18 +194,34 @@ def _decision(tid: str, v: dict[str, Any]) -> Decision:
     return decision_from_fields(v, traveller_id=tid)
 
 
-def encode_clock(clock: EventClock) -> bytes:
-    """``max_seen|watermark`` in ISO-8601 UTC (empty when unknown)."""
-    return "|".join(_instant(v) for v in (clock.max_seen, clock.watermark)).encode()
+def encode_clock(clock: EventClock, applied: Mapping[str, int] | None = None) -> bytes:
+    """``max_seen|watermark`` in ISO-8601 UTC (empty when unknown), then ``|topic=offset;...``.
+
+    ``applied`` maps each input topic to the offset below which every message of the partition
+    is in the stored states. Kafka topic names never contain ``|``, ``=`` or ``;``.
+    """
+    text = "|".join(_instant(v) for v in (clock.max_seen, clock.watermark))
+    if applied:
+        text += "|" + ";".join(f"{topic}={offset}" for topic, offset in sorted(applied.items()))
+    return text.encode()
 
 
 def decode_clock(raw: bytes) -> EventClock:
-    """Inverse of :func:`encode_clock`."""
-    seen, mark = raw.decode().split("|")
+    """The clock of an :func:`encode_clock` value."""
+    seen, mark = raw.decode().split("|")[:2]
     return EventClock(
         parse_instant(seen, "max_seen") if seen else None,
         parse_instant(mark, "watermark") if mark else None,
     )
+
+
+def decode_applied(raw: bytes) -> dict[str, int]:
+    """The applied input offsets of an :func:`encode_clock` value (empty if none recorded)."""
+    fields = raw.decode().split("|")
+    if len(fields) < 3 or not fields[2]:
+        return {}
+    pairs = (item.rpartition("=") for item in fields[2].split(";"))
+    return {topic: int(offset) for topic, _, offset in pairs}
 
 
 def _instant(value: datetime | None) -> str:

@@ -141,6 +141,7 @@ def _health_document(
         "timer_firings": c.timer_firings,
         "state_cache": {"hits": processor.cache.hits, "misses": processor.cache.misses},
         "previous_format_states": c.previous_format_states,
+        "replayed": c.replayed,
         "offsets": offsets,
     }
 

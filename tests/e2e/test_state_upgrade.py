@@ -30,9 +30,10 @@ from domain.events import format_instant
 from domain.policy import Policy
 from infra.kafka_broker import ensure_topics
 from schemas.mapping import Coordinates
+from streams.worker.batch import Message, Output
 from streams.worker.coverage import OffsetCoverage
 from streams.worker.memory_tables import AckedPublisher, MemoryTables
-from streams.worker.processor import Message, Output, Processor
+from streams.worker.processor import Processor
 from streams.worker.state_format import decode_clock, decode_state
 from streams.worker.state_json import state_to_dict
 from tests.e2e.test_equivalence import (

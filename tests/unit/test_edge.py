@@ -18,10 +18,11 @@ from schemas.codec import DeadLetter, decode_dead_letter, encode_event
 from schemas.mapping import Coordinates
 from streams.edge import EdgeLimits, EdgeViolation, check_event, check_record
 from streams.policy_file import load_policy
+from streams.worker.batch import Message, Output
 from streams.worker.guard import OutputLimits, Quarantine, source_timestamp
 from streams.worker.memory_tables import MemoryTables
-from streams.worker.processor import Message, Output, Processor
-from streams.worker.state_format import decode_clock
+from streams.worker.processor import Processor
+from streams.worker.state_format import decode_applied, decode_clock
 from tests.samples import AT, decision, hk_visitor_entry, talent_permit
 from tests.unit.test_processor import run_batch
 
@@ -201,6 +202,8 @@ def test_the_processor_dead_letters_a_poison_heartbeat_and_keeps_its_clock() -> 
     letter = decode_dead_letter(sent[0][2])
     assert letter.reason.startswith("EdgeViolation: occurred_at: 2099-01-01T00:00:00.000Z is more")
     assert (letter.source_offset, letter.source_timestamp) == (1, AT)
-    assert tables.writes == writes, "nothing of the refused step is written"
+    # Nothing of the refused step is written: only the mark that its offset was dealt with.
+    assert tables.writes == writes + 1
+    assert decode_applied(tables.clocks[0]) == {topic: 2}
     assert decode_clock(tables.clocks[0]) == before
     assert processor.clock(0) == before

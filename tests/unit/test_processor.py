@@ -30,10 +30,11 @@ from producers.simulator import SimulationConfig, simulate
 from schemas.codec import decode_dead_letter, decode_emission, encode_event
 from schemas.mapping import Coordinates
 from streams.policy_file import load_policy
+from streams.worker.batch import Message, Output
 from streams.worker.memory_tables import AckedPublisher, MemoryTables
-from streams.worker.processor import Message, Output, Processor
-from streams.worker.state_format import decode_clock, decode_state, encode_clock
-from tests.unit.rules.helpers import entry, heartbeat, to_event
+from streams.worker.processor import Processor
+from streams.worker.state_format import decode_applied, decode_clock, decode_state, encode_clock
+from tests.unit.rules.helpers import entry, heartbeat, leave, to_event
 
 PARTITIONS = 4
 POLICY = load_policy()
@@ -181,7 +182,9 @@ def test_authority_events_do_not_move_the_partition_clock() -> None:
         permitted_until=datetime(2026, 3, 2, tzinfo=UTC),
     )
     run_batch(processor, tables, [message(extension, offset=1, topic="p")])
-    assert tables.writes == written + 1, "the traveller's state only, not the clock"
+    # The traveller's state, and the partition record, for the mark that "p" is applied to 2.
+    assert tables.writes == written + 2
+    assert decode_applied(tables.clocks[0]) == {"c": 1, "p": 2}
     assert decode_clock(tables.clocks[0]).watermark == datetime(2025, 12, 1, tzinfo=UTC)
 
 
@@ -204,7 +207,11 @@ def test_undecodable_input_becomes_a_dead_letter_with_its_coordinates() -> None:
         (Output.DEAD_LETTERS, b"k"),
         (Output.DEAD_LETTERS, b"k2"),
     ]
-    assert tables.writes == 0
+    assert not any(tables.states.values()), "no state for undecodable input"
+    assert {p: decode_applied(raw) for p, raw in tables.clocks.items()} == {
+        3: {"border.crossings.v1": 43},
+        0: {"border.permits.v1": 8},
+    }, "only the marks that the two offsets were dealt with"
     letter = decode_dead_letter(sent[0][2])
     assert (letter.source_topic, letter.source_partition, letter.source_offset) == (
         "border.crossings.v1",
@@ -228,6 +235,7 @@ def test_a_batch_sees_its_own_earlier_events_and_writes_each_traveller_once() ->
     codes = {e.decision.code for e in sent.emissions()}
     assert Code.DUPLICATE_SUSPECTED in codes, "the second event saw the first one's state"
     assert tables.writes == 2, "one write for the traveller, one for the partition clock"
+    assert decode_applied(tables.clocks[0]) == {"c": 2}, "the mark is past the highest offset"
     state = decode_state(tables.states[0]["t9"])
     assert len(state.events) == 2
     assert processor.cache.state(0, "t9") == state
@@ -251,3 +259,47 @@ def test_nothing_is_written_when_an_output_is_not_acknowledged() -> None:
     else:
         raise AssertionError("a failed acknowledgement must fail the batch")
     assert tables.writes == 0 and processor.cache.size(0) == 0
+
+
+def test_messages_redelivered_after_a_takeover_are_skipped_not_applied_again() -> None:
+    """Input re-read from a lagging committed offset is already in the stored states.
+
+    A visit a year back, then heartbeats that let pruning forget it. A worker taking the
+    partition over re-reads everything from offset 0: applying the entry again would look like
+    a crossing older than what the state forgot (``LATE_EVENT_UNJUDGED``), which the first
+    pass never said. The stored ``applied`` mark makes the new worker skip it.
+    """
+    visit = [
+        to_event(entry("t1", "HK-LO-WU", "2024-12-01T10:00:00+08:00", "VISITOR")),
+        to_event(leave("t1", "HK-LO-WU", "2024-12-03T10:00:00+08:00")),
+        to_event(heartbeat("2025-12-01T10:00:00+08:00", port="HK-LO-WU")),
+    ]
+    log = [message(e, offset=i) for i, e in enumerate(visit)]
+    tables = MemoryTables()
+    first = run_batch(Processor(POLICY), tables, log).emissions()
+    assert decode_state(tables.states[0]["t1"]).forgotten, "the visit must have been pruned"
+    assert Code.LATE_EVENT_UNJUDGED not in {e.decision.code for e in first}
+    stored = dict(tables.states[0])
+
+    takeover = Processor(POLICY)
+    assert run_batch(takeover, tables, log).sent == []
+    assert takeover.counters.replayed == len(log) and takeover.counters.processed == 0
+    assert tables.states[0] == stored, "the stored states are left as they were"
+
+    # Without the mark (a clock written before marks existed), the replay is mis-judged: the
+    # mechanism the mark exists for.
+    tables.clocks[0] = encode_clock(decode_clock(tables.clocks[0]))
+    unmarked = run_batch(Processor(POLICY), tables, log[:1]).emissions()
+    assert [e.decision.code for e in unmarked] == [Code.LATE_EVENT_UNJUDGED]
+
+
+def test_a_takeover_applies_what_follows_the_mark() -> None:
+    tables = MemoryTables()
+    visit = to_event(entry("t1", "HK-LO-WU", "2025-12-01T10:00:00+08:00", "VISITOR"))
+    run_batch(Processor(POLICY), tables, [message(visit, offset=0)])
+    out = to_event(leave("t1", "HK-LO-WU", "2025-12-02T10:00:00+08:00"))
+    takeover = Processor(POLICY)
+    sent = run_batch(takeover, tables, [message(visit, offset=0), message(out, offset=1)])
+    assert [e.decision.code for e in sent.emissions()] == [Code.STAY_CLOSED]
+    assert (takeover.counters.replayed, takeover.counters.processed) == (1, 1)
+    assert decode_applied(tables.clocks[0]) == {"c": 2}

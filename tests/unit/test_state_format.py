@@ -17,6 +17,7 @@ from schemas.codec import DecodeError, encode_record
 from schemas.state_schema import SCHEMA_DIR, render
 from streams.policy_file import load_policy
 from streams.worker.state_format import (
+    decode_applied,
     decode_clock,
     decode_state,
     encode_clock,
@@ -119,3 +120,7 @@ def test_clocks_round_trip() -> None:
         EventClock(datetime(2025, 12, 1, 1, tzinfo=UTC), datetime(2025, 12, 1, tzinfo=UTC)),
     ):
         assert decode_clock(encode_clock(clock)) == clock
+        assert decode_applied(encode_clock(clock)) == {}, "no marks recorded"
+        applied = {"border.crossings.v1": 1234, "border.permits.v1": 0, "a-b_c.d": 2**62}
+        marked = encode_clock(clock, applied)
+        assert (decode_clock(marked), decode_applied(marked)) == (clock, applied)
