@@ -46,6 +46,12 @@ def kafka_password(settings: Settings, role: KafkaRole) -> str:
     return str(getattr(settings, f"kafka_{role}_password"))
 
 
+def publisher_transactional_prefix(settings: Settings, role: KafkaRole) -> str:
+    """Transactional ids of ``role``'s event publishers start with this; the broker grants each
+    role its own prefix (``infra/kafka_security.py``), so a gate cannot fence an authority."""
+    return f"{kafka_user(settings, role)}.publisher."
+
+
 def is_loopback(host: str) -> bool:
     """True for ``localhost`` and loopback IP addresses (v4 or v6, bracketed or not)."""
     name = host.strip("[]")

@@ -8,8 +8,8 @@ own credentials (KRaft cannot use SCRAM there: the credentials live in the metad
 seeded when the storage is formatted (the broker needs its own to start); :func:`ensure_security`
 then upserts every role's credentials (so changed passwords take effect) and its ACLs:
 
-- gate: write (and read back, to reconcile in-doubt sends) the crossings topic; authority: the
-  same on the permits topic;
+- gate: write (and read back, to reconcile in-doubt sends) the crossings topic, in transactions
+  under transactional ids with the gate's prefix; authority: the same on the permits topic;
 - worker: read both inputs, write decisions and dead letters, everything on topics, groups and
   transactional ids prefixed with its app id (changelogs, Faust's own topics, its group);
 - sink: read the four topics, its own groups, write signed checkpoints; enforcement: read
@@ -22,7 +22,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from base.credentials import KAFKA_ROLES, KafkaRole, kafka_password, kafka_user
+from base.credentials import (
+    KAFKA_ROLES,
+    KafkaRole,
+    kafka_password,
+    kafka_user,
+    publisher_transactional_prefix,
+)
 from base.settings import Settings
 from infra.errors import InfraError
 
@@ -114,6 +120,11 @@ def role_acls(settings: Settings) -> list[Any]:
         # Gates and authorities read their own topic back to reconcile in-doubt sends.
         ("gate", Res.TOPIC, s.topic_crossings, False, (*write, Op.READ)),
         ("authority", Res.TOPIC, s.topic_permits, False, (*write, Op.READ)),
+        # Their publishers write in transactions, each role under its own transactional ids.
+        *[
+            (role, Res.TRANSACTIONAL_ID, publisher_transactional_prefix(s, role), True, write)
+            for role in ("gate", "authority")
+        ],
         *[("worker", Res.TOPIC, t, False, read) for t in inputs],
         *[("worker", Res.TOPIC, t, False, write) for t in outputs],
         ("worker", Res.TOPIC, s.app_id, True, (Op.ALL,)),

@@ -29,7 +29,8 @@ class PublisherBufferFullError(PublisherError):
 
 @dataclass(frozen=True, slots=True)
 class Undelivered:
-    """One event the broker never acknowledged, with the last reason."""
+    """One event not in a committed transaction, with the last reason (which says whether its
+    transaction's outcome is unknown: a commit that was not confirmed)."""
 
     event_id: str
     event_type: str
@@ -67,7 +68,14 @@ class PublisherConfig:
     buffer_limit: int = 200_000
     backoff_initial_s: float = 0.2
     backoff_max_s: float = 5.0
+    # The open transaction is committed once it is this old or holds this many events: the first
+    # bounds how long an event waits to be visible to read_committed readers, both the cost.
+    transaction_ms: int = 100
+    transaction_max_events: int = 10_000
+    # The coordinator aborts a transaction left open this long (a publisher that died).
+    transaction_timeout_ms: int = 30_000
     # kafka-python retries internally (idempotently) until this expires; then we take over.
+    # A commit not confirmed within it also counts as failed (its outcome is then in doubt).
     delivery_timeout_ms: int = 30_000
     request_timeout_ms: int = 10_000
     # How long send() may block waiting for topic metadata before we buffer and retry ourselves.
@@ -110,7 +118,5 @@ class PendingEvent:
     value: bytes
     partition: int | None
     attempts: int = 0
-    next_attempt: float = 0.0
-    in_flight: bool = False
     reason: str = "not yet sent"
     first_sent_ms: int | None = None  # wall clock of the first attempt (records' CreateTime)

@@ -1,22 +1,25 @@
-"""Publishing domain events to Kafka from gates and issuing authorities.
+"""Publishing domain events to Kafka from gates and issuing authorities, each event once.
 
-:class:`EventPublisher` wraps a kafka-python ``KafkaProducer`` (idempotent, ``acks='all'``): the
-value is the single-object Avro encoding from :mod:`schemas.codec`, the key the traveller id (so a
-traveller's events share a partition), the topic comes from :func:`schemas.codec.topic_for`.
-Nothing is dropped silently: every event stays in a bounded local buffer until the broker
-acknowledges it; a failed send (broker unreachable at start, delivery timeout, ...) is re-sent with
-exponential backoff, and :meth:`EventPublisher.close` flushes with a timeout and raises
-:class:`UndeliveredEventsError` listing what never got through. A full buffer is back-pressure
-(:class:`PublisherBufferFullError`), never loss. Re-sent events may reach the topic after later
-ones; the ledger tolerates out-of-order delivery (DOMAIN.md 4.9), and ``event_id`` dedups.
+:class:`EventPublisher` writes with a kafka-python ``KafkaProducer`` in Kafka transactions
+(``acks='all'``): the value is the single-object Avro encoding from :mod:`schemas.codec`, the key
+the traveller id (so a traveller's events share a partition), the topic comes from
+:func:`schemas.codec.topic_for`. :meth:`EventPublisher.publish` never waits for the broker: the
+event joins a bounded local buffer and the open transaction, which is committed once it is
+``transaction_ms`` old or holds ``transaction_max_events`` (by the caller's next call or a small
+timer thread, so a quiet gate's last events are not held back). An event counts as delivered when
+its transaction commits. A full buffer is back-pressure (:class:`PublisherBufferFullError`), never
+loss; :meth:`EventPublisher.close` commits, flushes with a timeout and raises
+:class:`UndeliveredEventsError` naming every event not in a committed transaction.
 
-A broker that dies and comes back leaves kafka-python's idempotent producer without a producer id
-for good, so any failed delivery retires the producer: what it may have written is *in doubt*,
-and a new producer first reads the topics back (:func:`producers.reconcile.delivered_event_ids`),
-counting what is there as delivered. Delivery is *at least once*, doubles confined to events once
-in doubt (:attr:`EventPublisher.in_doubt_ids`): only transactions fence a retired producer (its
-request on the wire can land after the read-back), and a producer without its id retries without
-sequence numbers. A repeated ``event_id`` is a no-op for the engine; the store keeps each message.
+Exactly once for ``read_committed`` readers (the worker, the sink): any failure (broker restart,
+expired batch, commit not confirmed in time) retires the producer, and its replacement, with the
+publisher's one transactional id (:mod:`producers.transactions`), fences it: the broker refuses
+the old producer's late writes and finishes its transaction (committed or aborted). Only then
+does the publisher read its topics back ``read_committed`` (:mod:`producers.reconcile`), count
+what is there as delivered and re-send the rest. Re-sent events may reach the topic after
+later ones; the ledger tolerates out-of-order delivery (DOMAIN.md 4.9). A ``read_uncommitted``
+reader (a third-party tool) also sees the records of aborted transactions, so it can see an event
+twice (once aborted, once committed): read with ``isolation.level=read_committed``.
 """
 
 from __future__ import annotations
@@ -26,14 +29,14 @@ import logging
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
-from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
-from base.credentials import KafkaRole, kafka_client_security
+from base.credentials import KafkaRole, kafka_client_security, publisher_transactional_prefix
 from base.errors import LedgerError
 from base.settings import Settings
 from domain.events import Event, GateHeartbeat, event_type
@@ -45,9 +48,9 @@ from producers.delivery import (
     PublisherError,
     Undelivered,
     UndeliveredEventsError,
-    abandon_producer,
 )
 from producers.reconcile import delivered_event_ids
+from producers.transactions import TransactionalProducer
 from schemas.codec import encode_event, topic_for
 
 log = logging.getLogger(__name__)
@@ -59,10 +62,10 @@ def new_event_id() -> str:
 
 
 class EventPublisher:
-    """Idempotent, keyed, never-silently-dropping publisher of domain events.
+    """Keyed, transactional, never-silently-dropping publisher of domain events.
 
-    Not thread-safe for callers (one publisher per gate or authority thread); the delivery
-    callbacks from kafka-python's I/O thread are synchronised internally.
+    Not thread-safe for callers (one publisher per gate or authority thread); its commit timer and
+    kafka-python's I/O thread are synchronised internally.
     """
 
     def __init__(
@@ -78,27 +81,30 @@ class EventPublisher:
         self._role: KafkaRole = role  # whose Kafka credentials: "gate" or "authority"
         self._config = config or PublisherConfig()
         self._client_id = client_id
+        # One id for the publisher's life, so each replacement producer fences the one before;
+        # unique per publisher, so two processes with the same client id never fence each other.
+        prefix = publisher_transactional_prefix(settings, role)
+        self.transactional_id = f"{prefix}{client_id}-{uuid.uuid4().hex[:12]}"
         self._clock = clock
-        self._lock = threading.Lock()
-        self._pending: dict[int, PendingEvent] = {}
+        self._lock = threading.RLock()
+        self._pending: dict[int, PendingEvent] = {}  # every event not yet in a committed txn
+        self._queue: deque[int] = deque()  # pending events waiting to join a transaction
         self._seq = itertools.count()
-        self._producer: KafkaProducer | None = None
+        self._txn: TransactionalProducer | None = None
         self._producer_retry_at = 0.0
         self._producer_failures = 0
         self._delivered = 0
         self._failed_attempts = 0
         self._closed = False
         self._partitions: dict[str, int] = {}
-        self._next_poll = 0.0
-        self._generation = 0  # of the current producer; failures of older ones are stale
-        self._retire = False  # the current producer failed a delivery: replace it
-        self._in_doubt = False  # events of a retired producer await reconciliation
-        self._in_doubt_ids: set[str] = set()
+        self._in_doubt: set[int] = set()  # sent by a retired producer: read back before re-sending
+        self._stop = threading.Event()
+        self._timer: threading.Thread | None = None
 
     # --- public API ------------------------------------------------------------------------------
 
     def publish(self, event: Event) -> None:
-        """Buffer ``event`` and hand it to Kafka; delivery is confirmed asynchronously.
+        """Buffer ``event`` and add it to the open transaction; delivery is confirmed by its commit.
 
         A :class:`GateHeartbeat` goes to every crossings partition (:meth:`send_heartbeats`), so
         every partition's watermark advances: there is no other way to publish one.
@@ -138,69 +144,66 @@ class EventPublisher:
         """Partitions of ``topic`` as the broker reports them (settings as a fallback)."""
         if topic in self._partitions:
             return self._partitions[topic]
-        producer = self._ensure_producer()
-        if producer is not None:
+        with self._lock:
+            txn = self._ready_producer()
             try:
-                parts = producer.partitions_for(topic)
+                parts = txn.partitions_for(topic) if txn is not None else None
             except KafkaError as e:
                 log.warning("no metadata for %s yet (%s); using settings.partitions", topic, e)
-            else:
-                if parts:
-                    self._partitions[topic] = len(parts)
-                    return len(parts)
+                parts = None
+        if parts:
+            self._partitions[topic] = len(parts)
+            return len(parts)
         return self._settings.partitions
 
     def poll(self) -> None:
-        """Re-send buffered events whose backoff has elapsed (called by publish and flush too)."""
-        now = self._clock()
+        """Send what waits, commit a transaction that is due, take in finished commits."""
         with self._lock:
-            due = [
-                (seq, p)
-                for seq, p in self._pending.items()
-                if not p.in_flight and p.next_attempt <= now
-            ]
-        for seq, pending in due:
-            self._dispatch(seq, pending)
+            self._step(force_commit=False)
 
     def flush(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds for every buffered event; True when none is left."""
+        """Commit and wait up to ``timeout`` s for every buffered event; True when none is left."""
         deadline = self._clock() + timeout
         while True:
-            self.poll()
-            producer = self._producer
+            with self._lock:
+                self._step(force_commit=True)
+                txn = self._txn
             remaining = deadline - self._clock()
             if not self.unacknowledged or remaining <= 0:
                 break
-            if producer is not None and self._any_in_flight():
-                try:
-                    producer.flush(timeout=min(remaining, 1.0))
-                except KafkaError as e:  # a timeout here is expected while the broker is away
-                    log.debug("flush: %s", e)
+            if txn is not None and txn.is_committing:
+                txn.wait(min(remaining, 0.5))
             else:
-                time.sleep(min(remaining, 0.05))
+                time.sleep(min(remaining, 0.02))
         return not self.unacknowledged
 
     def close(self, timeout: float = 30.0) -> DeliveryReport:
-        """Flush for up to ``timeout`` seconds, close the producer and report.
+        """Commit and flush for up to ``timeout`` seconds, close the producer and report.
 
-        Raises :class:`UndeliveredEventsError` (carrying the report) when events remain
-        unacknowledged; they are listed, never dropped silently.
+        Raises :class:`UndeliveredEventsError` (carrying the report) when events are not in a
+        committed transaction; they are listed, never dropped silently. Those whose commit was
+        started but not confirmed say so (``in doubt``): read_committed readers may have them.
         """
         self.flush(timeout)
-        self._closed = True
-        report = self.report()
-        if self._producer is not None:
+        self._stop.set()
+        with self._lock:
+            self._closed = True
+            txn, self._txn = self._txn, None
+            if txn is not None:
+                for seq in txn.committing:
+                    self._pending[seq].reason = "in doubt: its transaction's commit not confirmed"
+            report = self.report()
+        if txn is not None:
             if report.undelivered:
-                abandon_producer(self._producer)  # what it holds is in the report, raised below
+                txn.abandon()  # what it holds is in the report, raised below
             else:
-                self._producer.close(timeout=5)
-            self._producer = None
+                txn.close()
         if report.undelivered:
             raise UndeliveredEventsError(report)
         return report
 
     def report(self) -> DeliveryReport:
-        """Current counts and the events not yet acknowledged."""
+        """Current counts and the events not yet in a committed transaction."""
         with self._lock:
             undelivered = tuple(
                 Undelivered(p.event_id, p.event_type, p.topic, p.reason)
@@ -210,23 +213,17 @@ class EventPublisher:
 
     @property
     def delivered(self) -> int:
-        """Events acknowledged by the broker."""
+        """Events in committed transactions (or found there by a read-back)."""
         return self._delivered
 
     @property
     def failed_attempts(self) -> int:
-        """Send attempts that failed and were (or will be) retried."""
+        """Failures: each producer that could not start, each event of a failed transaction."""
         return self._failed_attempts
 
     @property
-    def in_doubt_ids(self) -> frozenset[str]:
-        """Events sent by a producer that then failed: the only ones Kafka may hold twice."""
-        with self._lock:
-            return frozenset(self._in_doubt_ids)
-
-    @property
     def unacknowledged(self) -> int:
-        """Events buffered locally, not yet acknowledged."""
+        """Events buffered locally, not yet in a committed transaction."""
         with self._lock:
             return len(self._pending)
 
@@ -249,118 +246,121 @@ class EventPublisher:
                     f"{self.unacknowledged} events unacknowledged (limit "
                     f"{self._config.buffer_limit}); last reason: {self._last_reason()}"
                 )
-        seq = next(self._seq)
         pending = PendingEvent(event.event_id, event_type(event), topic, key, value, partition)
         with self._lock:
+            seq = next(self._seq)
             self._pending[seq] = pending
-        self._dispatch(seq, pending)
-        if self._failed_attempts and self._clock() >= self._next_poll:
-            self._next_poll = self._clock() + self._config.backoff_initial_s / 2
-            self.poll()
+            self._queue.append(seq)
+            self._step(force_commit=False)
+        if self._timer is None:
+            self._timer = threading.Thread(target=self._commit_timer, daemon=True)
+            self._timer.start()
 
-    def _dispatch(self, seq: int, pending: PendingEvent) -> None:
-        if pending.next_attempt > self._clock():
-            return
-        producer = self._ensure_producer()
-        if producer is None:
-            self._retry_later(seq, "broker unreachable (no producer)")
-            return
-        with self._lock:
-            pending.in_flight = True
-            pending.attempts += 1
-            if pending.first_sent_ms is None:
-                pending.first_sent_ms = int(time.time() * 1000)
-        try:
-            future = producer.send(
-                pending.topic, value=pending.value, key=pending.key, partition=pending.partition
-            )
-        except KafkaError as e:
+    def _commit_timer(self) -> None:
+        """Commit a due transaction even when the caller publishes nothing more."""
+        interval = self._config.transaction_ms / 2000
+        while not self._stop.wait(interval):
             with self._lock:
-                pending.in_flight = False
-            self._retry_later(seq, f"{type(e).__name__}: {e}")
-            return
-        future.add_callback(self._on_success, seq)
-        future.add_errback(self._on_failure, seq, self._generation)
+                if not self._closed and self._pending:
+                    self._step(force_commit=False)
 
-    def _on_success(self, seq: int, _metadata: object) -> None:
-        with self._lock:
+    def _step(self, *, force_commit: bool) -> None:
+        """Under the lock: take in a finished commit, retire a failed producer, send what waits,
+        start the commit of a due transaction."""
+        txn = self._ready_producer()
+        if txn is None:
+            return
+        for seq in txn.committed():
             if self._pending.pop(seq, None) is not None:
                 self._delivered += 1
+        try:
+            if txn.failure is None and not txn.is_committing:
+                self._send_queued(txn)
+                if txn.open and (force_commit or self._due(txn)):
+                    txn.begin_commit()
+        except KafkaError as e:
+            txn.failure = txn.failure or f"{type(e).__name__}: {e}"
+        if txn.failure is not None:
+            self._retire(txn, txn.failure)
 
-    def _on_failure(self, seq: int, generation: int, error: BaseException) -> None:
-        with self._lock:
-            if generation == self._generation:
-                self._retire = True
-        self._retry_later(seq, f"{type(error).__name__}: {error}")
+    def _send_queued(self, txn: TransactionalProducer) -> None:
+        now_ms = int(time.time() * 1000)
+        while self._queue:
+            pending = self._pending.get(self._queue[0])
+            if pending is not None:
+                pending.attempts += 1
+                if pending.first_sent_ms is None:
+                    pending.first_sent_ms = now_ms
+                txn.send(self._queue[0], pending)
+            self._queue.popleft()
 
-    def _retry_later(self, seq: int, reason: str) -> None:
-        with self._lock:
-            pending = self._pending.get(seq)
-            if pending is None:
-                return
-            self._failed_attempts += 1
-            pending.in_flight = False
-            pending.reason = reason
-            backoff = min(
-                self._config.backoff_max_s,
-                self._config.backoff_initial_s * 2 ** min(pending.attempts, 16),
-            )
-            pending.next_attempt = self._clock() + backoff
+    def _due(self, txn: TransactionalProducer) -> bool:
+        c = self._config
+        return (
+            len(txn.open) >= c.transaction_max_events
+            or self._clock() - txn.opened_at >= c.transaction_ms / 1000
+        )
 
-    def _ensure_producer(self) -> KafkaProducer | None:
-        if self._retire:
-            self._retire_producer()
-        if self._producer is not None:
-            return self._producer
+    def _retire(self, txn: TransactionalProducer, reason: str) -> None:
+        """Drop a failed producer: what it sent is in doubt until fenced and read back."""
+        doubt = txn.in_doubt()
+        self._txn = None
+        self._failed_attempts += max(1, len(doubt))
+        for seq in doubt:
+            if seq in self._pending:
+                self._pending[seq].reason = reason
+                self._in_doubt.add(seq)
+        self._queue = deque(sorted({*doubt, *self._queue}))
+        log.warning("replacing the Kafka producer (%d events in doubt): %s", len(doubt), reason)
+        txn.abandon()
+
+    def _ready_producer(self) -> TransactionalProducer | None:
+        """The current producer, or a new one that fenced the last and reconciled its events."""
+        if self._txn is not None:
+            return self._txn
         if self._clock() < self._producer_retry_at:
             return None
+        txn: TransactionalProducer | None = None
         try:
+            txn = TransactionalProducer(self._producer_config(), self._clock)
+            txn.init()  # fences the producer before it: a read-back after this is definitive
             if self._in_doubt:
                 self._reconcile()
-            self._producer = KafkaProducer(**self._producer_config())
         except (KafkaError, LedgerError) as e:
+            if txn is not None:
+                txn.abandon()
             self._producer_failures += 1
+            self._failed_attempts += 1
             backoff = min(
                 self._config.backoff_max_s,
                 self._config.backoff_initial_s * 2 ** min(self._producer_failures, 16),
             )
             self._producer_retry_at = self._clock() + backoff
+            for seq in self._queue:
+                if seq in self._pending:
+                    self._pending[seq].reason = f"broker unreachable: {type(e).__name__}: {e}"
             log.warning("cannot reach Kafka at %s: %s", self._settings.kafka_bootstrap, e)
             return None
         self._producer_failures = 0
-        return self._producer
-
-    def _retire_producer(self) -> None:
-        """Drop a producer that failed a delivery; what it sent is in doubt until reconciled."""
-        with self._lock:
-            self._retire = False
-            self._generation += 1
-            self._in_doubt = True
-            old, self._producer = self._producer, None
-            for pending in self._pending.values():  # the old producer never reports on them
-                pending.in_flight = False
-        if old is not None:
-            log.warning("replacing the Kafka producer after a failed delivery")
-            abandon_producer(old)
+        self._txn = txn
+        return txn
 
     def _reconcile(self) -> None:
-        """Count in-doubt events already on their topics as delivered (raises if unreadable)."""
-        with self._lock:
-            doubt = {p.event_id: seq for seq, p in self._pending.items() if p.attempts}
-            stamps = [p.first_sent_ms for p in self._pending.values() if p.first_sent_ms]
-            topics = {p.topic for p in self._pending.values() if p.attempts}
+        """Count in-doubt events already in committed transactions as delivered (raises if the
+        topics cannot be read to their end)."""
+        doubt = {self._pending[seq].event_id: seq for seq in self._in_doubt if seq in self._pending}
         if doubt:
-            since = min(stamps) - 1000  # CreateTime is our clock, in whole milliseconds
+            events = [self._pending[seq] for seq in doubt.values()]
+            since = min(p.first_sent_ms or 0 for p in events) - 1000  # CreateTime, whole ms
+            topics = {p.topic for p in events}
             found = delivered_event_ids(self._settings, topics, since, doubt, role=self._role)
-            with self._lock:
-                for event_id in found:
-                    if self._pending.pop(doubt[event_id], None) is not None:
-                        self._delivered += 1
-                self._in_doubt_ids |= doubt.keys()
+            for event_id in found:
+                if self._pending.pop(doubt[event_id], None) is not None:
+                    self._delivered += 1
             log.warning(
-                "reconciled %d in-doubt events: %d were already in Kafka", len(doubt), len(found)
+                "reconciled %d in-doubt events: %d were already committed", len(doubt), len(found)
             )
-        self._in_doubt = False
+        self._in_doubt.clear()
 
     def _producer_config(self) -> dict[str, Any]:
         c = self._config
@@ -368,6 +368,8 @@ class EventPublisher:
             "bootstrap_servers": self._settings.kafka_bootstrap,
             "client_id": self._client_id,
             **kafka_client_security(self._settings, self._role),
+            "transactional_id": self.transactional_id,
+            "transaction_timeout_ms": c.transaction_timeout_ms,
             "enable_idempotence": True,
             "acks": "all",
             "delivery_timeout_ms": c.delivery_timeout_ms,
@@ -378,10 +380,6 @@ class EventPublisher:
             "batch_size": c.batch_size,
             **c.extra,
         }
-
-    def _any_in_flight(self) -> bool:
-        with self._lock:
-            return any(p.in_flight for p in self._pending.values())
 
     def _last_reason(self) -> str:
         with self._lock:

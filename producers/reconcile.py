@@ -1,12 +1,12 @@
-"""Which in-doubt events already reached Kafka, read back from the topics themselves.
+"""Which in-doubt events are already in committed transactions, read back from the topics.
 
-kafka-python's idempotent producer deduplicates its own retries, but loses its producer id when
-a batch expires while the broker is away (it resets the id to -1 and never asks for a new one),
-so :class:`~producers.publisher.EventPublisher` replaces it. A new producer id has no sequence
-history: re-sending a batch the broker had in fact written would store it twice. Before
-re-sending, the publisher therefore asks :func:`delivered_event_ids` which of its unacknowledged
-events are already on their topics. Every attempt was stamped (CreateTime) no earlier than
-``since_ms``, so only records from that timestamp to the current end are read.
+:class:`~producers.publisher.EventPublisher` replaces a producer that failed with one of the same
+transactional id, which fences it: its transaction is then committed or aborted for good and its
+late writes are refused. Before re-sending, the publisher asks :func:`delivered_event_ids` which
+of its unconfirmed events are on their topics, reading ``read_committed`` (records of aborted
+transactions are skipped) up to the high watermark taken after the fence, so a record committed
+behind another producer's still-open transaction is waited for, not missed. Every attempt was
+stamped (CreateTime) no earlier than ``since_ms``, so only records from that timestamp are read.
 """
 
 from __future__ import annotations
@@ -43,13 +43,7 @@ def delivered_event_ids(
     Raises :class:`ReconcileError` (or a ``KafkaError``) when the end cannot be reached in time.
     """
     wanted_ids = set(wanted)
-    consumer = KafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
-        client_id="border-ledger-publisher-reconcile",
-        **kafka_client_security(settings, role),  # a gate or authority reads its own topic back
-        enable_auto_commit=False,
-        request_timeout_ms=10_000,
-    )
+    consumer = _reader(settings, role, "read_committed")
     try:
         tps = [
             TopicPartition(topic, p)
@@ -57,7 +51,7 @@ def delivered_event_ids(
             for p in sorted(consumer.partitions_for_topic(topic) or ())
         ]
         starts = consumer.offsets_for_times(dict.fromkeys(tps, since_ms))
-        ends = consumer.end_offsets(tps)
+        ends = _high_watermarks(settings, role, tps)
         todo = {tp: ends[tp] for tp in tps if starts.get(tp) is not None}
         consumer.assign(list(todo))
         for tp in todo:
@@ -72,6 +66,30 @@ def delivered_event_ids(
                     if record.offset < todo[tp]:
                         found |= _event_id(record.value) & wanted_ids
         return found
+    finally:
+        consumer.close()
+
+
+def _reader(settings: Settings, role: KafkaRole, isolation: str) -> KafkaConsumer:
+    return KafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        client_id="border-ledger-publisher-reconcile",
+        **kafka_client_security(settings, role),  # a gate or authority reads its own topic back
+        enable_auto_commit=False,
+        request_timeout_ms=10_000,
+        isolation_level=isolation,
+    )
+
+
+def _high_watermarks(
+    settings: Settings, role: KafkaRole, tps: list[TopicPartition]
+) -> dict[TopicPartition, int]:
+    """End offsets past every record written (a read_committed reader's stop at the first open
+    transaction, the last stable offset, could hide committed records behind it)."""
+    consumer = _reader(settings, role, "read_uncommitted")
+    try:
+        ends: dict[TopicPartition, int] = consumer.end_offsets(tps)
+        return ends
     finally:
         consumer.close()
 

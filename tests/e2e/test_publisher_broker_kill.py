@@ -5,9 +5,9 @@ SIGKILLed three seconds in and started again on the same storage. Every event mu
 Kafka exactly once, in ClickHouse exactly once after the worker and the sink ran, and the decisions
 in force must equal the offline engine's (``ledger check --as-of``). Without a way back for the
 idempotent producer, thousands of events never reached Kafka; re-sending with a new producer
-without reading back would store the in-doubt ones twice. What the publisher promises is at least
-once, with doubles only of events it had in doubt (producers/publisher.py): Kafka must hold
-every message, doubles only of those, and ClickHouse every Kafka message once.
+without fencing the old one and reading back stored some twice. The publisher writes in
+transactions (producers/publisher.py), so read ``read_committed`` (as the worker and the sink do)
+the topics must hold every message exactly once.
 """
 
 from __future__ import annotations
@@ -94,11 +94,13 @@ def wanted_messages(events: list[Event]) -> Counter[str]:
 
 
 def messages_in_kafka(settings: Settings, timeout: float = 120.0) -> Counter[str]:
-    """Event ids of every message on the input topics, read up to their end offsets now."""
+    """Event ids of every committed message on the input topics (read_committed, up to the end
+    offsets now; the publisher has closed, so no transaction of its own is still open)."""
     consumer = KafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap,
         **kafka_client_security(settings, "operator"),
         enable_auto_commit=False,
+        isolation_level="read_committed",
     )
     try:
         topics = (settings.topic_crossings, settings.topic_permits)
@@ -115,17 +117,6 @@ def messages_in_kafka(settings: Settings, timeout: float = 120.0) -> Counter[str
         return ids
     finally:
         consumer.close()
-
-
-def assert_at_least_once(
-    in_kafka: Counter[str], wanted: Counter[str], in_doubt: frozenset[str]
-) -> None:
-    """Every message there; doubles (one at most) only of events the publisher had in doubt."""
-    missing = wanted - in_kafka
-    assert not missing, f"{sum(missing.values())} messages never reached Kafka: {list(missing)[:5]}"
-    extra = in_kafka - wanted
-    assert set(extra) <= in_doubt, f"doubles of events never in doubt: {set(extra) - in_doubt}"
-    assert all(n == 1 for n in extra.values()), f"more than one double: {extra}"
 
 
 class PacedPublisher(threading.Thread):
@@ -170,11 +161,12 @@ def test_publisher_survives_a_broker_sigkill_and_restart_under_load(
     assert gates.publisher.failed_attempts > 0, "the outage was not felt"
     wanted = wanted_messages(published)
     in_kafka = messages_in_kafka(settings)
-    # At least once: a retired producer's request can land after the read-back (see
-    # producers/publisher.py); the worker ignores a repeated event_id, the store keeps each message.
-    assert_at_least_once(in_kafka, wanted, gates.publisher.in_doubt_ids)
-    doubles, in_doubt = sum((in_kafka - wanted).values()), len(gates.publisher.in_doubt_ids)
-    print(f"doubles in Kafka: {doubles} of {sum(wanted.values())} ({in_doubt} were in doubt)")
+    missing, doubled = wanted - in_kafka, in_kafka - wanted
+    assert not missing, f"{sum(missing.values())} messages not in Kafka: {list(missing)[:5]}"
+    assert not doubled, f"{sum(doubled.values())} messages twice in Kafka: {list(doubled)[:5]}"
+    print(
+        f"{sum(wanted.values())} messages in Kafka once; {gates.publisher.failed_attempts} failures"
+    )
 
     worker_log, sink_log = tmp_path / "worker.log", tmp_path / "sink.log"
     with (
@@ -189,7 +181,7 @@ def test_publisher_survives_a_broker_sigkill_and_restart_under_load(
         in_force = store.query(
             "SELECT decision_id, traveller_id, code FROM decisions_in_force"
         ).rows
-    assert Counter(dict(rows)) == in_kafka, "the store holds every Kafka message once"
+    assert Counter(dict(rows)) == wanted, "the store holds every message once"
     assert sorted(in_force) == sorted(
         (d.decision_id, d.traveller_id, d.code.value) for d in expected.values()
     )
