@@ -10,9 +10,13 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
-from kafka.errors import KafkaError, TopicAuthorizationFailedError
+from kafka.errors import (
+    KafkaError,
+    TopicAuthorizationFailedError,
+    TransactionalIdAuthorizationFailedError,
+)
 
-from base.credentials import KafkaRole, kafka_client_security
+from base.credentials import KafkaRole, kafka_client_security, publisher_transactional_prefix
 from base.settings import Settings
 from tests.pipeline import isolated_settings
 
@@ -184,3 +188,26 @@ def admin_topics(settings: Settings) -> set[str]:
         return set(client.list_topics())
     finally:
         client.close()
+
+
+@pytest.mark.parametrize(("role", "other"), [("gate", "authority"), ("authority", "gate")])
+def test_a_publisher_role_uses_only_transactional_ids_of_its_own_prefix(
+    settings: Settings, role: KafkaRole, other: KafkaRole
+) -> None:
+    """The publisher writes in transactions; a gate cannot fence an authority's publisher."""
+
+    def init_transactions(prefix: str) -> None:
+        producer = KafkaProducer(
+            bootstrap_servers=settings.kafka_bootstrap,
+            transactional_id=f"{prefix}test-{uuid.uuid4().hex[:8]}",
+            max_block_ms=10_000,
+            **kafka_client_security(settings, role),
+        )
+        try:
+            producer.init_transactions()
+        finally:
+            producer.close(timeout=5)
+
+    init_transactions(publisher_transactional_prefix(settings, role))
+    with pytest.raises(TransactionalIdAuthorizationFailedError):
+        init_transactions(publisher_transactional_prefix(settings, other))
