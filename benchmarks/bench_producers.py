@@ -4,9 +4,11 @@ Measures, in one run on one machine:
 - simulator events/s (generation only, no encoding, no I/O);
 - codec ``encode_event`` events/s (CPU cost per event on the publish path);
 - publisher events/s through a real broker (``EventPublisher``: validation, encoding, buffering,
-  acknowledgement tracking), until every event is acknowledged;
+  transactions committed every ``transaction_ms``), until every event is committed;
 - baseline: a raw kafka-python send loop of the same events pre-encoded, same producer settings
-  (idempotent, acks=all), flushed; ratios are printed against it.
+  (idempotent, acks=all, no transactions), flushed; ratios are printed against it;
+- for reference, the same raw loop in transactions committed every 100 ms (blocking commits),
+  what transactions cost kafka-python itself.
 
 The broker is ``--bootstrap HOST:PORT`` or, without it, one started with ``infra.kafka_broker`` on
 free ports (and stopped afterwards). Fresh topics are created per run.
@@ -86,8 +88,9 @@ def bench_publisher(settings: Settings, events: Sequence[Event]) -> float:
     return time.perf_counter() - start
 
 
-def bench_raw(settings: Settings, events: Sequence[Event]) -> float:
-    """Seconds for a raw kafka-python loop sending pre-encoded bytes, then flushing."""
+def bench_raw(settings: Settings, events: Sequence[Event], *, transactions: bool = False) -> float:
+    """Seconds for a raw kafka-python loop sending pre-encoded bytes, then flushing (or, with
+    ``transactions``, committing a transaction every 100 ms and at the end)."""
     from kafka import KafkaProducer
 
     prepared = [
@@ -103,12 +106,23 @@ def bench_raw(settings: Settings, events: Sequence[Event]) -> float:
         linger_ms=5,
         batch_size=64 * 1024,
         client_id="bench-raw",
+        **({"transactional_id": f"bench-raw-{uuid.uuid4().hex[:8]}"} if transactions else {}),
     )
+    if transactions:
+        producer.init_transactions()
+        producer.begin_transaction()
     producer.send(prepared[0][0], value=prepared[0][2], key=prepared[0][1])
     producer.flush()
     start = time.perf_counter()
+    opened = start
     for topic, key, value in prepared:
         producer.send(topic, value=value, key=key)
+        if transactions and time.perf_counter() - opened >= 0.1:
+            producer.commit_transaction()
+            producer.begin_transaction()
+            opened = time.perf_counter()
+    if transactions:
+        producer.commit_transaction()
     producer.flush()
     elapsed = time.perf_counter() - start
     producer.close()
@@ -150,13 +164,16 @@ def main(argv: list[str] | None = None) -> int:
         raw = bench_raw(_fresh_topics(settings), events)
         pub = bench_publisher(_fresh_topics(settings), events)
         raw2 = bench_raw(_fresh_topics(settings), events)
+        raw_txn = bench_raw(_fresh_topics(settings), events, transactions=True)
     baseline = min(raw, raw2)
     print(
         "baseline raw kafka-python send loop (pre-encoded, best of 2): "
         f"{_rate(len(events), baseline)}"
     )
-    print(f"publisher (EventPublisher, acks=all, idempotent): {_rate(len(events), pub)}")
+    print(f"raw kafka-python loop in transactions of 100 ms: {_rate(len(events), raw_txn)}")
+    print(f"publisher (EventPublisher, acks=all, transactions): {_rate(len(events), pub)}")
     print(f"ratio publisher / raw baseline: {baseline / pub:.2f}")
+    print(f"ratio raw in transactions / raw baseline: {baseline / raw_txn:.2f}")
     print(
         f"ratio simulator / raw baseline: {(len(sim.events) / gen) / (len(events) / baseline):.2f}"
     )
