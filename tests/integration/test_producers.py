@@ -7,6 +7,7 @@ import contextlib
 import io
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 
@@ -58,10 +59,12 @@ def topics_settings(kafka_settings: Settings, make_topic: Callable[..., str]) ->
 def _consume(
     settings: Settings, topics: list[str], expected: int
 ) -> list[tuple[str, int, bytes | None, bytes]]:
-    """(topic, partition, key, value) of the first ``expected`` records, polling with a deadline."""
+    """(topic, partition, key, value) of the first ``expected`` committed records (read as the
+    sink reads, ``read_committed``), polling with a deadline."""
     consumer = KafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap,
         **kafka_client_security(settings, "sink"),
+        isolation_level="read_committed",
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         group_id=None,
@@ -253,6 +256,25 @@ def test_close_reports_exactly_the_undelivered_events(topics_settings: Settings)
     assert report.delivered == 0
     assert all(u.topic == topics_settings.topic_crossings for u in report.undelivered)
     assert "7 event(s) not delivered" in str(info.value)
+
+
+def test_a_quiet_publisher_commits_its_last_events_without_being_asked(
+    topics_settings: Settings,
+) -> None:
+    # A gate that publishes and then stays quiet: its transaction is committed by the
+    # publisher's timer, without flush() or close(), so read_committed readers get the events.
+    publisher = EventPublisher(topics_settings, PublisherConfig(transaction_ms=100))
+    events = [_crossing(f"trv-quiet-{i}") for i in range(3)]
+    publisher.publish_all(events)
+    deadline = time.monotonic() + 30
+    while publisher.unacknowledged and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert publisher.unacknowledged == 0 and publisher.delivered == len(events)
+    records = _consume(topics_settings, [topics_settings.topic_crossings], len(events))
+    assert sorted(decode_event(v).event_id for *_, v in records) == sorted(
+        e.event_id for e in events
+    )
+    assert publisher.close(timeout=10).delivered == len(events)
 
 
 def test_publish_events_fans_heartbeats_out_and_counts(topics_settings: Settings) -> None:
