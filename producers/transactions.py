@@ -98,13 +98,13 @@ class TransactionalProducer:
 
     def wait(self, timeout: float) -> None:
         """Block up to ``timeout`` seconds for the commit in progress or the open sends."""
-        if self._commit is not None:
-            self._commit.wait(timeout_ms=timeout * 1000)
-            return
         try:
-            self._producer.flush(timeout=timeout)
-        except KafkaError as e:  # a timeout here is expected while the broker is away
-            log.debug("flush: %s", e)
+            if self._commit is not None:
+                self._commit.wait(timeout_ms=timeout * 1000)
+            else:
+                self._producer.flush(timeout=timeout)
+        except KafkaError as e:  # a failed commit is taken in by committed(); a flush times
+            log.debug("wait: %s", e)  # out while the broker is away
 
     def in_doubt(self) -> list[int]:
         """Every event this producer sent and did not see committed."""
