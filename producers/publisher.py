@@ -285,7 +285,7 @@ class EventPublisher:
 
     def _send_queued(self, txn: TransactionalProducer) -> None:
         now_ms = int(time.time() * 1000)
-        while self._queue:
+        while self._queue and len(txn.open) < self._config.transaction_max_events:
             pending = self._pending.get(self._queue[0])
             if pending is not None:
                 pending.attempts += 1

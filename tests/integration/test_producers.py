@@ -37,6 +37,7 @@ from producers.publisher import (
 from producers.roles import GatesAndAuthorities
 from producers.simulator import SimulationConfig, simulate
 from schemas.codec import decode_event
+from tests.pipeline import record_ranges, topic_end_offsets
 
 pytestmark = pytest.mark.integration
 
@@ -275,6 +276,22 @@ def test_a_quiet_publisher_commits_its_last_events_without_being_asked(
         e.event_id for e in events
     )
     assert publisher.close(timeout=10).delivered == len(events)
+
+
+def test_a_backlog_goes_out_in_transactions_of_bounded_size(topics_settings: Settings) -> None:
+    # Commits only by size here (the time bound is far away): 500 events in transactions of at
+    # most 50 leave at least 10 commit markers (one per partition a transaction wrote to).
+    config = PublisherConfig(transaction_ms=60_000, transaction_max_events=50)
+    publisher = EventPublisher(topics_settings, config)
+    events = [_crossing(f"trv-backlog-{i}") for i in range(500)]
+    publisher.publish_all(events)
+    assert publisher.close(timeout=30).delivered == len(events)
+    topic = topics_settings.topic_crossings
+    records = sum(
+        e - s for spans in record_ranges(topics_settings, [topic]).values() for s, e in spans
+    )
+    markers = sum(topic_end_offsets(topics_settings, topic).values()) - records
+    assert records == len(events) and markers >= len(events) // 50, (records, markers)
 
 
 def test_publish_events_fans_heartbeats_out_and_counts(topics_settings: Settings) -> None:
