@@ -170,7 +170,9 @@ def _faust_tables(app: faust.App, settings: Settings) -> FaustTables:
             extra_topic_configs={"min.insync.replicas": str(settings.min_insync_replicas)},
         )
 
-    return FaustTables(*(table(name) for name in TABLES))
+    direct = settings.processing_guarantee != "exactly_once"
+    travellers, clocks = (table(name) for name in TABLES)
+    return FaustTables(travellers, clocks, producer=app.producer if direct else None)
 
 
 def _processor(settings: Settings, policy: Policy) -> Processor:
