@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
 
 from base.credentials import kafka_client_security
 from base.settings import Settings
 from benchmarks.stream_common import BenchError, RawMessage
 from domain.events import Event, GateHeartbeat
 from schemas.codec import decode_event
+from streams.ops import records_to_end
 
 # --- 1. backlog ----------------------------------------------------------------------------------
 
@@ -46,7 +46,7 @@ def publish_backlog(settings: Settings, events: tuple[Event, ...]) -> tuple[int,
             for t in (settings.topic_crossings, settings.topic_permits)
             for p in sorted(consumer.partitions_for_topic(t) or ())
         ]
-        total = _records_to_end(consumer, tps)
+        total = sum(1 for _ in records_to_end(consumer, tps))
     finally:
         consumer.close()
     if total != expected:
@@ -54,20 +54,6 @@ def publish_backlog(settings: Settings, events: tuple[Event, ...]) -> tuple[int,
             f"published {len(events)} events ({expected} messages) but the topics hold {total}"
         )
     return total, elapsed
-
-
-def _records_to_end(consumer: Any, tps: list[Any], timeout: float = 60.0) -> int:
-    """How many records ``consumer`` is handed from the start of ``tps`` to their end offsets."""
-    ends = consumer.end_offsets(tps)
-    consumer.assign(tps)
-    consumer.seek_to_beginning(*tps)
-    deadline = time.monotonic() + timeout
-    count = 0
-    while any(consumer.position(tp) < ends[tp] for tp in tps):
-        if time.monotonic() > deadline:
-            raise BenchError(f"could not read the input topics to {ends} within {timeout:.0f} s")
-        count += sum(len(records) for records in consumer.poll(timeout_ms=500).values())
-    return count
 
 
 # --- 2. raw consumer baselines -------------------------------------------------------------------

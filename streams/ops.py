@@ -10,8 +10,9 @@ those holding a record count as lag.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
@@ -101,3 +102,22 @@ def _unreadable(consumer: KafkaConsumer, tp: TopicPartition, start: int, end: in
         for records in consumer.poll(timeout_ms=200).values():
             readable += sum(1 for r in records if r.offset < end)
     return end - start - readable
+
+
+def records_to_end(
+    consumer: KafkaConsumer, tps: list[TopicPartition], timeout: float = 60.0
+) -> Iterator[tuple[TopicPartition, Any]]:
+    """Every record ``consumer`` is handed from the start of ``tps`` to their end offsets now.
+
+    Records, not offsets: with a ``read_committed`` consumer a transaction's marker and aborted
+    records take offsets but are never handed out (see the module docstring).
+    """
+    ends = consumer.end_offsets(tps)
+    consumer.assign(tps)
+    consumer.seek_to_beginning(*tps)
+    deadline = time.monotonic() + timeout
+    while any(consumer.position(tp) < ends[tp] for tp in tps):
+        if time.monotonic() > deadline:
+            raise LedgerError(f"could not read {len(tps)} partitions to {ends} within {timeout} s")
+        for tp, records in consumer.poll(timeout_ms=500).items():
+            yield from ((tp, r) for r in records if r.offset < ends[tp])

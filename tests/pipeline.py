@@ -32,6 +32,7 @@ from producers.gates import publish_events
 from producers.roles import GatesAndAuthorities
 from schemas.codec import decode_emission
 from streams.ops import LagUnavailableError, PartitionLag, consumer_lag
+from streams.ops import records_to_end as read_to_end
 from streams.worker.coverage import OffsetCoverage
 
 
@@ -173,15 +174,7 @@ def records_to_end(
     )
     try:
         tps = [TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or ()]
-        ends = consumer.end_offsets(tps)
-        consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
-        deadline = time.monotonic() + timeout
-        while any(consumer.position(tp) < ends[tp] for tp in tps):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"could not read to {ends} within {timeout}s")
-            for tp, records in consumer.poll(timeout_ms=500).items():
-                yield from ((tp, r) for r in records if r.offset < ends[tp])
+        yield from read_to_end(consumer, tps, timeout)
     finally:
         consumer.close()
 
