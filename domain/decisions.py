@@ -144,6 +144,18 @@ def with_ports(emissions: list[Emission], *histories: Sequence[TravellerEvent]) 
     return out
 
 
+def emission_with_port(
+    status: Status, decision: Decision, histories: tuple[Sequence[TravellerEvent], ...]
+) -> Emission:
+    """``new_emission`` with the port and instant :func:`with_ports` would set (built once,
+    not built and then copied with them)."""
+    evidence = decision.evidence
+    first = _crossing(evidence[0], histories) if evidence and histories else None
+    if first is None:
+        return new_emission(status, decision)
+    return new_emission(status, decision, first.port, first.occurred_at)
+
+
 def _crossing(
     event_id: str, histories: tuple[Sequence[TravellerEvent], ...]
 ) -> CrossingRecorded | None:

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import heapq
 import operator
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 from domain.clock import EventClock
-from domain.decisions import Decision, Emission, Status, new_emission, with_ports
+from domain.decisions import Decision, Emission, Status, emission_with_port
 from domain.derive import Derivation, derive, rolling_days
 from domain.events import (
     Event,
@@ -59,13 +59,17 @@ __all__ = [
 
 
 def diff_decisions(
-    held: Iterable[Decision], current: Mapping[str, Decision]
+    held: Iterable[Decision],
+    current: Mapping[str, Decision],
+    histories: tuple[Sequence[TravellerEvent], ...] = (),
 ) -> tuple[tuple[Decision, ...], list[Emission]]:
     """The new held set and the emissions turning ``held`` into ``current``.
 
     Retractions come first (in held order), then issues (in derivation order). A decision whose
     id is kept but whose content changed is retracted and issued again. A decision that did not
     change keeps its held object, so that a long-lived state does not churn equal copies.
+    The emissions carry the port and instant of their first evidence among ``histories`` (see
+    :func:`~domain.decisions.with_ports`).
     """
     emissions: list[Emission] = []
     # id -> held decision equal to the current one; as before, the last held one with an id counts
@@ -77,12 +81,12 @@ def diff_decisions(
             unchanged[did] = d
         else:
             unchanged.pop(did, None)
-            emissions.append(new_emission(Status.RETRACTED, d))
+            emissions.append(emission_with_port(Status.RETRACTED, d, histories))
     kept: list[Decision] = []
     for did, d in current.items():
         before = unchanged.get(did)
         if before is None:
-            emissions.append(new_emission(Status.ISSUED, d))
+            emissions.append(emission_with_port(Status.ISSUED, d, histories))
             kept.append(d)
         else:
             kept.append(before)
@@ -110,7 +114,7 @@ def _refresh(
         unjudged.append(late)
     if unjudged:
         current = {**current, **{d.decision_id: d for d in unjudged}}
-    decisions, emissions = diff_decisions(state.decisions, current)
+    decisions, emissions = diff_decisions(state.decisions, current, (events, state.events))
     held = state.decisions
     if not emissions and len(decisions) == len(held) and all(map(operator.is_, decisions, held)):
         decisions = held  # the same decisions in the same order: keep the held tuple
@@ -122,7 +126,7 @@ def _refresh(
     )
     if watermark is not None and prune_due(refreshed, watermark):
         refreshed = _pruned(refreshed, derivation, watermark, policy)
-    return refreshed, with_ports(emissions, events, state.events)
+    return refreshed, emissions
 
 
 def _pruned(

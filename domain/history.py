@@ -52,9 +52,30 @@ class EffectiveHistory(NamedTuple):
 
 def effective_history(events: Sequence[TravellerEvent]) -> EffectiveHistory:
     """Apply corrections and set aside suspected duplicates."""
-    superseded = frozenset(
-        e.corrects for e in events if isinstance(e, CrossingRecorded) and e.corrects is not None
-    )
+    corrected: list[str] | None = None
+    distinct = True  # every instant differs from the one before it, in ascending order
+    previous: datetime | None = None
+    for e in events:
+        at = e.occurred_at
+        if previous is not None and at <= previous:
+            distinct = False
+        previous = at
+        if type(e) is CrossingRecorded and e.corrects is not None:
+            if corrected is None:
+                corrected = []
+            corrected.append(e.corrects)
+    superseded = frozenset(corrected) if corrected is not None else _NONE
+    if distinct and not superseded:
+        # duplicates share an instant: a sorted history without ties has none to set aside
+        events = events if isinstance(events, tuple) else tuple(events)
+        return EffectiveHistory(events, (), superseded)
+    return _set_aside(events, superseded)
+
+
+_NONE: frozenset[str] = frozenset()
+
+
+def _set_aside(events: Sequence[TravellerEvent], superseded: frozenset[str]) -> EffectiveHistory:
     kept: list[TravellerEvent] | None = None  # built from the first event set aside on
     duplicates: list[tuple[CrossingRecorded, CrossingRecorded]] = []
     seen: dict[tuple[str, Direction, datetime], CrossingRecorded] = {}

@@ -82,7 +82,7 @@ def next_prune(
             candidate = end + _days(policy.history_days(stay.jurisdiction))
         if earliest is None or candidate < earliest:
             earliest = candidate
-        attached.update(_stay_event_ids(stay))
+        _attach(stay, attached)
     consent_seen = False
     for e in events:
         if e.event_id in attached:
@@ -187,6 +187,18 @@ def _stay_event_ids(stay: Stay) -> Iterator[str]:
             yield c.event_id
     for ext in stay.extensions:
         yield ext.event_id
+
+
+def _attach(stay: Stay, ids: set[str]) -> None:
+    """Add to ``ids`` those of :func:`_stay_event_ids` (without a generator: once per stay and
+    derivation)."""
+    ids.add(stay.entry.event_id)
+    if stay.exit is not None:
+        ids.add(stay.exit.event_id)
+    if stay.exit_before_entry is not None:
+        ids.add(stay.exit_before_entry.event_id)
+    for ext in stay.extensions:
+        ids.add(ext.event_id)
 
 
 def _jurisdiction(c: CrossingRecorded, policy: Policy) -> str:

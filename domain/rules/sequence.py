@@ -56,10 +56,11 @@ class Stay:
 
     def end(self) -> datetime | None:
         """When the stay is known to have ended (``None`` while open)."""
-        for c in (self.exit, self.closed_by_entry, self.left_airside, self.exit_before_entry):
-            if c is not None:
-                return max(c.occurred_at, self.entry.occurred_at)
-        return None
+        c = self.exit or self.closed_by_entry or self.left_airside or self.exit_before_entry
+        if c is None:
+            return None
+        at, entered = c.occurred_at, self.entry.occurred_at
+        return at if at >= entered else entered  # max(), the same object on a tie
 
 
 @dataclass(slots=True)
