@@ -88,13 +88,16 @@ class RuleVersion:
     amount: int  # days, hours, or the N of N-in-M; 0 when unused
     window_days: int  # M of N-in-M; 0 when unused
     counting: Counting | None  # None: the policy-wide setting applies
+    # The rule id with its effective date, e.g. ``TWOV-240H@2024-12-17``: formatted once, since
+    # every stay's derivation asks for it (and one string object keeps its hash for the lookups
+    # keyed by it).
+    label: str = field(init=False, compare=False, repr=False)
 
-    @property
-    def label(self) -> str:
-        """The rule id with its effective date, e.g. ``TWOV-240H@2024-12-17``."""
-        if self.effective_from is None:
-            return self.rule_id
-        return f"{self.rule_id}@{self.effective_from.isoformat()}"
+    def __post_init__(self) -> None:
+        label = self.rule_id
+        if self.effective_from is not None:
+            label = f"{self.rule_id}@{self.effective_from.isoformat()}"
+        object.__setattr__(self, "label", label)
 
 
 @dataclass(frozen=True, slots=True)
