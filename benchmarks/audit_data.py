@@ -154,8 +154,10 @@ class Generator:
         partition: int,
         port: str,
         port_at: datetime,
+        last: tuple[str, datetime] | None = None,
     ) -> dict[str, Any]:
-        """An ISSUED emission citing first the entry at ``port`` and ``port_at`` (v4)."""
+        """An ISSUED emission citing first the entry at ``port`` and ``port_at`` (v4) and, if
+        given, last the crossing at ``last`` (v5: the exit's port and instant)."""
         row = dict(self._decision)
         topic, part, offset = self._next(DECISIONS_TOPIC, partition)
         emitted = observed + timedelta(seconds=2)
@@ -176,6 +178,9 @@ class Generator:
             port=port,
             port_at=port_at.replace(microsecond=0),
             port_at_ms=port_at.microsecond // 1000,
+            last_port=None if last is None else last[0],
+            last_at=None if last is None else last[1].replace(microsecond=0),
+            last_at_ms=None if last is None else last[1].microsecond // 1000,
             emitted_at=emitted.replace(microsecond=0),
             emitted_at_ms=emitted.microsecond // 1000,
             kafka_topic=topic,
@@ -280,7 +285,8 @@ class Generator:
         exit_id = f"{rng.getrandbits(128):032x}"
         events.append(self._event(eid=exit_id, at=exit_at, direction="EXIT", **crossing))
         out.append(self._emit(code=code, severity=severity, evidence=[entry, exit_id],
-                              observed=exit_at, overstay=overstay, **judged))  # fmt: skip
+                              observed=exit_at, overstay=overstay,
+                              last=(crossing["port"], exit_at), **judged))  # fmt: skip
         if rng.random() < 0.01:
             out.append(self._repeat(out[-1]))
         return True

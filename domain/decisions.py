@@ -85,25 +85,44 @@ class Emission:
     # The instant of that crossing (for a stay's decisions: the entry), so a store can show
     # where and when a suspected stay began without looking the entry up among all crossings.
     port_at: datetime | None = None
+    # The port and instant of the crossing cited last, when the evidence holds more than one
+    # event (for STAY_CLOSED and OVERSTAY: the exit), so a store can show where and when a stay
+    # ended without looking the exit up among all crossings either.
+    last_port: str | None = None
+    last_at: datetime | None = None
 
 
 # The slot setters of Emission, in field order: the engine builds one or two per decision that
 # changes, and its frozen dataclass __init__ (object.__setattr__ per field) is slower.
-_set_status, _set_decision, _set_port, _set_port_at = (
+_set_status, _set_decision, _set_port, _set_port_at, _set_last_port, _set_last_at = (
     getattr(Emission, name).__set__ for name in Emission.__slots__
 )
 _new = object.__new__
 
 
 def new_emission(
-    status: Status, decision: Decision, port: str | None = None, port_at: datetime | None = None
+    status: Status,
+    decision: Decision,
+    first: CrossingRecorded | None = None,
+    last: CrossingRecorded | None = None,
 ) -> Emission:
-    """``Emission(...)`` with the same fields, built by setting its slots directly."""
+    """``Emission(...)`` with the places of ``first`` and ``last`` (the crossings cited first
+    and last), built by setting its slots directly."""
     em: Emission = _new(Emission)
     _set_status(em, status)
     _set_decision(em, decision)
-    _set_port(em, port)
-    _set_port_at(em, port_at)
+    if first is None:
+        _set_port(em, None)
+        _set_port_at(em, None)
+    else:
+        _set_port(em, first.port)
+        _set_port_at(em, first.occurred_at)
+    if last is None:
+        _set_last_port(em, None)
+        _set_last_at(em, None)
+    else:
+        _set_last_port(em, last.port)
+        _set_last_at(em, last.occurred_at)
     return em
 
 
@@ -124,36 +143,27 @@ def fold_emissions(emissions: Iterable[Emission]) -> dict[str, Decision]:
 
 
 def with_ports(emissions: list[Emission], *histories: Sequence[TravellerEvent]) -> list[Emission]:
-    """``emissions`` with :attr:`Emission.port` and ``port_at`` set from the crossings in
-    ``histories``.
-
-    They are the port and instant of the crossing cited first in the evidence; emissions whose
-    first evidence is not a crossing of the histories (a permit, a forgotten event) keep ``None``.
-    A crossing found in several histories is taken from the last of them.
+    """``emissions`` with their places (:attr:`Emission.port`, ``port_at``, ``last_port``,
+    ``last_at``) set from the crossings in ``histories``, as :func:`emission_with_port` sets them.
     """
-    if not emissions:
-        return emissions
-    out: list[Emission] = []
-    for em in emissions:
-        evidence = em.decision.evidence
-        first = _crossing(evidence[0], histories) if evidence else None
-        if first is None:
-            out.append(em)
-        else:
-            out.append(new_emission(em.status, em.decision, first.port, first.occurred_at))
-    return out
+    return [emission_with_port(em.status, em.decision, histories) for em in emissions]
 
 
 def emission_with_port(
     status: Status, decision: Decision, histories: tuple[Sequence[TravellerEvent], ...]
 ) -> Emission:
-    """``new_emission`` with the port and instant :func:`with_ports` would set (built once,
-    not built and then copied with them)."""
+    """A new emission with the port and instant of the crossing cited first in the evidence
+    and, when the evidence cites more than one event, of the one cited last.
+
+    An evidence event that is not a crossing of the histories (a permit, a forgotten event)
+    leaves its pair ``None``. A crossing found in several histories is taken from the last.
+    """
     evidence = decision.evidence
-    first = _crossing(evidence[0], histories) if evidence and histories else None
-    if first is None:
+    if not evidence or not histories:
         return new_emission(status, decision)
-    return new_emission(status, decision, first.port, first.occurred_at)
+    first = _crossing(evidence[0], histories)
+    last = _crossing(evidence[-1], histories) if len(evidence) > 1 else None
+    return new_emission(status, decision, first, last)
 
 
 def _crossing(

@@ -257,7 +257,12 @@ def decode_event(data: bytes) -> Event:
 def encode_emission(em: Emission) -> bytes:
     """Single-object encoding of a decision emission as a flat ``DecisionEmitted`` record."""
     d = em.decision
-    instants = (("observed_at", d.observed_at), ("deadline", d.deadline), ("port_at", em.port_at))
+    instants = (
+        ("observed_at", d.observed_at),
+        ("deadline", d.deadline),
+        ("port_at", em.port_at),
+        ("last_at", em.last_at),
+    )
     for field, value in instants:
         if value is not None and value.utcoffset() is None:
             raise InvalidEventError(field, "timestamp without a UTC offset")

@@ -69,20 +69,28 @@ def decision_fields(d: Decision, instant: Instant = _as_is) -> dict[str, Any]:
 
 
 def emission_fields(em: Emission, instant: Instant = _as_is) -> dict[str, Any]:
-    """The ``DecisionEmitted`` fields: the decision's, ``status`` second, ``port`` and
-    ``port_at`` last."""
+    """The ``DecisionEmitted`` fields: the decision's, ``status`` second, the places of the
+    crossings cited first and last (:data:`PLACE_FIELDS`) at the end."""
     out: dict[str, Any] = {"decision_id": None, "status": em.status.value}
     out.update(decision_fields(em.decision, instant))  # decision_id keeps the first place
     out["port"] = em.port
     out["port_at"] = None if em.port_at is None else instant(em.port_at)
+    out["last_port"] = em.last_port
+    out["last_at"] = None if em.last_at is None else instant(em.last_at)
     return out
 
 
+# The emission fields that are not the decision's: where and when its first and last evidence
+# crossings happened (for a store; ``ledger check`` output leaves them out).
+PLACE_FIELDS: Final = ("port", "port_at", "last_port", "last_at")
+
+
 def emission_to_json_dict(em: Emission) -> dict[str, Any]:
-    """The flat JSON form written by ``ledger check`` (the emission fields without ``port`` and
-    ``port_at``)."""
+    """The flat JSON form written by ``ledger check`` (the emission fields without the
+    :data:`PLACE_FIELDS`)."""
     out = emission_fields(em, format_instant)
-    del out["port"], out["port_at"]
+    for name in PLACE_FIELDS:
+        del out[name]
     return out
 
 
@@ -126,7 +134,14 @@ def decision_from_fields(
 
 def emission_from_fields(v: Mapping[str, Any]) -> Emission:
     """Inverse of :func:`emission_fields` (as Avro reads a ``DecisionEmitted`` record)."""
-    return Emission(Status(v["status"]), decision_from_fields(v), v["port"], v["port_at"])
+    return Emission(
+        Status(v["status"]),
+        decision_from_fields(v),
+        v["port"],
+        v["port_at"],
+        v["last_port"],
+        v["last_at"],
+    )
 
 
 _FIELD_NAMES: dict[str, tuple[str, ...]] = {}

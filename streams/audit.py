@@ -21,7 +21,17 @@ from streams.store.rows import split_instant
 # The columns of the decisions_in_force view, so that as-of answers read like "now" answers: a
 # decision row without its emission status, port (and its instant), the sink's ingestion time
 # and its Merkle leaf.
-_NOT_IN_FORCE = ("status", "port", "port_at", "port_at_ms", "ingested_at", *LEAF_COLUMNS)
+_NOT_IN_FORCE = (
+    "status",
+    "port",
+    "port_at",
+    "port_at_ms",
+    "last_port",
+    "last_at",
+    "last_at_ms",
+    "ingested_at",
+    *LEAF_COLUMNS,
+)
 IN_FORCE_COLUMNS: tuple[str, ...] = tuple(
     c for c in COLUMNS[Table.DECISIONS] if c not in _NOT_IN_FORCE
 )

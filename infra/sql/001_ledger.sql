@@ -64,6 +64,9 @@ CREATE TABLE IF NOT EXISTS {database}.decisions
     port              Nullable(String),     -- port of the crossing cited first (DecisionEmitted v3)
     port_at           Nullable(DateTime('UTC')), -- and its instant (v4)
     port_at_ms        Nullable(UInt16),
+    last_port         Nullable(String),     -- port of the crossing cited last, when the evidence
+    last_at           Nullable(DateTime('UTC')), -- cites more than one event (v5): for
+    last_at_ms        Nullable(UInt16),     -- STAY_CLOSED and OVERSTAY, the exit
     emitted_at        DateTime('UTC'),
     emitted_at_ms     UInt16,
     kafka_topic       String,

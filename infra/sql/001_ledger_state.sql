@@ -171,3 +171,55 @@ AS SELECT
     toUInt64(kafka_partition) * 1099511627776 + toUInt64(kafka_offset) AS version
 FROM {database}.decisions
 WHERE code IN ('STAY_CLOSED', 'OVERSTAY', 'SUSPECTED_OVERSTAY', 'ENTRY_WITHOUT_EXIT');
+
+-- Every emission of a stay's decisions (STAY_OPENED and the four that end or judge it), keyed by
+-- the stay: its traveller, entry, and the entry's instant and port, which each of these decisions
+-- carries (port, port_at: DecisionEmitted v4), as it carries the place of its last evidence (the
+-- exit: last_port, last_at, v5). So stays and overstays read one table and join nothing: one
+-- traveller reads a granule per month of entries (ordered by traveller, 256-row granules), one
+-- port-day reads one month's partition. entered_at is never NULL: a STAY_OPENED's port_at is its
+-- own observed_at (the entry's occurred_at), and an emission older than v4 falls back to its
+-- observed_at here, which the fill on creation corrects from the stored entry (an older
+-- emission written into a new store through this view keeps that fallback: drop the table and
+-- migrate again to rebuild it from the record with the lookups).
+CREATE TABLE IF NOT EXISTS {database}.stay_emissions
+(
+    traveller_id      String,
+    entry_event_id    String,               -- evidence[1]
+    entered_at        DateTime('UTC'),      -- the entry's instant
+    entered_at_ms     UInt16,
+    entry_port        Nullable(String),
+    code              String,
+    decision_id       String,
+    status            String,
+    jurisdiction      Nullable(String),
+    rule              String,
+    deadline          Nullable(DateTime('UTC')),
+    deadline_ms       Nullable(UInt16),
+    overstay_seconds  Nullable(Int64),
+    last_event_id     String,               -- evidence[-1]: the exit, or the second entry
+    last_port         Nullable(String),     -- its port and instant (for an exit), v5
+    last_at           Nullable(DateTime('UTC')),
+    last_at_ms        Nullable(UInt16),
+    observed_at       DateTime('UTC'),
+    observed_at_ms    UInt16,
+    emitted_at        DateTime('UTC'),
+    emitted_at_ms     UInt16,
+    version           UInt64
+)
+ENGINE = MergeTree()
+PARTITION BY toYYYYMM(entered_at)
+ORDER BY (traveller_id, entry_event_id, decision_id, version)
+SETTINGS index_granularity = 256;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS {database}.stay_emissions_mv
+TO {database}.stay_emissions
+AS SELECT
+    traveller_id, evidence[1] AS entry_event_id,
+    ifNull(port_at, observed_at) AS entered_at, ifNull(port_at_ms, observed_at_ms) AS entered_at_ms,
+    port AS entry_port, code, decision_id, status, jurisdiction, rule, deadline, deadline_ms,
+    overstay_seconds, evidence[-1] AS last_event_id, last_port, last_at, last_at_ms,
+    observed_at, observed_at_ms, emitted_at, emitted_at_ms,
+    toUInt64(kafka_partition) * 1099511627776 + toUInt64(kafka_offset) AS version
+FROM {database}.decisions
+WHERE code IN ('STAY_OPENED', 'STAY_CLOSED', 'OVERSTAY', 'SUSPECTED_OVERSTAY', 'ENTRY_WITHOUT_EXIT');

@@ -132,7 +132,7 @@ FROM {database}.decision_current;
 DROP TABLE IF EXISTS {database}.event_places;
 
 -- Where and when each event happened (its port and instant, heartbeats left out), by
--- (traveller, event): the one lookup of an entry or exit crossing for stays and overstays.
+-- (traveller, event), for looking a crossing up by its id.
 -- Nullable, so that a LEFT JOIN on an event not (yet) stored gives NULL rather than defaults.
 CREATE VIEW IF NOT EXISTS {database}.event_places AS
 SELECT
@@ -148,72 +148,72 @@ DROP TABLE IF EXISTS {database}.stays;
 -- 'overstay' (OVERSTAY, with overstay_seconds and the exit), 'closed within limit'
 -- (STAY_CLOSED), 'suspected overstay' (SUSPECTED_OVERSTAY), 'exit unknown' (closed by a second
 -- entry, ENTRY_WITHOUT_EXIT, with no overstay suspected), else 'open'. exit_event_id is the exit
--- of a STAY_CLOSED or OVERSTAY (NULL when no exit is known); closed_by_entry_id the second entry
--- of an ENTRY_WITHOUT_EXIT. The entry's port and instant are the STAY_OPENED's own (its port,
--- and its observed_at, which is the entry's occurred_at), so no crossing is joined for them;
--- exit details are NULL when the exit is not (yet) stored.
+-- of a STAY_CLOSED or OVERSTAY (NULL when no exit is known) with the port and instant that
+-- decision carries (DecisionEmitted v5; filled from the stored exit for older emissions when
+-- the table was built); closed_by_entry_id the second entry of an ENTRY_WITHOUT_EXIT. It reads
+-- stay_emissions alone, grouped by the stay (traveller, entry, entry's instant and port): a
+-- filter on any of them reaches the table (through the CASTs to the view's Nullable types too),
+-- so one traveller reads that traveller's granules and one port-day the entries' month, and no
+-- crossing is joined.
 CREATE VIEW IF NOT EXISTS {database}.stays AS
 SELECT
-    traveller_id, jurisdiction, entry_event_id, entry_port, entered_at, entered_at_ms,
-    deadline, deadline_ms, rule,
+    traveller_id, tupleElement(opened, 2) AS jurisdiction, entry_event_id, entry_port,
+    CAST(entered_at AS Nullable(DateTime('UTC'))) AS entered_at,
+    CAST(entered_at_ms AS Nullable(UInt16)) AS entered_at_ms, tupleElement(opened, 3) AS deadline,
+    tupleElement(opened, 4) AS deadline_ms, tupleElement(opened, 5) AS rule,
     multiIf(has(codes, 'OVERSTAY'), 'overstay',
             has(codes, 'STAY_CLOSED'), 'closed within limit',
             has(codes, 'SUSPECTED_OVERSTAY'), 'suspected overstay',
             has(codes, 'ENTRY_WITHOUT_EXIT'), 'exit unknown',
             'open') AS outcome,
     if(has(codes, 'OVERSTAY'), CAST(overstay_max AS Nullable(Int64)), NULL) AS overstay_seconds,
-    nullIf(exit_key, '') AS exit_event_id, exit_port, exited_at, exited_at_ms,
-    closed_by_entry_id, decision_id
+    nullIf(tupleElement(exit, 1), '') AS exit_event_id, tupleElement(exit, 2) AS exit_port,
+    tupleElement(exit, 3) AS exited_at, tupleElement(exit, 4) AS exited_at_ms,
+    closed_by_entry_id, tupleElement(opened, 1) AS decision_id
 FROM (
     SELECT
-        traveller_id, jurisdiction, entry_event_id, entry_port, entered_at, entered_at_ms,
-        deadline, deadline_ms, rule, codes, overstay_max, exit_key, closed_by_entry_id,
-        decision_id
+        traveller_id, entry_event_id, entered_at, entered_at_ms, entry_port,
+        groupArrayIf(tuple(decision_id, jurisdiction, deadline, deadline_ms, rule),
+                     code = 'STAY_OPENED') AS openings,
+        groupArrayIf(code, code != 'STAY_OPENED') AS codes,
+        maxIf(assumeNotNull(overstay_seconds), code = 'OVERSTAY') AS overstay_max,
+        anyIf(tuple(last_event_id, last_port, last_at, last_at_ms),
+              code IN ('STAY_CLOSED', 'OVERSTAY')) AS exit,
+        anyIf(last_event_id, code = 'ENTRY_WITHOUT_EXIT') AS closed_by_entry_id
     FROM (
         SELECT
-            decision_id, traveller_id, tupleElement(last, 2) AS jurisdiction,
-            tupleElement(last, 3) AS rule, tupleElement(last, 4) AS deadline,
-            tupleElement(last, 5) AS deadline_ms, tupleElement(last, 6) AS entry_event_id,
-            tupleElement(last, 7) AS entry_port,
-            CAST(tupleElement(last, 8) AS Nullable(DateTime('UTC'))) AS entered_at,
-            CAST(tupleElement(last, 9) AS Nullable(UInt16)) AS entered_at_ms
+            traveller_id, entry_event_id, entered_at, entered_at_ms, entry_port, code,
+            decision_id, tupleElement(last, 2) AS jurisdiction, tupleElement(last, 3) AS rule,
+            tupleElement(last, 4) AS deadline, tupleElement(last, 5) AS deadline_ms,
+            tupleElement(last, 6) AS overstay_seconds, tupleElement(last, 7) AS last_event_id,
+            tupleElement(last, 8) AS last_port, tupleElement(last, 9) AS last_at,
+            tupleElement(last, 10) AS last_at_ms
         FROM (
             SELECT
-                traveller_id, decision_id,
-                argMax(tuple(status, jurisdiction, rule, deadline, deadline_ms, entry_event_id,
-                             port, observed_at, observed_at_ms),
+                traveller_id, entry_event_id, entered_at, entered_at_ms, entry_port, code,
+                decision_id,
+                argMax(tuple(status, jurisdiction, rule, deadline, deadline_ms,
+                             overstay_seconds, last_event_id, last_port, last_at, last_at_ms),
                        version) AS last
-            FROM {database}.decision_current
-            WHERE code = 'STAY_OPENED'
-            GROUP BY traveller_id, decision_id
+            FROM {database}.stay_emissions
+            GROUP BY traveller_id, entry_event_id, entered_at, entered_at_ms, entry_port, code,
+                     decision_id
         ) AS latest
         WHERE tupleElement(last, 1) = 'ISSUED'
-    ) AS l
-    ANY LEFT JOIN (
-        SELECT
-            traveller_id, entry_event_id,
-            groupArray(code) AS codes,
-            maxIf(assumeNotNull(overstay_seconds), code = 'OVERSTAY') AS overstay_max,
-            anyIf(last_event_id, code IN ('STAY_CLOSED', 'OVERSTAY')) AS exit_key,
-            anyIf(last_event_id, code = 'ENTRY_WITHOUT_EXIT') AS closed_by_entry_id
-        FROM {database}.stay_decisions_in_force
-        GROUP BY traveller_id, entry_event_id
-    ) AS r USING (traveller_id, entry_event_id)
-) AS l
-ANY LEFT JOIN (
-    SELECT
-        traveller_id, event_id AS exit_key, place_port AS exit_port, place_at AS exited_at,
-        place_at_ms AS exited_at_ms
-    FROM {database}.event_places
-) AS r USING (traveller_id, exit_key);
+    ) AS in_force
+    GROUP BY traveller_id, entry_event_id, entered_at, entered_at_ms, entry_port
+) AS by_stay
+ARRAY JOIN openings AS opened;
 
 DROP TABLE IF EXISTS {database}.suspected_overstayers;
 
 -- Suspected in-country overstayers now: a SUSPECTED_OVERSTAY in force whose stay has no exit
--- known (no STAY_CLOSED or OVERSTAY for its entry) and was not closed by a later entry. The
--- entry's port and instant are those the decision carries (stay_decisions), so no crossing is
--- looked up: the list reads the SUSPECTED_OVERSTAY key range and the closing decisions of those
--- stays only.
+-- known and was not closed by a later entry (ENTRY_WITHOUT_EXIT, with which a suspicion
+-- stands: DOMAIN.md 5). An exit known retracts the suspicion before STAY_CLOSED or OVERSTAY is
+-- issued (the engine publishes a change's retractions first), so those two need no check here:
+-- streams/store/recompute.py still checks them, and the tests hold the two equal. The entry's
+-- port and instant are those the decision carries (stay_decisions), so no crossing is looked
+-- up: the list reads the SUSPECTED_OVERSTAY and ENTRY_WITHOUT_EXIT key ranges only.
 CREATE VIEW IF NOT EXISTS {database}.suspected_overstayers AS
 SELECT
     traveller_id, tupleElement(last, 2) AS jurisdiction, entry_event_id,
@@ -235,47 +235,35 @@ FROM (
 WHERE tupleElement(last, 1) = 'ISSUED'
   AND (traveller_id, entry_event_id) NOT IN (
       SELECT traveller_id, entry_event_id FROM {database}.stay_decisions_in_force
-      WHERE code IN ('STAY_CLOSED', 'OVERSTAY', 'ENTRY_WITHOUT_EXIT')
-        AND (traveller_id, entry_event_id) IN (
-            SELECT traveller_id, entry_event_id FROM {database}.stay_decisions
-            WHERE code = 'SUSPECTED_OVERSTAY'
-        )
+      WHERE code = 'ENTRY_WITHOUT_EXIT'
   );
 
 DROP TABLE IF EXISTS {database}.overstays;
 
--- Out-of-country overstays: an OVERSTAY in force (the traveller left after the deadline).
+-- Out-of-country overstays: an OVERSTAY in force (the traveller left after the deadline), with
+-- the entry's and the exit's port and instant as the decision carries them (stay_emissions:
+-- one traveller or one port-day of entries reads its own rows, no crossing is joined).
 CREATE VIEW IF NOT EXISTS {database}.overstays AS
 SELECT
-    traveller_id, jurisdiction, entry_event_id, entry_port, entered_at, entered_at_ms,
-    exit_event_id, exit_port, exited_at, exited_at_ms, deadline, deadline_ms, overstay_seconds,
-    rule, decision_id, emitted_at, emitted_at_ms
+    traveller_id, tupleElement(last, 2) AS jurisdiction, entry_event_id, entry_port,
+    CAST(entered_at AS Nullable(DateTime('UTC'))) AS entered_at,
+    CAST(entered_at_ms AS Nullable(UInt16)) AS entered_at_ms,
+    tupleElement(last, 3) AS exit_event_id, tupleElement(last, 4) AS exit_port,
+    tupleElement(last, 5) AS exited_at, tupleElement(last, 6) AS exited_at_ms,
+    tupleElement(last, 7) AS deadline, tupleElement(last, 8) AS deadline_ms,
+    tupleElement(last, 9) AS overstay_seconds, tupleElement(last, 10) AS rule, decision_id,
+    tupleElement(last, 11) AS emitted_at, tupleElement(last, 12) AS emitted_at_ms
 FROM (
     SELECT
-        traveller_id, jurisdiction, entry_event_id, entry_port, entered_at, entered_at_ms,
-        exit_event_id, deadline, deadline_ms, overstay_seconds, rule, decision_id, emitted_at,
-        emitted_at_ms
-    FROM (
-        SELECT
-            traveller_id, jurisdiction, entry_event_id, last_event_id AS exit_event_id,
-            deadline, deadline_ms, overstay_seconds, rule, decision_id, emitted_at,
-            emitted_at_ms
-        FROM {database}.stay_decisions_in_force
-        WHERE code = 'OVERSTAY'
-    ) AS l
-    ANY LEFT JOIN (
-        SELECT
-            traveller_id, event_id AS entry_event_id, place_port AS entry_port,
-            place_at AS entered_at, place_at_ms AS entered_at_ms
-        FROM {database}.event_places
-    ) AS r USING (traveller_id, entry_event_id)
-) AS l
-ANY LEFT JOIN (
-    SELECT
-        traveller_id, event_id AS exit_event_id, place_port AS exit_port, place_at AS exited_at,
-        place_at_ms AS exited_at_ms
-    FROM {database}.event_places
-) AS r USING (traveller_id, exit_event_id);
+        traveller_id, entry_event_id, entered_at, entered_at_ms, entry_port, decision_id,
+        argMax(tuple(status, jurisdiction, last_event_id, last_port, last_at, last_at_ms,
+                     deadline, deadline_ms, overstay_seconds, rule, emitted_at, emitted_at_ms),
+               version) AS last
+    FROM {database}.stay_emissions
+    WHERE code = 'OVERSTAY'
+    GROUP BY traveller_id, entry_event_id, entered_at, entered_at_ms, entry_port, decision_id
+) AS latest
+WHERE tupleElement(last, 1) = 'ISSUED';
 
 DROP TABLE IF EXISTS {database}.decisions_by_rule_port_day;
 

@@ -76,6 +76,9 @@ _ADDED_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
     ("decision_day", "port", "Nullable(String)", "rule"),
     ("decisions", "port_at", "Nullable(DateTime('UTC'))", "port"),
     ("decisions", "port_at_ms", "Nullable(UInt16)", "port_at"),
+    ("decisions", "last_port", "Nullable(String)", "port_at_ms"),
+    ("decisions", "last_at", "Nullable(DateTime('UTC'))", "last_port"),
+    ("decisions", "last_at_ms", "Nullable(UInt16)", "last_at"),
     ("stay_decisions", "entry_port", "Nullable(String)", "entry_event_id"),
     ("stay_decisions", "entered_at", "Nullable(DateTime('UTC'))", "entry_port"),
     ("stay_decisions", "entered_at_ms", "Nullable(UInt16)", "entered_at"),
@@ -98,6 +101,7 @@ MAINTAINED_TABLES: tuple[str, ...] = (
     "decision_day",
     "stay_decisions",
     "event_ports",
+    "stay_emissions",
 )
 OFFSET_COLUMNS: tuple[str, ...] = columns(SinkOffsetRow)
 

@@ -127,6 +127,9 @@ class DecisionRow(_Row):
     port: str | None
     port_at: datetime | None
     port_at_ms: int | None
+    last_port: str | None
+    last_at: datetime | None
+    last_at_ms: int | None
     emitted_at: datetime
     emitted_at_ms: int
     kafka_topic: str
@@ -244,7 +247,7 @@ def decision_row(
     for name, value in emission_fields(emission).items():
         if isinstance(value, datetime):
             fields[name], fields[f"{name}_ms"] = split_instant(value)
-        elif name in ("deadline", "port_at"):  # an instant column that is null
+        elif name in ("deadline", "port_at", "last_at"):  # an instant column that is null
             fields[name], fields[f"{name}_ms"] = None, None
         else:
             fields[name] = value

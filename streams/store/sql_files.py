@@ -13,18 +13,43 @@ stays plain SQL of both chDB 26.x and ClickHouse 18.16 (subqueries, ``ANY LEFT J
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from streams.store.errors import StoreError
 
-# Fill-only fallbacks, per maintained table: its column -> the event_ports column of the
-# decision's entry that fills it when the stored emission lacks it (older emissions).
-LOOKED_UP: dict[str, dict[str, str]] = {
-    "decision_current": {"port": "port"},
-    "stay_decisions": {
-        "entry_port": "port",
-        "entered_at": "occurred_at",
-        "entered_at_ms": "occurred_at_ms",
-    },
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """Fill-only fallbacks of a maintained table taken from a stored crossing (older emissions
+    lack them): the crossing whose event id is in column ``key`` of the table's row."""
+
+    key: str
+    columns: dict[str, str]  # the table's column -> the event_ports column that fills it
+    # The crossing's value wins over the row's (the row holds a fallback, not a NULL).
+    found_first: bool = False
+    # A column of the row: when ``key`` holds the same event id, nothing is looked up (the last
+    # evidence is the first: the decision cites one event, whose place is not a "last" one).
+    unless_same: str | None = None
+
+
+_ENTRY_PLACE = {
+    "entry_port": "port",
+    "entered_at": "occurred_at",
+    "entered_at_ms": "occurred_at_ms",
+}
+
+# Per maintained table, its fill's lookups, made in order.
+LOOKED_UP: dict[str, tuple[Lookup, ...]] = {
+    "decision_current": (Lookup("entry_event_id", {"port": "port"}),),
+    "stay_decisions": (Lookup("entry_event_id", _ENTRY_PLACE),),
+    "stay_emissions": (
+        Lookup("entry_event_id", _ENTRY_PLACE, found_first=True),
+        Lookup(
+            "last_event_id",
+            {"last_port": "port", "last_at": "occurred_at", "last_at_ms": "occurred_at_ms"},
+            unless_same="entry_event_id",
+        ),
+    ),
 }
 
 _TABLE = re.compile(r"CREATE TABLE IF NOT EXISTS \{database\}\.(\w+)\s*\n\((.*?)\n\)", re.S)
@@ -87,23 +112,44 @@ def _fill(view: re.Match[str], columns: dict[str, list[tuple[str, str]]]) -> str
     if table not in columns:
         raise StoreError(f"materialized view into {table}: its table is not created before it")
     source = _guarded(view["select"], view["where"], table)
-    looked_up = LOOKED_UP.get(table)
-    if not looked_up:
-        return f"INSERT INTO {{database}}.{table}\n{source}"
+    names = [name for name, _ in columns[table]]
     types = dict(columns[table])
-    outer = ", ".join(
-        f"ifNull({name}, found_{name}) AS {name}" if name in looked_up else name
-        for name, _ in columns[table]
-    )
+    for lookup in LOOKED_UP.get(table, ()):
+        source = _looked_up(source, lookup, names, types, table)
+    return f"INSERT INTO {{database}}.{table}\n{source}"
+
+
+def _looked_up(
+    source: str, lookup: Lookup, names: list[str], types: dict[str, str], table: str
+) -> str:
+    """``source`` (a SELECT of the table's columns) with the columns of ``lookup`` filled in."""
+
+    def filled(name: str) -> str:
+        if name not in lookup.columns:
+            return name
+        found = f"found_{name}"
+        if lookup.unless_same is not None:
+            found = f"if({lookup.key} = {lookup.unless_same}, NULL, {found})"
+        return (
+            f"ifNull({found}, {name}) AS {name}"
+            if lookup.found_first
+            else (f"ifNull({name}, {found}) AS {name}")
+        )
+
+    def nullable(kind: str) -> str:
+        return kind if kind.startswith("Nullable(") else f"Nullable({kind})"
+
     found = ", ".join(
-        f"CAST({column} AS {types[name]}) AS found_{name}" for name, column in looked_up.items()
+        f"CAST({column} AS {nullable(types[name])}) AS found_{name}"
+        for name, column in lookup.columns.items()
     )
-    entries = _guarded(
-        f"SELECT traveller_id, event_id AS entry_event_id, {found}\nFROM {{database}}.event_ports",
-        None,
+    crossings = _guarded(
+        f"SELECT traveller_id, event_id AS {lookup.key}, {found}\nFROM {{database}}.event_ports",
+        "type = 'CrossingRecorded'",
         table,
     )
+    outer = ", ".join(filled(name) for name in names)
     return (
-        f"INSERT INTO {{database}}.{table}\nSELECT {outer}\nFROM (\n{source}\n) AS l\n"
-        f"ANY LEFT JOIN (\n{entries}\n) AS r USING (traveller_id, entry_event_id)"
+        f"SELECT {outer}\nFROM (\n{source}\n) AS l\n"
+        f"ANY LEFT JOIN (\n{crossings}\n) AS r USING (traveller_id, {lookup.key})"
     )

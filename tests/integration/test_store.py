@@ -149,6 +149,8 @@ class StoreContract:
             "sink_offsets",
             "stay_decisions",
             "stay_decisions_mv",
+            "stay_emissions",
+            "stay_emissions_mv",
         ]
 
     def test_events_round_trip_every_column(self, writer: Store) -> None:
@@ -311,10 +313,11 @@ class StoreContract:
     def test_migrate_adds_the_decision_port_to_an_older_store(self, writer: Store) -> None:
         # as created before DecisionEmitted v3: no port column, decision_day fed without it
         # (the views that read the decision's port and instant go too, as they did not exist)
-        for view in ("decision_day_mv", "decision_current_mv", "stay_decisions_mv"):
+        views = ("decision_day_mv", "decision_current_mv", "stay_decisions_mv", "stay_emissions_mv")
+        for view in views:
             writer.query(f"DROP TABLE {view}")
         writer.query("ALTER TABLE decision_day DROP COLUMN port")
-        for column in ("port", "port_at", "port_at_ms"):
+        for column in ("port", "port_at", "port_at_ms", "last_port", "last_at", "last_at_ms"):
             writer.query(f"ALTER TABLE decisions DROP COLUMN {column}")
         writer.query(
             "CREATE MATERIALIZED VIEW decision_day_mv TO decision_day AS SELECT "
@@ -327,6 +330,9 @@ class StoreContract:
         for table, after in (("decisions", "detail"), ("decision_day", "rule")):
             columns = [r[0] for r in writer.query(f"DESCRIBE TABLE {table}").rows]
             assert columns[columns.index(after) + 1] == "port", table
+        columns = [r[0] for r in writer.query("DESCRIBE TABLE decisions").rows]
+        at = columns.index("port_at_ms")
+        assert columns[at + 1 : at + 4] == ["last_port", "last_at", "last_at_ms"]  # v5
         emission = dataclasses.replace(_emission(None), status=Status.ISSUED, port="CN-LUOHU")
         writer.insert_decisions([decision_row(emission, Coordinates("d", 0, 2), EMITTED, INGESTED)])
         assert writer.query("SELECT port FROM decisions").rows == [("CN-LUOHU",)]

@@ -57,6 +57,10 @@ VIEWS = (
 )
 
 
+# The emission columns older workers did not write (DecisionEmitted v3 to v5).
+_PLACE_COLUMNS = ("port", "port_at", "port_at_ms", "last_port", "last_at", "last_at_ms")
+
+
 def at(text: str) -> datetime:
     return h.instant(text)
 
@@ -371,8 +375,10 @@ class ViewsContract:
             observed_at=at("2025-12-10T16:00:00Z"),
             detail="no exit known after the deadline",
         )
+        # carrying its entry's port and instant, as the worker's emissions do (v4)
+        emission = Emission(Status.ISSUED, suspected, "HK-LO-WU", at("2025-12-03T08:00:00Z"))
         row = decision_row(
-            Emission(Status.ISSUED, suspected),
+            emission,
             Coordinates(DECISIONS, PARTITION["T-TWICE"], 999),
             REPEAT_AT,
             INGESTED,
@@ -584,8 +590,9 @@ class ViewsContract:
         store = open_store(settings, "writer")
         store.migrate()
         try:
-            for name in ("decision_current", "stay_decisions", "event_ports"):
+            for name in ("decision_current", "stay_decisions", "event_ports", "stay_emissions"):
                 store.query(f"DROP TABLE {name}_mv")
+            store.query("DROP TABLE stay_emissions")  # a store older than that table
             for column in ("entered_at_ms", "entered_at", "entry_port"):
                 store.query(f"ALTER TABLE stay_decisions DROP COLUMN {column}")
             for name in ("decision_current", "event_ports"):
@@ -597,8 +604,7 @@ class ViewsContract:
             store.insert(Table.EVENTS, LEDGER.rows[Table.EVENTS])
             store.insert(Table.DEAD_LETTERS, LEDGER.rows[Table.DEAD_LETTERS])
             unported = [
-                {**row, "port": None, "port_at": None, "port_at_ms": None}
-                for row in LEDGER.rows[Table.DECISIONS]
+                {**row, **dict.fromkeys(_PLACE_COLUMNS)} for row in LEDGER.rows[Table.DECISIONS]
             ]
             store.insert(Table.DECISIONS, unported)
             store.migrate()
@@ -611,6 +617,10 @@ class ViewsContract:
             assert engines == [("decision_current", "MergeTree"), ("event_ports", "MergeTree")]
             missing = "SELECT count() FROM stay_decisions WHERE entered_at IS NULL"
             assert self.rows(store, missing) == [(0,)]
+            exits = (
+                "SELECT count() FROM stay_emissions WHERE code = 'STAY_CLOSED' AND last_at IS NULL"
+            )
+            assert self.rows(store, exits) == [(0,)]  # looked up from the stored exits
             assert self.rows(store, "SELECT count() FROM suspected_overstayers") == [(1,)]
             self.assert_views_match_recomputation(store)
         finally:

@@ -340,6 +340,29 @@ def test_an_emission_written_before_the_port_instant_decodes_without_one() -> No
     assert decoded.port_at is None
 
 
+def test_an_emission_keeps_the_place_of_its_last_evidence() -> None:
+    at = datetime(2025, 12, 9, 3, 0, 0, 456000, tzinfo=UTC)
+    em = dataclasses.replace(SAMPLE_EMISSION, last_port="CN-LUOHU", last_at=at)
+    assert codec.decode_emission(codec.encode_emission(em)) == em
+    with pytest.raises(InvalidEventError, match="last_at"):
+        codec.encode_emission(dataclasses.replace(em, last_at=at.replace(tzinfo=None)))
+
+
+def test_an_emission_written_before_the_last_place_decodes_without_one() -> None:
+    d = SAMPLE_EMISSION.decision
+    record = {
+        **emission_to_json_dict(SAMPLE_EMISSION),
+        "deadline": d.deadline,
+        "observed_at": d.observed_at,
+        "port": "CN-LUOHU",
+        "port_at": d.observed_at,
+    }
+    writer = dict(codec.schema_history("DecisionEmitted"))[4]
+    assert "last_port" not in [f["name"] for f in writer["fields"]]
+    decoded = codec.decode_emission(codec.encode_with_writer(writer, record))
+    assert (decoded.port, decoded.last_port, decoded.last_at) == ("CN-LUOHU", None, None)
+
+
 def test_an_emission_without_deadline_or_jurisdiction_round_trips() -> None:
     d = SAMPLE_EMISSION.decision
     em = Emission(

@@ -39,13 +39,26 @@ def test_each_view_is_followed_by_the_fill_of_its_table_built_from_its_select(ta
 
 
 @pytest.mark.parametrize("table", sorted(LOOKED_UP))
-def test_older_emissions_take_the_looked_up_columns_from_their_entry(table: str) -> None:
+def test_older_emissions_take_the_looked_up_columns_from_their_crossings(table: str) -> None:
     _, fill = _view_and_fill(table)
-    assert f"\nFROM {DB}.event_ports\n" in fill
-    assert fill.endswith(") AS r USING (traveller_id, entry_event_id)")
-    for column, source in LOOKED_UP[table].items():
-        assert f"ifNull({column}, found_{column}) AS {column}" in fill
-        assert re.search(rf"CAST\({source} AS Nullable\(.+?\)\) AS found_{column}\b", fill)
+    assert f"\nFROM {DB}.event_ports\nWHERE (type = 'CrossingRecorded')\n" in fill
+    lookups = LOOKED_UP[table]
+    assert fill.endswith(f") AS r USING (traveller_id, {lookups[-1].key})")
+    for lookup in lookups:
+        assert f") AS r USING (traveller_id, {lookup.key})" in fill
+        for column, source in lookup.columns.items():
+            found = f"found_{column}"
+            if lookup.unless_same:
+                found = f"if({lookup.key} = {lookup.unless_same}, NULL, {found})"
+            pair = f"{found}, {column}" if lookup.found_first else f"{column}, {found}"
+            assert f"ifNull({pair}) AS {column}" in fill
+            assert re.search(rf"CAST\({source} AS Nullable\(.+?\)\) AS found_{column}\b", fill)
+
+
+def test_a_stay_emission_takes_its_entry_from_the_crossing_and_its_exit_only_if_another() -> None:
+    (entry, last) = LOOKED_UP["stay_emissions"]
+    assert entry.key == "entry_event_id" and entry.found_first  # the row holds a fallback
+    assert last.key == "last_event_id" and last.unless_same == "entry_event_id"
 
 
 def test_the_sql_files_hold_no_fill_of_their_own() -> None:
