@@ -284,7 +284,9 @@ class StoreContract:
             "VALUES ('t', 'd', 'ISSUED')",
             "INSERT INTO stay_decisions SELECT * FROM stay_decisions",
             "INSERT INTO event_ports (traveller_id, event_id, port) VALUES ('t', 'e', 'p')",
+            "INSERT INTO stay_emissions (traveller_id, code, status) VALUES ('t', 'OVERSTAY', 'x')",
             "TRUNCATE TABLE decision_day",
+            "ALTER TABLE stay_emissions DELETE WHERE 1",
             "DROP TABLE decision_current_mv",
         ],
     )
