@@ -11,7 +11,7 @@
 -- kafka_partition * 2^40 + kafka_offset, so "greatest version" is the view's "greatest
 -- (kafka_partition, kafka_offset)". Readers take argMax(..., version) per decision_id, which is
 -- exact at any merge state; where a table is a ReplacingMergeTree (decision_day,
--- stay_decisions) it only gets cheaper as merges drop superseded rows. A decision_id keeps its
+-- stay_emissions) it only gets cheaper as merges drop superseded rows. A decision_id keeps its
 -- observed_at across emissions, so the monthly partitions never split a decision. The tables
 -- read one traveller at a time (event_ports, decision_current) have no partitions and granules
 -- of 256 rows, so a traveller's rows are one or two granules, not one per month.
@@ -132,64 +132,26 @@ AS SELECT
     toUInt64(kafka_partition) * 1099511627776 + toUInt64(kafka_offset) AS version
 FROM {database}.decisions;
 
--- The decisions that end or judge a stay (everything but STAY_OPENED), ordered by code first:
--- the suspected overstayers are one short key range, and the stays that may close them are
--- looked up by (traveller, entry) in the closing codes' ranges.
-CREATE TABLE IF NOT EXISTS {database}.stay_decisions
-(
-    code              String,
-    traveller_id      String,
-    entry_event_id    String,               -- evidence[1]: the entry of the stay
-    entry_port        Nullable(String),     -- its port and instant, as the decision carries
-    entered_at        Nullable(DateTime('UTC')), -- them (port, port_at: DecisionEmitted v4)
-    entered_at_ms     Nullable(UInt16),
-    decision_id       String,
-    status            String,
-    jurisdiction      Nullable(String),
-    rule              String,
-    last_event_id     String,               -- evidence[-1]: the exit, or the second entry
-    deadline          Nullable(DateTime('UTC')),
-    deadline_ms       Nullable(UInt16),
-    overstay_seconds  Nullable(Int64),
-    observed_at       DateTime('UTC'),
-    observed_at_ms    UInt16,
-    emitted_at        DateTime('UTC'),
-    emitted_at_ms     UInt16,
-    version           UInt64
-)
-ENGINE = ReplacingMergeTree(version)
-PARTITION BY toYYYYMM(observed_at)
-ORDER BY (code, traveller_id, entry_event_id, decision_id);
-
-CREATE MATERIALIZED VIEW IF NOT EXISTS {database}.stay_decisions_mv
-TO {database}.stay_decisions
-AS SELECT
-    code, traveller_id, evidence[1] AS entry_event_id, port AS entry_port,
-    port_at AS entered_at, port_at_ms AS entered_at_ms, decision_id, status, jurisdiction, rule,
-    evidence[-1] AS last_event_id, deadline, deadline_ms, overstay_seconds,
-    observed_at, observed_at_ms, emitted_at, emitted_at_ms,
-    toUInt64(kafka_partition) * 1099511627776 + toUInt64(kafka_offset) AS version
-FROM {database}.decisions
-WHERE code IN ('STAY_CLOSED', 'OVERSTAY', 'SUSPECTED_OVERSTAY', 'ENTRY_WITHOUT_EXIT');
-
--- Every emission of a stay's decisions (STAY_OPENED and the four that end or judge it), keyed by
--- the stay: its traveller, entry, and the entry's instant and port, which each of these decisions
--- carries (port, port_at: DecisionEmitted v4), as it carries the place of its last evidence (the
--- exit: last_port, last_at, v5). So stays and overstays read one table and join nothing: one
--- traveller reads a granule per month of entries (ordered by traveller, 256-row granules), one
--- port-day reads one month's partition. entered_at is never NULL: a STAY_OPENED's port_at is its
--- own observed_at (the entry's occurred_at), and an emission older than v4 falls back to its
--- observed_at here, which the fill on creation corrects from the stored entry (an older
--- emission written into a new store through this view keeps that fallback: drop the table and
--- migrate again to rebuild it from the record with the lookups).
+-- Every emission of a stay's decisions (STAY_OPENED and the four that end or judge it:
+-- STAY_CLOSED, OVERSTAY, SUSPECTED_OVERSTAY, ENTRY_WITHOUT_EXIT), with the entry's instant and
+-- port, which each of them carries (port, port_at: DecisionEmitted v4), and the place of its last
+-- evidence (the exit: last_port, last_at, v5). stays, overstays, suspected_overstayers and
+-- stay_decisions_in_force read it alone and join nothing. Ordered by code first, so a list of
+-- one code (the suspected, the overstays) is one key range; then by traveller, with 256-row
+-- granules, so one traveller's stays are a granule per code and month; partitioned by the
+-- month of the entry, so one port-day of entries reads one month. entered_at is never NULL: a
+-- STAY_OPENED's port_at is its own observed_at (the entry's occurred_at), and an emission older
+-- than v4 falls back to its observed_at here, which the fill on creation corrects from the stored
+-- entry (an older emission written into a new store through this view keeps that fallback: drop
+-- the table and migrate again to rebuild it from the record with the lookups).
 CREATE TABLE IF NOT EXISTS {database}.stay_emissions
 (
+    code              String,
     traveller_id      String,
     entry_event_id    String,               -- evidence[1]
     entered_at        DateTime('UTC'),      -- the entry's instant
     entered_at_ms     UInt16,
     entry_port        Nullable(String),
-    code              String,
     decision_id       String,
     status            String,
     jurisdiction      Nullable(String),
@@ -207,17 +169,17 @@ CREATE TABLE IF NOT EXISTS {database}.stay_emissions
     emitted_at_ms     UInt16,
     version           UInt64
 )
-ENGINE = MergeTree()
+ENGINE = ReplacingMergeTree(version)
 PARTITION BY toYYYYMM(entered_at)
-ORDER BY (traveller_id, entry_event_id, decision_id, version)
+ORDER BY (code, traveller_id, entry_event_id, decision_id)
 SETTINGS index_granularity = 256;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS {database}.stay_emissions_mv
 TO {database}.stay_emissions
 AS SELECT
-    traveller_id, evidence[1] AS entry_event_id,
+    code, traveller_id, evidence[1] AS entry_event_id,
     ifNull(port_at, observed_at) AS entered_at, ifNull(port_at_ms, observed_at_ms) AS entered_at_ms,
-    port AS entry_port, code, decision_id, status, jurisdiction, rule, deadline, deadline_ms,
+    port AS entry_port, decision_id, status, jurisdiction, rule, deadline, deadline_ms,
     overstay_seconds, evidence[-1] AS last_event_id, last_port, last_at, last_at_ms,
     observed_at, observed_at_ms, emitted_at, emitted_at_ms,
     toUInt64(kafka_partition) * 1099511627776 + toUInt64(kafka_offset) AS version

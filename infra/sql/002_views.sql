@@ -78,7 +78,7 @@ DROP TABLE IF EXISTS {database}.stay_decisions_in_force;
 
 -- The decisions in force that end or judge a stay (STAY_CLOSED, OVERSTAY, SUSPECTED_OVERSTAY,
 -- ENTRY_WITHOUT_EXIT), by the entry they cite first; last_event_id is their last evidence (the
--- exit, or the second entry). The building block of stays, suspected_overstayers and overstays.
+-- exit, or the second entry).
 CREATE VIEW IF NOT EXISTS {database}.stay_decisions_in_force AS
 SELECT
     code, traveller_id, entry_event_id, decision_id,
@@ -93,7 +93,8 @@ FROM (
         argMax(tuple(status, jurisdiction, rule, last_event_id, deadline, deadline_ms,
                      overstay_seconds, observed_at, observed_at_ms, emitted_at, emitted_at_ms),
                version) AS last
-    FROM {database}.stay_decisions
+    FROM {database}.stay_emissions
+    WHERE code IN ('STAY_CLOSED', 'OVERSTAY', 'SUSPECTED_OVERSTAY', 'ENTRY_WITHOUT_EXIT')
     GROUP BY code, traveller_id, entry_event_id, decision_id
 ) AS latest
 WHERE tupleElement(last, 1) = 'ISSUED';
@@ -212,25 +213,26 @@ DROP TABLE IF EXISTS {database}.suspected_overstayers;
 -- stands: DOMAIN.md 5). An exit known retracts the suspicion before STAY_CLOSED or OVERSTAY is
 -- issued (the engine publishes a change's retractions first), so those two need no check here:
 -- streams/store/recompute.py still checks them, and the tests hold the two equal. The entry's
--- port and instant are those the decision carries (stay_decisions), so no crossing is looked
--- up: the list reads the SUSPECTED_OVERSTAY and ENTRY_WITHOUT_EXIT key ranges only.
+-- port and instant are those the decision carries (stay_emissions), so no crossing is looked
+-- up: the list reads the SUSPECTED_OVERSTAY and ENTRY_WITHOUT_EXIT key ranges only, one
+-- traveller a granule of each, one port-day of entries that month's part of them.
 CREATE VIEW IF NOT EXISTS {database}.suspected_overstayers AS
 SELECT
-    traveller_id, tupleElement(last, 2) AS jurisdiction, entry_event_id,
-    tupleElement(last, 3) AS entry_port, tupleElement(last, 4) AS entered_at,
-    tupleElement(last, 5) AS entered_at_ms, tupleElement(last, 6) AS deadline,
-    tupleElement(last, 7) AS deadline_ms, tupleElement(last, 8) AS rule, decision_id,
-    tupleElement(last, 9) AS observed_at, tupleElement(last, 10) AS observed_at_ms,
-    tupleElement(last, 11) AS emitted_at, tupleElement(last, 12) AS emitted_at_ms
+    traveller_id, tupleElement(last, 2) AS jurisdiction, entry_event_id, entry_port,
+    CAST(entered_at AS Nullable(DateTime('UTC'))) AS entered_at,
+    CAST(entered_at_ms AS Nullable(UInt16)) AS entered_at_ms, tupleElement(last, 3) AS deadline,
+    tupleElement(last, 4) AS deadline_ms, tupleElement(last, 5) AS rule, decision_id,
+    tupleElement(last, 6) AS observed_at, tupleElement(last, 7) AS observed_at_ms,
+    tupleElement(last, 8) AS emitted_at, tupleElement(last, 9) AS emitted_at_ms
 FROM (
     SELECT
-        traveller_id, entry_event_id, decision_id,
-        argMax(tuple(status, jurisdiction, entry_port, entered_at, entered_at_ms, deadline,
-                     deadline_ms, rule, observed_at, observed_at_ms, emitted_at, emitted_at_ms),
+        traveller_id, entry_event_id, entered_at, entered_at_ms, entry_port, decision_id,
+        argMax(tuple(status, jurisdiction, deadline, deadline_ms, rule, observed_at,
+                     observed_at_ms, emitted_at, emitted_at_ms),
                version) AS last
-    FROM {database}.stay_decisions
+    FROM {database}.stay_emissions
     WHERE code = 'SUSPECTED_OVERSTAY'
-    GROUP BY traveller_id, entry_event_id, decision_id
+    GROUP BY traveller_id, entry_event_id, entered_at, entered_at_ms, entry_port, decision_id
 ) AS latest
 WHERE tupleElement(last, 1) = 'ISSUED'
   AND (traveller_id, entry_event_id) NOT IN (
@@ -242,7 +244,8 @@ DROP TABLE IF EXISTS {database}.overstays;
 
 -- Out-of-country overstays: an OVERSTAY in force (the traveller left after the deadline), with
 -- the entry's and the exit's port and instant as the decision carries them (stay_emissions:
--- one traveller or one port-day of entries reads its own rows, no crossing is joined).
+-- the list is the OVERSTAY key range, one traveller or one port-day of entries reads its own
+-- part of it, no crossing is joined).
 CREATE VIEW IF NOT EXISTS {database}.overstays AS
 SELECT
     traveller_id, tupleElement(last, 2) AS jurisdiction, entry_event_id, entry_port,

@@ -79,9 +79,6 @@ _ADDED_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
     ("decisions", "last_port", "Nullable(String)", "port_at_ms"),
     ("decisions", "last_at", "Nullable(DateTime('UTC'))", "last_port"),
     ("decisions", "last_at_ms", "Nullable(UInt16)", "last_at"),
-    ("stay_decisions", "entry_port", "Nullable(String)", "entry_event_id"),
-    ("stay_decisions", "entered_at", "Nullable(DateTime('UTC'))", "entry_port"),
-    ("stay_decisions", "entered_at_ms", "Nullable(UInt16)", "entered_at"),
     *(
         (table, column, kind, after)
         for table in ("events", "decisions", "dead_letters")
@@ -99,10 +96,12 @@ _FORMER_ENGINES = {"decision_current": "ReplacingMergeTree", "event_ports": "Rep
 MAINTAINED_TABLES: tuple[str, ...] = (
     "decision_current",
     "decision_day",
-    "stay_decisions",
     "event_ports",
     "stay_emissions",
 )
+# Maintained tables no longer kept, with their feeding views: a store holding them drops them
+# (stay_decisions, the closing decisions by code, became part of stay_emissions).
+_RETIRED_TABLES: tuple[str, ...] = ("stay_decisions_mv", "stay_decisions")
 OFFSET_COLUMNS: tuple[str, ...] = columns(SinkOffsetRow)
 
 
@@ -207,7 +206,8 @@ class Store(ABC):
             self._after_migrate()
 
     def _drop_outdated_tables(self) -> None:
-        """Maintained tables of an older engine, with their feeding views (rebuilt afterwards)."""
+        """Maintained tables of an older engine, with their feeding views (rebuilt afterwards),
+        and retired ones."""
         db = quote_identifier(self.database)
         for table, engine in _FORMER_ENGINES.items():
             found = self._execute(
@@ -218,6 +218,8 @@ class Store(ABC):
             if int(found.rows[0][0]):
                 self._execute(f"DROP TABLE IF EXISTS {db}.{table}_mv", None)
                 self._execute(f"DROP TABLE {db}.{table}", None)
+        for table in _RETIRED_TABLES:
+            self._execute(f"DROP TABLE IF EXISTS {db}.{table}", None)
 
     def _add_missing_columns(self) -> None:
         """Columns added to an append-only table after a store was created (``IF NOT EXISTS``

@@ -41,7 +41,6 @@ _ENTRY_PLACE = {
 # Per maintained table, its fill's lookups, made in order.
 LOOKED_UP: dict[str, tuple[Lookup, ...]] = {
     "decision_current": (Lookup("entry_event_id", {"port": "port"}),),
-    "stay_decisions": (Lookup("entry_event_id", _ENTRY_PLACE),),
     "stay_emissions": (
         Lookup("entry_event_id", _ENTRY_PLACE, found_first=True),
         Lookup(

@@ -225,8 +225,8 @@ def erase(store: Store, stays: list[Stay], now: datetime) -> list[dict[str, Any]
 MAINTAINED: dict[str, tuple[Table, str]] = {
     "decision_current": (Table.DECISIONS, "decision_id"),
     "decision_day": (Table.DECISIONS, "decision_id"),
-    "stay_decisions": (Table.DECISIONS, "decision_id"),
     "event_ports": (Table.EVENTS, "event_id"),
+    "stay_emissions": (Table.DECISIONS, "decision_id"),
 }
 
 

@@ -147,8 +147,6 @@ class StoreContract:
             "event_ports_mv",
             "events",
             "sink_offsets",
-            "stay_decisions",
-            "stay_decisions_mv",
             "stay_emissions",
             "stay_emissions_mv",
         ]
@@ -282,7 +280,7 @@ class StoreContract:
         [
             "INSERT INTO decision_current (traveller_id, decision_id, status) "
             "VALUES ('t', 'd', 'ISSUED')",
-            "INSERT INTO stay_decisions SELECT * FROM stay_decisions",
+            "INSERT INTO stay_emissions SELECT * FROM stay_emissions",
             "INSERT INTO event_ports (traveller_id, event_id, port) VALUES ('t', 'e', 'p')",
             "INSERT INTO stay_emissions (traveller_id, code, status) VALUES ('t', 'OVERSTAY', 'x')",
             "TRUNCATE TABLE decision_day",
@@ -315,7 +313,7 @@ class StoreContract:
     def test_migrate_adds_the_decision_port_to_an_older_store(self, writer: Store) -> None:
         # as created before DecisionEmitted v3: no port column, decision_day fed without it
         # (the views that read the decision's port and instant go too, as they did not exist)
-        views = ("decision_day_mv", "decision_current_mv", "stay_decisions_mv", "stay_emissions_mv")
+        views = ("decision_day_mv", "decision_current_mv", "stay_emissions_mv")
         for view in views:
             writer.query(f"DROP TABLE {view}")
         writer.query("ALTER TABLE decision_day DROP COLUMN port")

@@ -28,6 +28,7 @@ from schemas.mapping import Coordinates
 from streams.audit import IN_FORCE_COLUMNS, decisions_in_force
 from streams.guide import QUESTIONS, render, run_questions
 from streams.store import ReadOnlyError, Store, Table, open_store
+from streams.store.base import MAINTAINED_TABLES
 from streams.store.recompute import recomputed_views
 from streams.store.rows import dead_letter_row, decision_row, event_row
 from tests.unit.rules import helpers as h
@@ -570,7 +571,7 @@ class ViewsContract:
 
     def test_maintained_tables_are_filled_from_the_record_on_creation(self, writer: Store) -> None:
         self.replay_and_retract(writer)
-        for name in ("decision_current", "decision_day", "stay_decisions", "event_ports"):
+        for name in MAINTAINED_TABLES:
             writer.query(f"DROP TABLE {name}_mv")
             writer.query(f"DROP TABLE {name}")
         writer.migrate()
@@ -590,11 +591,13 @@ class ViewsContract:
         store = open_store(settings, "writer")
         store.migrate()
         try:
-            for name in ("decision_current", "stay_decisions", "event_ports", "stay_emissions"):
+            for name in ("decision_current", "event_ports", "stay_emissions"):
                 store.query(f"DROP TABLE {name}_mv")
-            store.query("DROP TABLE stay_emissions")  # a store older than that table
-            for column in ("entered_at_ms", "entered_at", "entry_port"):
-                store.query(f"ALTER TABLE stay_decisions DROP COLUMN {column}")
+            store.query("DROP TABLE stay_emissions")  # a store older than that table, which
+            store.query(  # had the closing decisions by code instead (retired)
+                "CREATE TABLE stay_decisions (code String, traveller_id String) "
+                "ENGINE = ReplacingMergeTree() ORDER BY (code, traveller_id)"
+            )
             for name in ("decision_current", "event_ports"):
                 store.query(f"DROP TABLE {name}")
                 store.query(
@@ -615,8 +618,10 @@ class ViewsContract:
                 {"db": store.database},
             )
             assert engines == [("decision_current", "MergeTree"), ("event_ports", "MergeTree")]
-            missing = "SELECT count() FROM stay_decisions WHERE entered_at IS NULL"
-            assert self.rows(store, missing) == [(0,)]
+            retired = "SELECT count() FROM system.tables WHERE name = 'stay_decisions'"
+            assert self.rows(store, retired) == [(0,)]
+            missing = "SELECT count() FROM stay_emissions WHERE entry_port IS NULL"
+            assert self.rows(store, missing) == [(0,)]  # looked up from the stored entries
             exits = (
                 "SELECT count() FROM stay_emissions WHERE code = 'STAY_CLOSED' AND last_at IS NULL"
             )

@@ -81,3 +81,11 @@ def test_a_malformed_policy_names_the_problem(tmp_path: Path) -> None:
     bad.write_text('{"version": "x", "default": {"policy": "p"}, "jurisdictions": {}}', "utf-8")
     with pytest.raises(RetentionPolicyError, match="default"):
         load_retention_policy(bad)
+
+
+def test_retention_erases_from_every_maintained_table() -> None:
+    # a maintained table copies personal columns: one left out of the erasure keeps them
+    from streams.store.base import MAINTAINED_TABLES
+    from streams.trust.retention import MAINTAINED
+
+    assert set(MAINTAINED) == set(MAINTAINED_TABLES)
