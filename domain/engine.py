@@ -68,8 +68,8 @@ def diff_decisions(
     Retractions come first (in held order), then issues (in derivation order). A decision whose
     id is kept but whose content changed is retracted and issued again. A decision that did not
     change keeps its held object, so that a long-lived state does not churn equal copies.
-    The emissions carry the port and instant of their first evidence among ``histories`` (see
-    :func:`~domain.decisions.with_ports`).
+    The emissions carry the port and instant of their first and last evidence crossings among
+    ``histories`` (see :func:`~domain.decisions.emission_with_port`).
     """
     emissions: list[Emission] = []
     # id -> held decision equal to the current one; as before, the last held one with an id counts
