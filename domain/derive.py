@@ -13,11 +13,12 @@ from typing import NamedTuple
 
 from domain.decisions import Code, Decision
 from domain.events import CrossingRecorded, PermitIssued, TravellerEvent
-from domain.history import effective_history
-from domain.policy import Policy, RuleKind, local_date
+from domain.held_stays import HeldStays, Reused, reusable_block, stay_blocks
+from domain.history import EffectiveHistory, effective_history
+from domain.policy import Policy, RuleKind, RuleVersion, local_date
 from domain.rules import rolling
 from domain.rules.common import DecisionSink, Facts, fmt
-from domain.rules.entry import assess_entry
+from domain.rules.entry import assess_entry, entry_rule
 from domain.rules.lanes import LANE_CHANNELS, check_lanes
 from domain.rules.permits import check_permit_consistency
 from domain.rules.sequence import Sequence as StaySequence
@@ -45,17 +46,33 @@ def derive(
     forgotten: frozenset[str] = frozenset(),
     *,
     held: tuple[Decision, ...] = (),
+    appended: CrossingRecorded | None = None,
 ) -> Derivation:
     """Every decision that holds for this history at this watermark.
 
     ``forgotten`` names the jurisdictions whose older history was pruned (see the sequence fold).
     ``held`` are the decisions held before (derived again unchanged, they are reused as they are).
+    ``appended``: a crossing ``events`` end with, later than all others, ``held`` being exactly
+    the derivation of the events before it: held_stays.py reuses the stays it leaves alone.
     """
     sink = DecisionSink(traveller_id, policy, watermark, held)
     history = effective_history(events)
     facts = Facts.of(history.events)
     seq = fold_sequence(history.events, policy, forgotten)
-    deadlines = _record_stays(seq, facts, sink, policy)
+    reuse = stay_blocks(held, appended, policy) if appended is not None and held else None
+    deadlines = _record_stays(seq, facts, sink, policy, reuse)
+    _record_after_stays(seq, history, facts, sink, policy)
+    return Derivation(sink.decisions, sink.due, tuple(seq.stays), deadlines)
+
+
+def _record_after_stays(
+    seq: StaySequence,
+    history: EffectiveHistory,
+    facts: Facts,
+    sink: DecisionSink,
+    policy: Policy,
+) -> None:
+    """The decisions that belong to no stay, listed after all the stays' decisions."""
     for c in seq.exits_without_entry:
         port = policy.port(c.port)
         sink.add(
@@ -95,11 +112,10 @@ def derive(
                     check_lanes(e, port, facts, sink)
         elif isinstance(e, PermitIssued):
             check_permit_consistency(e, sink, policy)
-    return Derivation(sink.decisions, sink.due, tuple(seq.stays), deadlines)
 
 
 def _record_stays(
-    seq: StaySequence, facts: Facts, sink: DecisionSink, policy: Policy
+    seq: StaySequence, facts: Facts, sink: DecisionSink, policy: Policy, reuse: HeldStays | None
 ) -> dict[str, datetime | None]:
     counted: dict[tuple[str, str], list[date]] = {}  # (jurisdiction, basis) -> days stayed
     deadlines: dict[str, datetime | None] = {}
@@ -110,6 +126,12 @@ def _record_stays(
         basis: str = stay.entry.basis or ""
         key = (stay.jurisdiction, basis)
         days = counted.get(key)
+        block = reusable_block(reuse, stay) if reuse is not None else None
+        if block is not None:
+            rule = _record_reused(stay, block, sink, policy, deadlines)
+            if rule is not None and rule.kind is RuleKind.ROLLING:
+                counted[key] = (days or []) + stay_days(stay, policy)
+            continue
         # no day counted yet for this key: nothing prior, whatever the rule
         prior: Sequence[date] = (
             rolling.prior_days(days, stay.entry_day) if days and _is_rolling(stay, policy) else ()
@@ -120,11 +142,29 @@ def _record_stays(
         deadline, evidence = in_force(stay, terms)
         record_opened(stay, terms, sink, deadline, evidence)
         sink.extend(conditions)
-        record_landside(stay, terms, sink, policy, (deadline, evidence))
+        record_landside(stay, terms.rule_label, sink, policy, (deadline, evidence))
         deadlines[stay.entry.event_id] = deadline
         if terms.rule is not None and terms.rule.kind is RuleKind.ROLLING:
             counted[key] = (days or []) + stay_days(stay, policy)
     return deadlines
+
+
+def _record_reused(
+    stay: Stay,
+    block: Reused,
+    sink: DecisionSink,
+    policy: Policy,
+    deadlines: dict[str, datetime | None],
+) -> RuleVersion | None:
+    """Record a landside stay from its held ``block`` (reusable_block): the entry terms as held,
+    the outcome recorded again unless the block includes it. Returns the rule of the entry."""
+    opened = block.decisions[0]  # STAY_OPENED: the deadline in force and its evidence
+    label, rule = entry_rule(stay, policy)
+    sink.extend(block.decisions)
+    if not block.complete:
+        record_landside(stay, label, sink, policy, (opened.deadline, opened.evidence))
+    deadlines[stay.entry.event_id] = opened.deadline
+    return rule
 
 
 def _is_rolling(stay: Stay, policy: Policy) -> bool:

@@ -22,6 +22,7 @@ from domain.clock import EventClock
 from domain.decisions import Decision, Emission, Status, emission_with_port
 from domain.derive import Derivation, derive, rolling_days
 from domain.events import (
+    CrossingRecorded,
     Event,
     GateHeartbeat,
     TravellerEvent,
@@ -98,7 +99,9 @@ def _refresh(
     events: tuple[TravellerEvent, ...],
     watermark: datetime | None,
     policy: Policy,
+    *,
     late: Decision | None = None,
+    appended: CrossingRecorded | None = None,
 ) -> tuple[TravellerState, list[Emission]]:
     derivation = derive(
         state.traveller_id,
@@ -107,6 +110,7 @@ def _refresh(
         policy,
         forgotten_jurisdictions(state),
         held=state.decisions,
+        appended=appended,
     )
     current = derivation.decisions
     unjudged = unjudged_decisions(state)  # not derived from the history: carried over
@@ -163,12 +167,25 @@ def apply_event(
         if late is not None and events is not None:
             # a fact is still admitted: the retained crossings it supports are judged with it
             kept = events if is_fact(event) else state.events
-            return _refresh(state, kept, watermark, policy, late)
+            return _refresh(state, kept, watermark, policy, late=late)
     if events is None:
         if watermark is None:
             return state, []
         return advance_watermark(state, watermark, policy)
-    return _refresh(state, events, watermark, policy)
+    return _refresh(state, events, watermark, policy, appended=_appended(state, event))
+
+
+def _appended(state: TravellerState, event: TravellerEvent) -> CrossingRecorded | None:
+    """``event`` if it is a crossing later than all the state holds, whose decisions are then
+    exactly the derivation of its history (nothing was forgotten, so pruning dropped no stay's
+    decision), and it corrects nothing: the derivation may reuse the untouched stays' decisions.
+    """
+    if type(event) is not CrossingRecorded or event.corrects is not None or state.forgotten:
+        return None
+    events = state.events
+    if not events or events[-1].occurred_at >= event.occurred_at:
+        return None
+    return event
 
 
 def advance_watermark(

@@ -152,7 +152,7 @@ class DecisionSink:
         held, self._held = self._held or [], None
         return held
 
-    def extend(self, decisions: list[Decision]) -> None:
+    def extend(self, decisions: Iterable[Decision]) -> None:
         """Record decisions built earlier."""
         for d in decisions:
             self.decisions[d.decision_id] = d

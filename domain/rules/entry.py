@@ -29,6 +29,7 @@ from domain.rules.permits import find_talent_permit
 from domain.rules.sequence import Stay
 
 NO_RULE = "NO-RULE"
+DIRECT_TRANSIT_LABEL = "DIRECT-TRANSIT"
 
 
 class Terms(NamedTuple):
@@ -59,12 +60,12 @@ def assess_entry(
         sink.add(
             Code.DIRECT_TRANSIT_LEFT_AIRSIDE,
             jur,
-            "DIRECT-TRANSIT",
+            DIRECT_TRANSIT_LABEL,
             ev,
             at,
             f"landside entry at {entry.port} on a direct-transit basis: no basis for a stay",
         )
-        return Terms("DIRECT-TRANSIT", None, None, entry.permitted_until, None)
+        return Terms(DIRECT_TRANSIT_LABEL, None, None, entry.permitted_until, None)
     rule = policy.rule_for(basis, jur, day)
     if rule is None:
         sink.add(
@@ -93,6 +94,20 @@ def assess_entry(
     if permit is not None and basis is Basis.TALENT and deadline is not None:
         _check_within_permit(stay, permit, deadline, sink, label)
     return Terms(label, rule, computed, deadline, permit)
+
+
+def entry_rule(stay: Stay, policy: Policy) -> tuple[str, RuleVersion | None]:
+    """The rule label and version :func:`assess_entry` judges the stay's entry by (without
+    recording anything: for a stay whose entry terms are reused from the held decisions)."""
+    basis = stay.entry.basis
+    if basis is None:
+        return NO_RULE, None
+    if basis is Basis.DIRECT_TRANSIT:
+        return DIRECT_TRANSIT_LABEL, None
+    rule = policy.rule_for(basis, stay.jurisdiction, stay.entry_day)
+    if rule is None:
+        return NO_RULE, None
+    return rule.label, rule
 
 
 def _officers_deadline(

@@ -69,13 +69,14 @@ def record_opened(
 
 
 def record_landside(
-    stay: Stay, terms: Terms, sink: DecisionSink, policy: Policy, known: InForce
+    stay: Stay, label: str, sink: DecisionSink, policy: Policy, known: InForce
 ) -> None:
-    """The outcome of a landside stay as far as it is known (``known``: :func:`in_force`)."""
+    """The outcome of a landside stay as far as it is known, judged by the rule labelled
+    ``label`` (``known``: :func:`in_force`)."""
     deadline, evidence = known
-    _record_outcome(stay, terms.rule_label, deadline, evidence, sink, landside=True)
+    _record_outcome(stay, label, deadline, evidence, sink, landside=True)
     if stay.exit is not None and stay.entry.basis is Basis.TWOV:
-        check_twov_exit(stay, stay.exit, terms.rule_label, sink, policy)
+        check_twov_exit(stay, stay.exit, label, sink, policy)
 
 
 def record_airside(stay: Stay, sink: DecisionSink, policy: Policy) -> None:
