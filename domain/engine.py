@@ -157,7 +157,7 @@ def apply_event(
     repeated ``event_id`` changes nothing (beyond what the watermark itself makes due).
     """
     if state is None:
-        state = TravellerState(event.traveller_id)
+        state = new_state(event.traveller_id, (), (), None, None, ())
     events: tuple[TravellerEvent, ...] | None
     if state.forgotten and remembers_unjudged(state, event.event_id):
         events = None

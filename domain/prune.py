@@ -83,13 +83,34 @@ def next_prune(
         if earliest is None or candidate < earliest:
             earliest = candidate
         _attach(stay, attached)
+    unattached = _unattached_candidate(events, attached, base)
+    if unattached is not None and (earliest is None or unattached < earliest):
+        earliest = unattached
+    if earliest is None:
+        return None
+    if watermark is not None and earliest <= watermark:
+        earliest = watermark + RECHECK
+    return earliest
+
+
+def _unattached_candidate(
+    events: tuple[TravellerEvent, ...], attached: set[str], base: timedelta
+) -> datetime | None:
+    """The earliest pruning candidate among the events no stay is made of (sorted ``events``)."""
+    earliest: datetime | None = None
     consent_seen = False
     for e in events:
         if e.event_id in attached:
             continue
-        if isinstance(e, CrossingRecorded | StayExtended):
+        kind = type(e)
+        if kind is CrossingRecorded or kind is StayExtended:
             candidate = e.occurred_at + base
-        elif isinstance(e, PermitIssued | PreRegistrationRecorded):
+            if earliest is None or candidate < earliest:
+                earliest = candidate
+            # the history is sorted and no later event's candidate is before its own instant
+            # plus ``base``: nothing after this one can be earlier
+            break
+        if isinstance(e, PermitIssued | PreRegistrationRecorded):
             expired = validity_end(e)
             candidate = max(e.occurred_at, expired) + base
         elif isinstance(e, BiometricConsentRecorded):
@@ -103,10 +124,6 @@ def next_prune(
             continue
         if earliest is None or candidate < earliest:
             earliest = candidate
-    if earliest is None:
-        return None
-    if watermark is not None and earliest <= watermark:
-        earliest = watermark + RECHECK
     return earliest
 
 
