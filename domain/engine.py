@@ -304,11 +304,9 @@ class Engine:
         index = self._index
         index.push(0, old, state)
         if index.size(0) > 2 * self._live_entries + _STALE_SLACK:
-            # stale entries (instants that moved) would pile up until popped: rebuild from the
-            # live instants, which pop in the same order (amortised: at most once per doubling)
-            self._live_entries = index.load(
-                0, ((tid, s.due, s.prune_at) for tid, s in states.items())
-            )
+            # stale entries (instants that moved) would pile up until popped: keep the live
+            # instants only, which pop in the same order (amortised: at most once per doubling)
+            self._live_entries = index.compact(0, states)
 
     def _fire(self, watermark: datetime) -> list[Emission]:
         index = self._index

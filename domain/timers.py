@@ -9,7 +9,7 @@ by comparing them with the traveller's current state.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 
 from domain.state import TravellerState
@@ -45,6 +45,21 @@ class DeadlineIndex:
         self.prune[shard] = prune
         return len(due) + len(prune)
 
+    def compact(self, shard: int, states: Mapping[str, TravellerState]) -> int:
+        """Drop the shard's stale entries (an instant its traveller no longer has, or a repeat of
+        a live one); returns the entries left.
+
+        Every live instant already has an entry (:meth:`push` adds each new one), so this keeps
+        those tuples rather than building one per traveller as :meth:`load` does: a rebuild
+        allocating tens of thousands of tuples at once sets the garbage collector off, and full
+        collections of the engine's states cost more than the rebuild itself.
+        """
+        due = _live(self.due.get(shard, []), states, _due_of)
+        prune = _live(self.prune.get(shard, []), states, _prune_at_of)
+        self.due[shard] = due
+        self.prune[shard] = prune
+        return len(due) + len(prune)
+
     def forget(self, shards: Iterable[int] | None = None) -> None:
         """Drop heaps (all when ``shards`` is None): they are rebuilt on next use."""
         if shards is None:
@@ -65,3 +80,29 @@ class DeadlineIndex:
     def size(self, shard: int) -> int:
         """Entries (live or stale) held for ``shard``."""
         return len(self.due.get(shard, ())) + len(self.prune.get(shard, ()))
+
+
+def _due_of(state: TravellerState) -> datetime | None:
+    return state.due
+
+
+def _prune_at_of(state: TravellerState) -> datetime | None:
+    return state.prune_at
+
+
+def _live(
+    heap: list[Entry],
+    states: Mapping[str, TravellerState],
+    instant: Callable[[TravellerState], datetime | None],
+) -> list[Entry]:
+    """The entries of ``heap`` that are their traveller's current instant, once each, as a heap."""
+    kept: list[Entry] = []
+    seen: set[str] = set()
+    for entry in heap:
+        at, tid = entry
+        state = states.get(tid)
+        if state is not None and instant(state) == at and tid not in seen:
+            seen.add(tid)
+            kept.append(entry)
+    heapq.heapify(kept)
+    return kept

@@ -233,3 +233,27 @@ def test_stale_deadline_entries_are_dropped_without_changing_what_fires(
     assert compacted == kept
     assert len(kept) > 1000
     assert compacted_size < kept_size  # stale entries were dropped
+
+
+def test_compacting_the_heaps_keeps_exactly_the_instants_a_rebuild_would_load() -> None:
+    # The engine drops stale entries in place (DeadlineIndex.compact) instead of rebuilding the
+    # heaps from its states: the live entries must be the same, once each, still heaps.
+    import heapq
+    from datetime import date
+
+    from domain.timers import DeadlineIndex
+    from producers.simulator import SimulationConfig, simulate
+
+    engine = Engine(POLICY)
+    for e in simulate(
+        SimulationConfig(start=date(2025, 12, 1), days=2, travellers=300, violation_share=0.2)
+    ).events:
+        engine.process(e)
+    states = engine._states
+    index = engine._index
+    assert index.size(0) > index.compact(0, states) > 0
+    rebuilt = DeadlineIndex()
+    rebuilt.load(0, ((tid, s.due, s.prune_at) for tid, s in states.items()))
+    for heap, expected in ((index.due[0], rebuilt.due[0]), (index.prune[0], rebuilt.prune[0])):
+        assert sorted(heap) == sorted(expected)
+        assert [heapq.heappop(heap) for _ in range(len(heap))] == sorted(expected)
