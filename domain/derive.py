@@ -128,10 +128,11 @@ def _record_stays(
         days = counted.get(key)
         block = reusable_block(reuse, stay) if reuse is not None else None
         if block is not None:
-            rule = _record_reused(stay, block, sink, policy, deadlines)
-            if rule is not None and rule.kind is RuleKind.ROLLING:
-                counted[key] = (days or []) + stay_days(stay, policy)
-            continue
+            reused, rule = _record_reused(stay, block, sink, policy, deadlines)
+            if reused:
+                if rule is not None and rule.kind is RuleKind.ROLLING:
+                    counted[key] = (days or []) + stay_days(stay, policy)
+                continue
         # no day counted yet for this key: nothing prior, whatever the rule
         prior: Sequence[date] = (
             rolling.prior_days(days, stay.entry_day) if days and _is_rolling(stay, policy) else ()
@@ -155,16 +156,20 @@ def _record_reused(
     sink: DecisionSink,
     policy: Policy,
     deadlines: dict[str, datetime | None],
-) -> RuleVersion | None:
+) -> tuple[bool, RuleVersion | None]:
     """Record a landside stay from its held ``block`` (reusable_block): the entry terms as held,
-    the outcome recorded again unless the block includes it. Returns the rule of the entry."""
+    the outcome recorded again unless the block includes it. Returns whether it did, and the rule
+    of the entry; it does not if the block was derived by another rule or policy version (a worker
+    restarted with a new policy judges the stay again)."""
     opened = block.decisions[0]  # STAY_OPENED: the deadline in force and its evidence
     label, rule = entry_rule(stay, policy)
+    if opened.rule != sink.rule_text(label):
+        return False, rule
     sink.extend(block.decisions)
     if not block.complete:
         record_landside(stay, label, sink, policy, (opened.deadline, opened.evidence))
     deadlines[stay.entry.event_id] = opened.deadline
-    return rule
+    return True, rule
 
 
 def _is_rolling(stay: Stay, policy: Policy) -> bool:

@@ -180,11 +180,7 @@ class DecisionSink:
         overstay_seconds: int | None = None,
     ) -> None:
         """Record one decision."""
-        policy = self.policy
-        version = policy.version
-        rule = SHARED_TEXTS.get((rule_label, version))
-        if rule is None:
-            rule = shared_text((rule_label, version), lambda: f"{rule_label}/policy:{version}")
+        rule = self.rule_text(rule_label)
         decision = self._derived_again(
             code, jurisdiction, rule, evidence, deadline, overstay_seconds, observed_at, detail
         )
@@ -192,6 +188,14 @@ class DecisionSink:
             self._held.append(decision)
         else:
             self.decisions[decision.decision_id] = decision
+
+    def rule_text(self, rule_label: str) -> str:
+        """A decision's ``rule``: the rule's label and the policy version (one shared string)."""
+        version = self.policy.version
+        rule = SHARED_TEXTS.get((rule_label, version))
+        if rule is None:
+            rule = shared_text((rule_label, version), lambda: f"{rule_label}/policy:{version}")
+        return rule
 
     def _derived_again(  # noqa: PLR0917 - the fields of the decision, in order
         self,

@@ -230,3 +230,26 @@ def test_no_reuse_when_a_stays_decisions_are_not_contiguous() -> None:
     assert stay_blocks(held, later, policy) is not None
     shuffled = (held[0], held[-1], *held[1:-1])  # the first stay's block split by the second's
     assert stay_blocks(shuffled, later, policy) is None
+
+
+def test_a_stay_held_under_another_policy_version_is_judged_again() -> None:
+    # A worker restarted with a new policy over its stored states: the full derivation re-issues
+    # every decision under the new version, and so must the one that reuses held stays.
+    policy = default_policy()
+    newer = replace(policy, version=policy.version + "-next")
+    at = BASE
+    history = [
+        to_event(crossing("T", "HK-LO-WU", "ENTRY", iso(at), basis="VISITOR", event_id="a")),
+        to_event(crossing("T", "HK-LO-WU", "EXIT", iso(at + timedelta(hours=5)), event_id="b")),
+        to_event(
+            crossing("T", "MO-BORDER-GATE", "ENTRY", iso(at + timedelta(hours=9)), basis="VISITOR")
+        ),
+    ]
+    appended = to_event(crossing("T", "MO-HZMB", "EXIT", iso(at + timedelta(days=2))))
+    assert isinstance(appended, CrossingRecorded)
+    held = tuple(derive("T", tuple(history), None, policy).decisions.values())  # type: ignore[arg-type]
+    events = (*history, appended)
+    full = derive("T", events, None, newer, held=held)  # type: ignore[arg-type]
+    reused = derive("T", events, None, newer, held=held, appended=appended)  # type: ignore[arg-type]
+    _same(reused, full)
+    assert all(d.rule.endswith("-next") for d in reused.decisions.values())
