@@ -59,7 +59,7 @@ def stay_blocks(
     """The per-stay blocks of ``held`` (the derivation of the history before ``appended``).
 
     ``None`` when the held set is not shaped as a derivation lists it (a stay's decisions not
-    contiguous), or when the policy's contactless code could be a stay's.
+    contiguous, or after another kind), or when the policy's contactless code could be a stay's.
     """
     contactless = policy.settings.contactless_not_enabled_code
     if contactless not in _AFTER_STAYS:
@@ -68,8 +68,10 @@ def stay_blocks(
     start = 0
     current: str | None = None
     for i, d in enumerate(held):
-        code = d.code
-        if code in _AFTER_STAYS or (d.jurisdiction is None and code is Code.POLICY_REVIEW):
+        if _after_stays(d):
+            for later in range(i + 1, len(held)):
+                if not _after_stays(held[later]):
+                    return None  # a stay's decision after the others: not a derivation's order
             break
         first = d.evidence[0] if d.evidence else None
         if first != current:
@@ -83,6 +85,12 @@ def stay_blocks(
     if current is not None:
         blocks[current] = (start, i)
     return HeldStays(held, blocks, appended)
+
+
+def _after_stays(d: Decision) -> bool:
+    """Whether ``d`` is one of the decisions a derivation lists after every stay's."""
+    code = d.code
+    return code in _AFTER_STAYS or (d.jurisdiction is None and code is Code.POLICY_REVIEW)
 
 
 def touched(stay: Stay, crossing: CrossingRecorded) -> bool:

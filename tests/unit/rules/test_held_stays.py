@@ -253,3 +253,18 @@ def test_a_stay_held_under_another_policy_version_is_judged_again() -> None:
     reused = derive("T", events, None, newer, held=held, appended=appended)  # type: ignore[arg-type]
     _same(reused, full)
     assert all(d.rule.endswith("-next") for d in reused.decisions.values())
+
+
+def test_no_reuse_when_a_stays_decision_comes_after_the_others() -> None:
+    policy = default_policy()
+    at = BASE
+    history = [
+        to_event(crossing("T", "HK-LOK-MA-CHAU", "EXIT", iso(at), event_id="stray")),
+        to_event(crossing("T", "HK-LO-WU", "ENTRY", iso(at + timedelta(days=3)), basis="VISITOR")),
+    ]
+    held = tuple(derive("T", tuple(history), None, policy).decisions.values())  # type: ignore[arg-type]
+    assert [d.code for d in held] == [Code.STAY_OPENED, Code.EXIT_WITHOUT_ENTRY]
+    later = to_event(crossing("T", "HK-LOK-MA-CHAU", "EXIT", iso(at + timedelta(days=4))))
+    assert isinstance(later, CrossingRecorded)
+    assert stay_blocks(held, later, policy) is not None
+    assert stay_blocks(held[::-1], later, policy) is None
