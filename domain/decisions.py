@@ -111,19 +111,17 @@ def new_emission(
     em: Emission = _new(Emission)
     _set_status(em, status)
     _set_decision(em, decision)
-    if first is None:
-        _set_port(em, None)
-        _set_port_at(em, None)
-    else:
-        _set_port(em, first.port)
-        _set_port_at(em, first.occurred_at)
-    if last is None:
-        _set_last_port(em, None)
-        _set_last_at(em, None)
-    else:
-        _set_last_port(em, last.port)
-        _set_last_at(em, last.occurred_at)
+    port, port_at = _place(first)
+    _set_port(em, port)
+    _set_port_at(em, port_at)
+    last_port, last_at = _place(last)
+    _set_last_port(em, last_port)
+    _set_last_at(em, last_at)
     return em
+
+
+def _place(crossing: CrossingRecorded | None) -> tuple[str | None, datetime | None]:
+    return (None, None) if crossing is None else (crossing.port, crossing.occurred_at)
 
 
 def fold_emissions(emissions: Iterable[Emission]) -> dict[str, Decision]:
