@@ -140,13 +140,6 @@ def fold_emissions(emissions: Iterable[Emission]) -> dict[str, Decision]:
     return held
 
 
-def with_ports(emissions: list[Emission], *histories: Sequence[TravellerEvent]) -> list[Emission]:
-    """``emissions`` with their places (:attr:`Emission.port`, ``port_at``, ``last_port``,
-    ``last_at``) set from the crossings in ``histories``, as :func:`emission_with_port` sets them.
-    """
-    return [emission_with_port(em.status, em.decision, histories) for em in emissions]
-
-
 def emission_with_port(
     status: Status, decision: Decision, histories: tuple[Sequence[TravellerEvent], ...]
 ) -> Emission:

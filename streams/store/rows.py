@@ -235,6 +235,12 @@ def event_row(
     ).as_mapping()
 
 
+# The decision columns that hold an instant: those with a ``_ms`` companion.
+_DECISION_INSTANTS = frozenset(
+    c.removesuffix("_ms") for c in columns(DecisionRow) if c.endswith("_ms")
+)
+
+
 def decision_row(
     emission: Emission, at: Coordinates, emitted_at: datetime, ingested_at: datetime
 ) -> dict[str, Any]:
@@ -247,7 +253,7 @@ def decision_row(
     for name, value in emission_fields(emission).items():
         if isinstance(value, datetime):
             fields[name], fields[f"{name}_ms"] = split_instant(value)
-        elif name in ("deadline", "port_at", "last_at"):  # an instant column that is null
+        elif name in _DECISION_INSTANTS:  # an instant column that is null
             fields[name], fields[f"{name}_ms"] = None, None
         else:
             fields[name] = value

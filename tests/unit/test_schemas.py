@@ -311,13 +311,20 @@ def test_an_emission_with_a_naive_port_instant_is_refused() -> None:
         codec.encode_emission(naive)
 
 
-def test_an_emission_written_before_the_port_decodes_without_one() -> None:
+def _older_record(**places: object) -> dict[str, object]:
+    """SAMPLE_EMISSION as an older writer's record (instants as Avro takes them), with
+    ``places`` for the place fields that writer had."""
     d = SAMPLE_EMISSION.decision
-    record = {
+    return {
         **emission_to_json_dict(SAMPLE_EMISSION),
         "deadline": d.deadline,
         "observed_at": d.observed_at,
+        **places,
     }
+
+
+def test_an_emission_written_before_the_port_decodes_without_one() -> None:
+    record = _older_record()
     for version in (1, 2):
         writer = dict(codec.schema_history("DecisionEmitted"))[version]
         assert "port" not in [f["name"] for f in writer["fields"]]
@@ -326,13 +333,7 @@ def test_an_emission_written_before_the_port_decodes_without_one() -> None:
 
 
 def test_an_emission_written_before_the_port_instant_decodes_without_one() -> None:
-    d = SAMPLE_EMISSION.decision
-    record = {
-        **emission_to_json_dict(SAMPLE_EMISSION),
-        "deadline": d.deadline,
-        "observed_at": d.observed_at,
-        "port": "CN-LUOHU",
-    }
+    record = _older_record(port="CN-LUOHU")
     writer = dict(codec.schema_history("DecisionEmitted"))[3]
     assert "port_at" not in [f["name"] for f in writer["fields"]]
     decoded = codec.decode_emission(codec.encode_with_writer(writer, record))
@@ -349,14 +350,7 @@ def test_an_emission_keeps_the_place_of_its_last_evidence() -> None:
 
 
 def test_an_emission_written_before_the_last_place_decodes_without_one() -> None:
-    d = SAMPLE_EMISSION.decision
-    record = {
-        **emission_to_json_dict(SAMPLE_EMISSION),
-        "deadline": d.deadline,
-        "observed_at": d.observed_at,
-        "port": "CN-LUOHU",
-        "port_at": d.observed_at,
-    }
+    record = _older_record(port="CN-LUOHU", port_at=SAMPLE_EMISSION.decision.observed_at)
     writer = dict(codec.schema_history("DecisionEmitted"))[4]
     assert "last_port" not in [f["name"] for f in writer["fields"]]
     decoded = codec.decode_emission(codec.encode_with_writer(writer, record))
