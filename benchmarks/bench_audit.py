@@ -22,7 +22,9 @@ The issue's report scale is ``--events 100000000`` (about 30 M emissions); a sma
 an ordinary run to a few minutes. ``--skip-baseline-over S`` stops timing a baseline query after
 its warm-up run took more than S seconds (it is reported with that one run);
 ``--no-baseline-queries`` times none (at 100 M a recomputed view takes minutes; the plain tables
-are still loaded, for the load ratio).
+are still loaded, for the load ratio). ``--store DIR`` keeps the chDB directory: the first run
+loads it and records the load's figures in ``DIR/loaded.json``; a later run finds that file and
+times the queries on the stored data again without reloading (a 100 M load takes over an hour).
 """
 
 from __future__ import annotations
@@ -99,9 +101,8 @@ def timed(run: Callable[[], Any], runs: int, give_up: float | None) -> dict[str,
     return {"seconds": statistics.median(times), "runs": times, "rows": rows}
 
 
-def probes(store: Store, generator: Generator) -> dict[str, str]:
+def probes(store: Store, traveller: str) -> dict[str, str]:
     """Questions beyond the guide's ten: one traveller, one port-day, one day, full lists."""
-    traveller = generator.travellers[len(generator.travellers) // 2]
     busiest = store.query(
         "SELECT day, count() AS n FROM (SELECT toDate(observed_at) AS day FROM decisions) "
         "GROUP BY day ORDER BY n DESC, day LIMIT 1"
@@ -159,14 +160,46 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--only", default="", help="time only queries whose label matches")
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "var/bench/audit.json")
-    parser.add_argument("--dir", type=Path, default=None, help="chDB directory (default: temp)")
+    parser.add_argument("--dir", type=Path, default=None, help="parent of the temporary store")
+    parser.add_argument("--store", type=Path, default=None, help="keep (and reuse) this store")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="bench-audit-", dir=args.dir) as tmp:
-        report = run(Settings.from_env().with_overrides(chdb_path=Path(tmp)), args)
+    if args.store is not None:
+        args.store.mkdir(parents=True, exist_ok=True)
+        report = run(Settings.from_env().with_overrides(chdb_path=args.store), args)
+    else:
+        with tempfile.TemporaryDirectory(prefix="bench-audit-", dir=args.dir) as tmp:
+            report = run(Settings.from_env().with_overrides(chdb_path=Path(tmp)), args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
+
+
+def loaded_before(settings: Settings, events: int) -> dict[str, Any] | None:
+    """The figures of an earlier load into this (kept) store, or None if it holds none."""
+    path = settings.chdb_path / "loaded.json"
+    if not path.exists():
+        return None
+    loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    if loaded["events"] != events:
+        raise SystemExit(f"{path}: loaded with {loaded['events']:,} events, not {events:,}")
+    return loaded
+
+
+def load_both(stores: dict[str, Store], events: int, settings: Settings) -> dict[str, Any]:
+    """Load ``events`` generated events into both databases; the load's figures."""
+    plain_store(stores["plain"])
+    generator = Generator(events=events)
+    print(f"audit benchmark: {events:,} events into chDB", file=sys.stderr)
+    spent = load(stores, generator, settings.sink_batch_size)
+    rows = generator.made + generator.emissions
+    return {
+        "events": events,
+        "emissions": generator.emissions,
+        "crossings": generator.crossings,
+        "traveller": generator.travellers[len(generator.travellers) // 2],
+        "load_rows_per_second": {name: rows / seconds for name, seconds in spent.items()},
+    }
 
 
 def run(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
@@ -175,21 +208,24 @@ def run(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
         name: open_store(settings.with_overrides(clickhouse_database=name), "writer", "chdb")
         for name in ("maintained", "plain")
     }
-    for store in stores.values():
-        store.migrate()
-    plain_store(stores["plain"])
-    generator = Generator(events=args.events)
-    print(f"audit benchmark: {args.events:,} events into chDB", file=sys.stderr)
-    spent = load(stores, generator, settings.sink_batch_size)
-    rows = generator.made + generator.emissions
-    loads = {name: rows / seconds for name, seconds in spent.items()}
+    loaded = loaded_before(settings, args.events)
+    if loaded is None:
+        for store in stores.values():
+            store.migrate()
+        loaded = load_both(stores, args.events, settings)
+        if args.store is not None:
+            (args.store / "loaded.json").write_text(json.dumps(loaded), encoding="utf-8")
+    else:  # the plain database stays as loaded; the maintained one is upgraded as a deployment is
+        print(f"audit benchmark: reusing the store loaded with {args.events:,} events")
+        stores["maintained"].migrate()
+    loads = loaded["load_rows_per_second"]
     print(
         f"load rows/s: maintained {loads['maintained']:,.0f}, plain {loads['plain']:,.0f}, "
         f"ratio {loads['maintained'] / loads['plain']:.2f}"
     )
     maintained, plain = stores["maintained"], stores["plain"]
     questions = {f"Q{n}. {q.question}": q.sql for n, q in enumerate(QUESTIONS, 1)}
-    questions.update(probes(maintained, generator))
+    questions.update(probes(maintained, loaded["traveller"]))
     results: dict[str, Any] = {}
     print(f"{'query':62} {'maintained s':>12} {'plain s':>9} {'ratio':>7} {'/scan':>7} rows read")
     for label, sql in questions.items():
@@ -222,8 +258,8 @@ def run(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
             "note": "2 cores shared with other work",
         },
         "events": args.events,
-        "emissions": generator.emissions,
-        "crossings": generator.crossings,
+        "emissions": loaded["emissions"],
+        "crossings": loaded["crossings"],
         "load_rows_per_second": loads,
         "load_ratio_maintained_to_plain": loads["maintained"] / loads["plain"],
         "disk_bytes": sizes,
