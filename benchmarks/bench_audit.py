@@ -120,6 +120,10 @@ def probes(store: Store, traveller: str) -> dict[str, str]:
         "overstays, one port-day": f"SELECT * FROM overstays {port_day}",
         "suspected_overstayers, one port-day": f"SELECT * FROM suspected_overstayers {port_day}",
         "suspected_overstayers, full list": "SELECT * FROM suspected_overstayers",
+        # The same in ClickHouse alone (no result sent to Python): the share of the Python read.
+        "suspected_overstayers, full list, FORMAT Null": (
+            "SELECT * FROM suspected_overstayers FORMAT Null"
+        ),
         "decisions_by_rule_port_day, one day": (
             f"SELECT * FROM decisions_by_rule_port_day WHERE day = toDate('{busiest}')"
         ),
@@ -202,6 +206,35 @@ def load_both(stores: dict[str, Store], events: int, settings: Settings) -> dict
     }
 
 
+def time_questions(
+    maintained: Store, plain: Store, questions: dict[str, str], args: argparse.Namespace
+) -> dict[str, Any]:
+    """Time each question (matching ``--only``) on both databases; print a line for each."""
+    results: dict[str, Any] = {}
+    print(f"{'query':62} {'maintained s':>12} {'plain s':>9} {'ratio':>7} {'/scan':>7} rows read")
+    for label, sql in questions.items():
+        if not re.search(args.only, label):
+            continue
+        new = timed(functools.partial(maintained.query, sql), args.runs, None)
+        scan = timed(functools.partial(maintained.query, SCAN), args.runs, None)
+        new["scan_seconds"] = scan["seconds"]  # the same table read bare, right after
+        new["rows_read"] = rows_read(maintained, sql)
+        if args.no_baseline_queries:
+            old = {"seconds": float("nan"), "runs": [], "rows": None, "not_timed": True}
+        else:
+            old_sql = on_plain_tables(sql, "plain")
+            old = timed(functools.partial(plain.query, old_sql), args.runs, args.skip_baseline_over)
+        results[label] = {"sql": sql, "maintained": new, "plain": old}
+        ratio = old["seconds"] / new["seconds"] if new["seconds"] else float("inf")
+        per_scan = new["seconds"] / scan["seconds"]
+        print(
+            f"{label[:62]:62} {new['seconds']:12.3f} {old['seconds']:9.3f} {ratio:7.1f} "
+            f"{per_scan:7.2f} {new['rows_read']:,}",
+            flush=True,
+        )
+    return results
+
+
 def run(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
     """The whole benchmark on one chDB directory; returns the report."""
     stores = {
@@ -226,28 +259,7 @@ def run(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
     maintained, plain = stores["maintained"], stores["plain"]
     questions = {f"Q{n}. {q.question}": q.sql for n, q in enumerate(QUESTIONS, 1)}
     questions.update(probes(maintained, loaded["traveller"]))
-    results: dict[str, Any] = {}
-    print(f"{'query':62} {'maintained s':>12} {'plain s':>9} {'ratio':>7} {'/scan':>7} rows read")
-    for label, sql in questions.items():
-        if not re.search(args.only, label):
-            continue
-        new = timed(functools.partial(maintained.query, sql), args.runs, None)
-        scan = timed(functools.partial(maintained.query, SCAN), args.runs, None)
-        new["scan_seconds"] = scan["seconds"]  # the same table read bare, right after
-        new["rows_read"] = rows_read(maintained, sql)
-        if args.no_baseline_queries:
-            old = {"seconds": float("nan"), "runs": [], "rows": None, "not_timed": True}
-        else:
-            old_sql = on_plain_tables(sql, "plain")
-            old = timed(functools.partial(plain.query, old_sql), args.runs, args.skip_baseline_over)
-        results[label] = {"sql": sql, "maintained": new, "plain": old}
-        ratio = old["seconds"] / new["seconds"] if new["seconds"] else float("inf")
-        per_scan = new["seconds"] / scan["seconds"]
-        print(
-            f"{label[:62]:62} {new['seconds']:12.3f} {old['seconds']:9.3f} {ratio:7.1f} "
-            f"{per_scan:7.2f} {new['rows_read']:,}",
-            flush=True,
-        )
+    results = time_questions(maintained, plain, questions, args)
     sizes = {name: disk(store) for name, store in stores.items()}
     for store in stores.values():
         store.close()

@@ -6,7 +6,9 @@ which ``SET readonly = 1`` is issued (a readonly session cannot lift the setting
 parameters are bound by ClickHouse itself (``{name:Type}``) from values rendered in ClickHouse's
 escaped text format; rows are inserted as ``FORMAT ArrowStream`` data (``streams.store.arrow``),
 never spliced into SQL.
-Results are read as ``JSONCompact`` and converted to Python values by their declared types.
+A SELECT's result is read as an Arrow table and converted column by column, with the types
+``DESCRIBE`` gives; anything else, and results Arrow cannot give exactly, as ``JSONCompact``
+(``streams.store.chdb_read`` says which).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import importlib
 import json
 import re
 from collections.abc import Generator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -36,10 +39,21 @@ from streams.store.base import (
     StoreError,
     quote_identifier,
 )
+from streams.store.chdb_read import Converter, converter, maybe_select, reads_twice
 from streams.store.investigator_guard import investigator_limits, refusal
 
 _CODE = re.compile(r"Code: (\d+)")
 _ZONE = re.compile(r"DateTime\('([^']+)'\)")
+
+
+@dataclass(frozen=True, slots=True)
+class _ArrowPlan:
+    """A result read from Arrow: its columns' names and ClickHouse types, and how each column's
+    Arrow values become Python values."""
+
+    names: tuple[str, ...]
+    types: tuple[str, ...]
+    converters: list[Converter]
 
 
 class ChdbStore(Store):
@@ -79,8 +93,10 @@ class ChdbStore(Store):
 
     def _execute(self, sql: str, params: Mapping[str, Any] | None) -> QueryResult:
         bound = {k: _param_text(v) for k, v in (params or {}).items()}
-        if self._guarded:
-            self._guard(sql, bound)
+        ast = self._guard(sql, bound) if self._guarded else None
+        plan = self._arrow_plan(sql, bound, ast)
+        if plan is not None:
+            return self._read_arrow(sql, bound, plan)
         raw = self._run(sql, bound)
         if not raw.strip():
             return QueryResult((), (), [])
@@ -96,6 +112,44 @@ class ChdbStore(Store):
             tuple(_from_json(t, v) for t, v in zip(types, row, strict=True)) for row in doc["data"]
         ]
         return QueryResult(names, types, rows)
+
+    def _arrow_plan(
+        self, sql: str, bound: Mapping[str, str], ast: list[str] | None
+    ) -> _ArrowPlan | None:
+        """The result's names, types and converters if it can be read from Arrow exactly and
+        without running any part of it twice (see ``chdb_read``); None for ``JSONCompact``."""
+        if not maybe_select(sql):
+            return None
+        if ast is None:
+            try:
+                ast = self._ast(sql, bound)
+            except StoreError:
+                return None  # not a statement EXPLAIN takes: the JSON path reports it
+        if reads_twice(ast):
+            return None
+        try:  # the newline ends a trailing -- comment before the parenthesis
+            described = json.loads(self._run(f"DESCRIBE ({sql}\n)", bound))["data"]
+        except StoreError:
+            return None  # FORMAT, INTO OUTFILE and the like: the JSON path runs or refuses it
+        names = tuple(str(row[0]) for row in described)
+        types = tuple(str(row[1]) for row in described)
+        converters = [converter(t) for t in types]
+        if not all(c is not None for c in converters):
+            return None
+        return _ArrowPlan(names, types, [c for c in converters if c is not None])
+
+    def _read_arrow(self, sql: str, bound: Mapping[str, str], plan: _ArrowPlan) -> QueryResult:
+        try:
+            table = self._conn.query(sql, "ArrowTable", params=bound)
+        except self._errors as e:
+            raise _translate(e) from e
+        if table.num_columns != len(plan.types):
+            raise StoreError(f"the result has {table.num_columns} columns, DESCRIBE said {plan}")
+        columns = [
+            convert(python_values(column))
+            for convert, column in zip(plan.converters, table.columns, strict=True)
+        ]
+        return QueryResult(plan.names, plan.types, list(zip(*columns, strict=True)))
 
     def _stream_columns(
         self, sql: str, params: Mapping[str, Any] | None
@@ -129,18 +183,24 @@ class ChdbStore(Store):
             raise _translate(e) from e
         return bytes(result.bytes()) if result is not None else b""
 
-    def _guard(self, sql: str, bound: Mapping[str, str]) -> None:
-        """Refuse anything but one read-only statement (see ``investigator_guard``)."""
+    def _guard(self, sql: str, bound: Mapping[str, str]) -> list[str]:
+        """Refuse anything but one read-only statement (see ``investigator_guard``); return the
+        statement's ``EXPLAIN AST`` lines."""
         try:
             self._run("SELECT formatQuerySingleLine({q:String})", {"q": _escape_text(sql)})
         except StoreError as e:
             if "Multi-statements" not in str(e):
                 raise  # a syntax error, reported as the parser words it
             raise ReadOnlyError("readonly investigator session: one statement at a time") from e
-        tree = json.loads(self._run(f"EXPLAIN AST {sql}", bound))
-        reason = refusal([str(row[0]) for row in tree["data"]])
+        ast = self._ast(sql, bound)
+        reason = refusal(ast)
         if reason is not None:
             raise ReadOnlyError(f"readonly investigator session: {reason}")
+        return ast
+
+    def _ast(self, sql: str, bound: Mapping[str, str]) -> list[str]:
+        tree = json.loads(self._run(f"EXPLAIN AST {sql}", bound))
+        return [str(row[0]) for row in tree["data"]]
 
     def _insert(self, table: str, columns: Sequence[str], rows: Sequence[Row]) -> None:
         data = arrow_stream(columns, self._column_types(table), rows)
