@@ -37,9 +37,14 @@ def payload_json(event: Event) -> str:
     prefixes, values, tail = layout if layout is not None else _layout(type(event))
     out: list[str] = []
     for prefix, value in zip(prefixes, values(event), strict=True):
-        out.append(prefix)
-        render = _RENDER.get(type(value))
-        out.append(render(value) if render is not None else _renderer(type(value))(value))
+        if value is None:  # most optional fields: no call at all
+            out.append(prefix + "null")
+        elif type(value) is str:
+            out.append(prefix + _json_text(value))
+        else:
+            render = _RENDER.get(type(value))
+            text = render(value) if render is not None else _renderer(type(value))(value)
+            out.append(prefix + text)
     out.append(tail)
     return "".join(out)
 
@@ -74,7 +79,8 @@ def _renderer(cls: type[Any]) -> Callable[[Any], str]:
     (found once per class)."""
     render: Callable[[Any], str]
     if issubclass(cls, StrEnum):
-        render = _enum_text
+        # str(member) is its value, and the encoder escapes a str subclass by its str value
+        render = _json_text
     elif issubclass(cls, datetime):
         render = _instant_text
     elif issubclass(cls, date):
@@ -85,10 +91,6 @@ def _renderer(cls: type[Any]) -> Callable[[Any], str]:
         render = _payload_encode
     _RENDER[cls] = render
     return render
-
-
-def _enum_text(value: StrEnum) -> str:
-    return _json_text(str(value))
 
 
 def _instant_text(value: datetime) -> str:
@@ -103,9 +105,5 @@ def _tuple_text(value: tuple[Any, ...]) -> str:
     return _payload_encode(list(value))
 
 
-def _null_text(_: None) -> str:
-    return "null"
-
-
-# Renderers by exact class; a str is escaped as the encoder escapes it.
-_RENDER: dict[type[Any], Callable[[Any], str]] = {str: _json_text, type(None): _null_text}
+# Renderers by exact class, found once per class (None and str are rendered inline).
+_RENDER: dict[type[Any], Callable[[Any], str]] = {}
