@@ -147,10 +147,14 @@ def _enum_parser(enum: type[StrEnum]) -> _Parser:
     return parse
 
 
+def _parse_text(value: object, field: str) -> object:
+    if type(value) is str and value.strip():  # require_text's own test, for the common case
+        return value
+    return require_text(value, field, InvalidEventError)
+
+
 def _str_parser(name: str) -> _Parser:
-    if name in _ALPHA3_FIELDS:
-        return _parse_str
-    return lambda value, field: require_text(value, field, InvalidEventError)
+    return _parse_str if name in _ALPHA3_FIELDS else _parse_text
 
 
 def _parser_for(name: str) -> _Parser:
