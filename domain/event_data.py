@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -134,7 +133,28 @@ _Parser = Callable[[object, str], object]
 
 
 def _enum_parser(enum: type[StrEnum]) -> _Parser:
-    return lambda value, field: _parse_enum(enum, value, field)
+    members = enum._value2member_map_  # what enum(value) looks a string up in first
+
+    def parse(value: object, field: str) -> object:
+        # A member's own string (every Avro enum symbol) is found here without enum()'s call
+        # machinery; anything else takes the full check and its error.
+        if type(value) is str:
+            member = members.get(value)
+            if member is not None:
+                return member
+        return _parse_enum(enum, value, field)
+
+    return parse
+
+
+def _parse_text(value: object, field: str) -> object:
+    if type(value) is str and value.strip():  # require_text's own test, for the common case
+        return value
+    return require_text(value, field, InvalidEventError)
+
+
+def _str_parser(name: str) -> _Parser:
+    return _parse_str if name in _ALPHA3_FIELDS else _parse_text
 
 
 def _parser_for(name: str) -> _Parser:
@@ -152,22 +172,18 @@ def _parser_for(name: str) -> _Parser:
         return _parse_int
     if name == "destinations":
         return _parse_destinations
-    return _parse_str
+    return _str_parser(name)
 
 
-@dataclass(frozen=True, slots=True)
-class _FieldSpec:
-    name: str
-    required: bool
-    parse: _Parser
-
+# One field of an event type: its name, whether it is required, its parser.
+_FieldSpec = tuple[str, bool, _Parser]
 
 # Per event type, its fields' parsers, computed once: validation is on every hot path.
 _SPECS: dict[str, tuple[type[Any], tuple[_FieldSpec, ...], frozenset[str]]] = {
     name: (
         cls,
         tuple(
-            _FieldSpec(f.name, f.default is dataclasses.MISSING, _parser_for(f.name))
+            (f.name, f.default is dataclasses.MISSING, _parser_for(f.name))
             for f in dataclasses.fields(cls)
         ),
         frozenset(f.name for f in dataclasses.fields(cls)) | {"type"},
@@ -191,13 +207,13 @@ def event_from_mapping(data: Mapping[str, Any]) -> Event:
         unknown = sorted(set(data) - known)
         raise InvalidEventError(unknown[0], f"unknown field for {type_name}")
     kwargs: dict[str, object] = {}
-    for f in fields:
-        value = data.get(f.name)
+    for name, required, parse in fields:
+        value = data.get(name)
         if value is None:
-            if f.required:
-                raise InvalidEventError(f.name, f"required field missing for {type_name}")
+            if required:
+                raise InvalidEventError(name, f"required field missing for {type_name}")
             continue
-        kwargs[f.name] = f.parse(value, f.name)
+        kwargs[name] = parse(value, name)
     event: Event = cls(**kwargs)
     _check_invariants(event)
     return event

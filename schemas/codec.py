@@ -175,7 +175,8 @@ def _decode(data: bytes, named: bool = False) -> tuple[str, dict[str, Any]]:
         raise DecodeError(f"unknown writer schema fingerprint {fp.hex()}")
     # Same fingerprint as the current schema: no resolution needed (the common, fast case).
     reader = None if fp == _CURRENT_FP[writer.record] else _READERS[writer.record]
-    body = io.BytesIO(data[HEADER_SIZE:])
+    body = io.BytesIO(data)  # shares the bytes of a bytes message: no copy of the body
+    body.seek(HEADER_SIZE)
     try:
         record = fastavro.schemaless_reader(body, writer.schema, reader, return_record_name=named)
     except (
@@ -192,7 +193,7 @@ def _decode(data: bytes, named: bool = False) -> tuple[str, dict[str, Any]]:
         raise DecodeError(
             f"corrupt or truncated {writer.record} v{writer.version} body: {type(e).__name__}: {e}"
         ) from e
-    left = len(data) - HEADER_SIZE - body.tell()
+    left = len(data) - body.tell()
     if left:
         raise DecodeError(f"corrupt {writer.record} body: {left} trailing bytes")
     if not isinstance(record, dict):

@@ -53,14 +53,12 @@ from typing import Any
 
 from base.errors import LedgerError
 from base.settings import Settings
-from schemas.codec import decode_event
 from schemas.mapping import Coordinates
-from streams.edge import EdgeLimits, EdgeViolation, check_record, check_storable, record_instant
 from streams.sink_group import Rebalances, claim, commit_to_group, sink_group
 from streams.sink_kafka import open_consumer, topic_partitions
 from streams.sink_retry import Fenced, SinkError, SinkStats, Stopped, StoreCalls
+from streams.sink_rows import SinkRows, record_time, storable
 from streams.store.base import Store, Table, TopicPartition
-from streams.store.records import event_record_row, record_row
 from streams.trust.sinklog import SinkLog
 
 __all__ = ["Sink", "SinkError", "SinkStats", "record_time"]
@@ -95,7 +93,7 @@ class Sink:
         self._skip: dict[TopicPartition, set[int]] = {}
         self._stop = threading.Event()
         self._calls = StoreCalls(store, self.stats)
-        self._limits = EdgeLimits.from_settings(settings)
+        self._rows = SinkRows(settings)
         self.merkle = SinkLog(settings, store)
 
     # -- public API ---------------------------------------------------------------------------
@@ -192,12 +190,15 @@ class Sink:
         )
         claimed = self._rebalanced(consumer, rebalances)
         held = set(self._committed) - claimed
+        # One ingestion instant per poll: its rows share the second, checked storable once.
+        now = datetime.now(UTC)
+        now_storable = storable(now)
         for tp, records in batch.items():
             # Records of a partition claimed just now were fetched before its seek to the
             # stored point; those of a partition no longer held are its new holder's.
             if (tp.topic, tp.partition) in held:
                 for record in records:
-                    self._take(record)
+                    self._take(record, now, now_storable)
         self._step_over_markers(consumer)
 
     def _rebalanced(self, consumer: Any, rebalances: Rebalances) -> set[TopicPartition]:
@@ -266,7 +267,7 @@ class Sink:
                 if self._pending_since is None:
                     self._pending_since = time.monotonic()
 
-    def _take(self, record: Any) -> None:
+    def _take(self, record: Any, now: datetime, now_storable: bool) -> None:
         key: TopicPartition = (record.topic, record.partition)
         offset = int(record.offset)
         self.stats.consumed += 1
@@ -282,7 +283,7 @@ class Sink:
         table = self._tables[record.topic]
         at = Coordinates(record.topic, record.partition, offset)
         try:
-            row = self._row(table, record, at)
+            row = self._rows.row(table, record, at, now, now_storable)
         except LedgerError as e:
             bad = self._pending_skipped.undecodable
             bad[record.topic] = bad.get(record.topic, 0) + 1
@@ -297,31 +298,6 @@ class Sink:
         self.merkle.stamp(key, record.value, row)
         self._pending[table].append(row)
         self._pending_rows += 1
-
-    def _row(self, table: Table, record: Any, at: Coordinates) -> dict[str, Any]:
-        """The row of one record; a :class:`LedgerError` if it has none (see ``_take``)."""
-        row = self._unchecked_row(table, record, at)
-        for column, value in row.items():  # the server refuses a whole batch over one of these
-            if isinstance(value, datetime):
-                check_storable(value, column)
-        return row
-
-    def _unchecked_row(self, table: Table, record: Any, at: Coordinates) -> dict[str, Any]:
-        value: bytes | None = record.value
-        timestamp_ms: int | None = getattr(record, "timestamp", None)
-        if value is None:
-            raise SinkError("empty message (tombstone)")
-        now = datetime.now(UTC)
-        if table is Table.EVENTS:
-            # The events table holds the events that passed the worker's edge checks.
-            event = decode_event(value)
-            key = getattr(record, "key", None)
-            limits = self._limits
-            check_record(
-                event, limits, self.settings, topic=at.topic, key=key, timestamp_ms=timestamp_ms
-            )
-            return event_record_row(event, value, at, now)
-        return record_row(table, value, at, record_time(timestamp_ms, now), now)
 
     # -- flushing -----------------------------------------------------------------------------
 
@@ -373,18 +349,3 @@ class Sink:
         self.stats.flushes += 1
         self._calls.retry(lambda: self.merkle.sign_due(self._committed))
         log.debug("sink: flushed; %s", self.stats.summary())
-
-
-def record_time(timestamp_ms: int | None, fallback: datetime) -> datetime:
-    """A Kafka record timestamp (epoch ms) as an aware instant; ``fallback`` when it has none.
-
-    kafka-python reports -1 (or None) when the record carries no timestamp (old message format).
-    """
-    if timestamp_ms is None or timestamp_ms < 0:
-        return fallback
-    instant = record_instant(int(timestamp_ms))
-    if instant is None:
-        raise EdgeViolation(
-            "timestamp", f"record timestamp {timestamp_ms} ms is beyond the calendar"
-        )
-    return instant
