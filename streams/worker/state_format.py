@@ -17,6 +17,7 @@ states include (see ``streams.worker.processor``); a clock without them reads as
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import types
 import typing
@@ -56,7 +57,8 @@ NAMESPACE: Final = "border.ledger."
 BODIES_KEPT: Final = 200_000  # encoded events (and decisions) kept for the next state writes
 _STATE_FIELDS: Final = ("traveller_id", "events", "decisions", "due", "prune_at", "forgotten")
 
-if tuple(f.name for f in dataclasses.fields(TravellerState)) != _STATE_FIELDS:
+# what a state is built from (its __init__'s parameters; it keeps its decisions compact)
+if tuple(inspect.signature(TravellerState).parameters) != _STATE_FIELDS:
     # A new state field must reach the table value, or a restarted worker would lose it.
     raise ImportError("TravellerState changed: extend schemas/state_schema.py and this module")
 
