@@ -60,12 +60,17 @@ def derive(
     ``marks``: a held decision derived again unchanged is given as its index in ``held`` (the
     engine's diff then keeps it without building it), else as the decision.
     """
-    view = Held.of(traveller_id, held) if len(held) else None
+    if isinstance(held, Held):
+        view = held if held.rows else None
+    else:
+        view = Held.of(traveller_id, held) if held else None
     sink = DecisionSink(traveller_id, policy, watermark, view)
     history = effective_history(events)
     facts = Facts.of(history.events)
     seq = fold_sequence(history.events, policy, forgotten)
-    reuse = stay_blocks(view, appended, policy) if appended is not None and view else None
+    reuse = (
+        stay_blocks(view, appended, policy) if appended is not None and view is not None else None
+    )
     deadlines = _record_stays(seq, facts, sink, policy, reuse)
     _record_after_stays(seq, history, facts, sink, policy)
     decisions = sink.decisions

@@ -45,7 +45,7 @@ Ids: TypeAlias = bytes | tuple[str, ...]
 Derived: TypeAlias = "Decision | int"
 
 STRIDE = 4  # items per decision in ``rows``
-_DIGEST = 12  # bytes of an engine-made id (rules/common.py decision_id)
+DIGEST = 12  # bytes of an engine-made id (rules/common.py decision_id)
 _SHAPES: dict[Shape, Shape] = {}
 _SHAPES_LIMIT = 65_536  # distinct shapes kept; cleared beyond (equal shapes are equal anyway)
 NO_IDS = b""
@@ -96,7 +96,7 @@ def join_evidence(first: object, rest: object) -> tuple[str, ...]:
 
 def raw_id(decision_id: str) -> bytes | None:
     """The digest an engine-made id is the hex of, else ``None``."""
-    if len(decision_id) != 2 * _DIGEST:
+    if len(decision_id) != 2 * DIGEST:
         return None
     try:
         raw = bytes.fromhex(decision_id)
@@ -124,7 +124,7 @@ class Held:
     """A read view of one traveller's held decisions (built per use; the state keeps only
     ``ids`` and ``rows``)."""
 
-    __slots__ = ("ids", "made", "objects", "rows", "traveller_id")
+    __slots__ = ("ids", "objects", "rows", "traveller_id")
 
     def __init__(
         self,
@@ -138,8 +138,6 @@ class Held:
         self.rows = rows
         # the decisions as objects, when the view was made of them: read back as they are
         self.objects = objects
-        # id() of each object :meth:`decision` built (or was made of) -> (index, the object)
-        self.made: dict[int, tuple[int, Decision]] | None = None
 
     @classmethod
     def of(cls, traveller_id: str, decisions: Sequence[Decision] | Held) -> Held:
@@ -157,7 +155,7 @@ class Held:
         """The id of the ``i``-th decision."""
         ids = self.ids
         if type(ids) is bytes:
-            return ids[i * _DIGEST : (i + 1) * _DIGEST].hex()
+            return ids[i * DIGEST : (i + 1) * DIGEST].hex()
         return ids[i]  # type: ignore[return-value]
 
     def shape(self, i: int) -> Shape:
@@ -194,7 +192,7 @@ class Held:
         rows = self.rows
         shape: Shape = rows[k]  # type: ignore[assignment]
         code, severity, jurisdiction, rule, detail, deadline, overstay, _ = shape
-        d = new_decision(
+        d: Decision = new_decision(
             self.decision_id(i),
             self.traveller_id,
             code,
@@ -207,22 +205,7 @@ class Held:
             rows[k + 3],  # type: ignore[arg-type]
             detail,
         )
-        made = self.made
-        if made is None:
-            made = self.made = {}
-        made[id(d)] = (i, d)  # the diff then knows it unchanged without comparing (index_of)
         return d
-
-    def index_of(self, d: Decision) -> int | None:
-        """The index of the held decision ``d`` is (the object :meth:`decision` gave), if any."""
-        made = self.made
-        if made is None:
-            objects = self.objects
-            if objects is None:
-                return None
-            made = self.made = {id(o): (i, o) for i, o in enumerate(objects)}
-        hit = made.get(id(d))
-        return hit[0] if hit is not None and hit[1] is d else None
 
     def decisions(self, start: int = 0, stop: int | None = None) -> tuple[Decision, ...]:
         """The decisions ``start`` to ``stop`` (all by default), as objects."""
@@ -253,7 +236,7 @@ def select(held: Held, keep: Sequence[int]) -> tuple[Ids, Rows]:
         out += rows[i * STRIDE : (i + 1) * STRIDE]
     ids = held.ids
     if type(ids) is bytes:
-        kept: Ids = b"".join(ids[i * _DIGEST : (i + 1) * _DIGEST] for i in keep)
+        kept: Ids = b"".join(ids[i * DIGEST : (i + 1) * DIGEST] for i in keep)
     else:
         kept = tuple(ids[i] for i in keep)  # type: ignore[misc]
     return kept, tuple(out)
@@ -274,25 +257,18 @@ def diff_held(
     :func:`~domain.decisions.emission_with_port`).
     """
     emissions: list[Emission] = []
-    # held index -> id, for the current decisions that are held ones as read back (unchanged)
-    claimed: dict[int, str] = {}
-    read_back = held.made is not None or held.objects is not None
-    for did, d in current.items():
-        if isinstance(d, int):
-            claimed[d] = did
-        elif read_back:
-            i = held.index_of(d)
-            if i is not None:
-                claimed[i] = did
+    claimed = _claimed(held, current)
     # id -> index of the held decision equal to the current one; the last held one with an id
     unchanged: dict[str, int] = {}
     n = len(held.rows) // STRIDE
+    ids = held.ids
+    raw = type(ids) is bytes
     for i in range(n):
-        did = claimed.get(i)  # type: ignore[assignment]
-        if did is not None:
-            unchanged[did] = i
+        known = claimed.get(i)
+        if known is not None:
+            unchanged[known] = i
             continue
-        did = held.decision_id(i)
+        did: str = ids[i * DIGEST : (i + 1) * DIGEST].hex() if raw else ids[i]  # type: ignore[union-attr, assignment]
         now = current.get(did)
         if isinstance(now, int):
             now = held.decision(now)  # another held decision with this id (a repeated id)
@@ -319,6 +295,22 @@ def diff_held(
     return ids, rows, emissions
 
 
+def _claimed(held: Held, current: Mapping[str, Derived]) -> dict[int, str]:
+    """Held index -> id, for the current decisions that are held ones as they were (unchanged):
+    an index the derivation recorded, or one of the objects the view was made of."""
+    claimed: dict[int, str] = {}
+    objects = held.objects
+    read_back = {id(o): i for i, o in enumerate(objects)} if objects is not None else None
+    for did, d in current.items():
+        if type(d) is int:
+            claimed[d] = did
+        elif read_back is not None:
+            i = read_back.get(id(d))
+            if i is not None and objects[i] is d:  # type: ignore[index]
+                claimed[i] = did
+    return claimed
+
+
 def _rebuilt(held: Held, order: Sequence[Derived]) -> tuple[Ids, Rows]:
     """The compact form of ``order``: held decisions (by index) and new ones."""
     rows = held.rows
@@ -330,7 +322,7 @@ def _rebuilt(held: Held, order: Sequence[Derived]) -> tuple[Ids, Rows]:
             k = item * STRIDE
             out += rows[k : k + STRIDE]
             if held_raw:
-                raws.append(held.ids[item * _DIGEST : (item + 1) * _DIGEST])  # type: ignore[arg-type]
+                raws.append(held.ids[item * DIGEST : (item + 1) * DIGEST])  # type: ignore[arg-type]
             else:
                 raws.append(raw_id(held.decision_id(item)))
         else:

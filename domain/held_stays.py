@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 from domain.decisions import Code, Decision
 from domain.events import CrossingRecorded
-from domain.held import Held
+from domain.held import STRIDE, Held, Rows, Shape
 from domain.policy import Policy
 from domain.rules.sequence import Stay
 
@@ -71,14 +71,15 @@ def stay_blocks(
     blocks: dict[str, tuple[int, int]] = {}
     start = 0
     current: str | None = None
-    n = len(held)
+    rows = held.rows  # read in place (STRIDE items per decision): this runs on every crossing
+    n = len(rows) // STRIDE
     for i in range(n):
-        if _after_stays(held, i):
+        if _after_stays(rows[i * STRIDE]):  # type: ignore[arg-type]
             for later in range(i + 1, n):
-                if not _after_stays(held, later):
+                if not _after_stays(rows[later * STRIDE]):  # type: ignore[arg-type]
                     return None  # a stay's decision after the others: not a derivation's order
             break
-        first = held.first_evidence(i)
+        first: str | None = rows[i * STRIDE + 1]  # type: ignore[assignment]
         if first != current:
             if first is None or first in blocks:
                 return None  # not one contiguous block per stay
@@ -92,9 +93,8 @@ def stay_blocks(
     return HeldStays(held, blocks, appended)
 
 
-def _after_stays(held: Held, i: int) -> bool:
-    """Whether the ``i``-th held decision is one a derivation lists after every stay's."""
-    shape = held.shape(i)
+def _after_stays(shape: Shape) -> bool:
+    """Whether a held decision of this shape is one a derivation lists after every stay's."""
     code = shape[0]
     return code in _AFTER_STAYS or (shape[2] is None and code is Code.POLICY_REVIEW)
 
@@ -139,23 +139,26 @@ def reusable_block(reuse: HeldStays, stay: Stay) -> Reused | None:
         return None
     start, stop = bounds
     held = reuse.held
-    if held.code(start) is not Code.STAY_OPENED:
+    rows = held.rows
+    if rows[start * STRIDE][0] is not Code.STAY_OPENED:  # type: ignore[index]
         return None
     if (stay.exit is not None or stay.exit_before_entry is not None) and not touched(
         stay, reuse.appended
     ):
         return Reused(held, start, stop, True)
     cut = start + 1
-    while cut < stop and not _is_outcome(held, cut):
+    while cut < stop and not _is_outcome(rows, cut):
         cut += 1
     for i in range(cut, stop):
-        if not _is_outcome(held, i):
+        if not _is_outcome(rows, i):
             return None  # an entry term after the outcome: not a block this module knows
     return Reused(held, start, cut, False)
 
 
-def _is_outcome(held: Held, i: int) -> bool:
+def _is_outcome(rows: Rows, i: int) -> bool:
     # A TWOV exit at a port that is not designated cites the entry and the exit; the entry's own
-    # NOT_DESIGNATED_PORT cites the entry alone.
-    code = held.code(i)
-    return code in _OUTCOME or (code is Code.NOT_DESIGNATED_PORT and held.evidence_count(i) > 1)
+    # NOT_DESIGNATED_PORT cites the entry alone (no rest of its evidence).
+    code = rows[i * STRIDE][0]  # type: ignore[index]
+    return code in _OUTCOME or (
+        code is Code.NOT_DESIGNATED_PORT and rows[i * STRIDE + 2] is not None
+    )

@@ -24,7 +24,7 @@ from domain.events import (
     TravellerEvent,
     format_instant,
 )
-from domain.held import STRIDE, Derived, Held, Shape, evidence_parts
+from domain.held import DIGEST, STRIDE, Derived, Held, Shape, evidence_parts
 from domain.policy import Policy
 
 _SEP = "\x1f"
@@ -125,8 +125,13 @@ class DecisionSink:
         held = self.held
         assert held is not None
         decisions = self.decisions
-        for i in range(start, stop):
-            decisions[held.decision_id(i)] = i
+        ids = held.ids
+        if type(ids) is bytes:  # held.decision_id, inlined: this runs for every reused decision
+            for i in range(start, stop):
+                decisions[ids[i * DIGEST : (i + 1) * DIGEST].hex()] = i
+        else:
+            for i in range(start, stop):
+                decisions[held.decision_id(i)] = i
 
     def passed(self, deadline: datetime) -> bool:
         """Whether the watermark has passed ``deadline`` (an exit exactly at it is in time).
@@ -185,7 +190,11 @@ class DecisionSink:
         held one's id reused if only the fields the id is not a hash of differ)."""
         severity = self.policy.severities[code]
         held = self.held
-        i = self._held_match(held, code, jurisdiction, rule, evidence, deadline)
+        i = (
+            -1
+            if held is None
+            else self._held_match(held, code, jurisdiction, rule, evidence, deadline)
+        )
         if held is not None and i >= 0:
             shape = held.shape(i)
             if (
