@@ -33,7 +33,7 @@ from domain.forgetting import (
     remembers_unjudged,
     unjudged_decisions,
 )
-from domain.held import NO_IDS, NO_ROWS, Held, diff_held
+from domain.held import NO_HELD, NO_IDS, NO_ROWS, Held, diff_held
 from domain.history import insert_event
 from domain.policy import Policy, RuleKind, local_midnight
 from domain.prune import next_prune, prune, prune_due
@@ -97,7 +97,7 @@ def _refresh(
     late: Decision | None = None,
     appended: CrossingRecorded | None = None,
 ) -> tuple[TravellerState, list[Emission]]:
-    held = state.held()
+    held = state.held() if state.decision_rows else NO_HELD
     derivation = derive(
         state.traveller_id,
         events,

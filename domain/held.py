@@ -102,7 +102,8 @@ def raw_id(decision_id: str) -> bytes | None:
         raw = bytes.fromhex(decision_id)
     except ValueError:
         return None
-    return raw if raw.hex() == decision_id else None  # lower case only: the text round-trips
+    # lower case only, or the text would not round-trip
+    return raw if decision_id.islower() or decision_id.isdigit() else None
 
 
 def compact(decisions: Sequence[Decision]) -> tuple[Ids, Rows]:
@@ -110,14 +111,36 @@ def compact(decisions: Sequence[Decision]) -> tuple[Ids, Rows]:
     if not decisions:
         return NO_IDS, NO_ROWS
     rows: list[Row] = []
-    raws: list[bytes | None] = []
+    raws: list[bytes] = []
+    for d in decisions:
+        evidence = d.evidence
+        if len(evidence) == 1:  # most decisions cite one event: evidence_parts, inlined
+            rows += (shape_of(d), evidence[0], None, d.observed_at)
+        else:
+            first, rest = evidence_parts(evidence)
+            rows += (shape_of(d), first, rest, d.observed_at)
+        did = d.decision_id
+        try:
+            raw = bytes.fromhex(did) if len(did) == 2 * DIGEST else b""
+        except ValueError:
+            raw = b""
+        # 12 bytes from 24 characters: hex digits only; lower case, or the text would not
+        # round-trip (raw_id, inlined: this runs for every new decision)
+        if len(raw) == DIGEST and (did.islower() or did.isdigit()):
+            raws.append(raw)
+        else:
+            return tuple(d.decision_id for d in decisions), tuple(rows) + _rows_of(
+                decisions[len(rows) // STRIDE :]
+            )
+    return b"".join(raws), tuple(rows)
+
+
+def _rows_of(decisions: Sequence[Decision]) -> Rows:
+    out: list[Row] = []
     for d in decisions:
         first, rest = evidence_parts(d.evidence)
-        rows += (shape_of(d), first, rest, d.observed_at)
-        raws.append(raw_id(d.decision_id))
-    if None in raws:
-        return tuple(d.decision_id for d in decisions), tuple(rows)
-    return b"".join(raws), tuple(rows)  # type: ignore[arg-type]  # no None among them
+        out += (shape_of(d), first, rest, d.observed_at)
+    return tuple(out)
 
 
 class Held:
@@ -228,6 +251,9 @@ class Held:
         return shape is other or shape[:7] == other[:7]
 
 
+NO_HELD = Held("", NO_IDS, NO_ROWS)  # a state's view when it holds nothing (its traveller unused)
+
+
 def select(held: Held, keep: Sequence[int]) -> tuple[Ids, Rows]:
     """The ``(ids, rows)`` of the held decisions at the indexes ``keep`` (in that order)."""
     rows = held.rows
@@ -256,11 +282,16 @@ def diff_held(
     port and instant of their first and last evidence crossings among ``histories`` (see
     :func:`~domain.decisions.emission_with_port`).
     """
+    n = len(held.rows) // STRIDE
+    if held.objects is None:
+        claimed = {d: did for did, d in current.items() if type(d) is int}
+        if len(claimed) == n:
+            return _all_kept(held, current, histories)
+    else:
+        claimed = _claimed(held, current)
     emissions: list[Emission] = []
-    claimed = _claimed(held, current)
     # id -> index of the held decision equal to the current one; the last held one with an id
     unchanged: dict[str, int] = {}
-    n = len(held.rows) // STRIDE
     ids = held.ids
     raw = type(ids) is bytes
     for i in range(n):
@@ -293,6 +324,31 @@ def diff_held(
         return held.ids, held.rows, emissions  # the same decisions in the same order
     ids, rows = _rebuilt(held, order)
     return ids, rows, emissions
+
+
+def _all_kept(
+    held: Held, current: Mapping[str, Derived], histories: tuple[Sequence[TravellerEvent], ...]
+) -> tuple[Ids, Rows, list[Emission]]:
+    """:func:`diff_held` when the derivation recorded every held decision as it is (by index):
+    nothing to retract, the new decisions to issue (the common case, a crossing appended)."""
+    values = list(current.values())
+    emissions = [
+        emission_with_port(Status.ISSUED, d, histories) for d in values if not isinstance(d, int)
+    ]
+    n = len(held.rows) // STRIDE
+    kept = 0  # the held decisions in place at the start, as a derivation lists earlier stays
+    for v in values:
+        if type(v) is not int or v != kept:
+            break
+        kept += 1
+    if kept < n:
+        return (*_rebuilt(held, values), emissions)
+    if not emissions:
+        return held.ids, held.rows, emissions  # the same decisions in the same order
+    ids, rows = compact(values[n:])  # type: ignore[arg-type]  # all new decisions after them
+    if type(ids) is bytes and type(held.ids) is bytes:
+        return held.ids + ids, held.rows + rows, emissions
+    return (*_rebuilt(held, values), emissions)
 
 
 def _claimed(held: Held, current: Mapping[str, Derived]) -> dict[int, str]:
