@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 from domain.decisions import Code, Decision
 from domain.events import CrossingRecorded, PermitIssued, TravellerEvent
+from domain.held import Derived, Held
 from domain.held_stays import HeldStays, Reused, reusable_block, stay_blocks
 from domain.history import EffectiveHistory, effective_history
 from domain.policy import Policy, RuleKind, RuleVersion, local_date
@@ -32,7 +33,8 @@ class Derivation(NamedTuple):
     """The decision set, the next due instant, and the stays it was derived from (a named
     tuple, like the other per-derivation values: cheaper to build than a frozen dataclass)."""
 
-    decisions: dict[str, Decision]
+    # A decision, or (derive's ``marks``) the index of a held one derived again unchanged.
+    decisions: dict[str, Derived]
     due: datetime | None
     stays: tuple[Stay, ...]
     deadlines: dict[str, datetime | None]  # entry event id -> deadline in force (landside)
@@ -45,8 +47,9 @@ def derive(
     policy: Policy,
     forgotten: frozenset[str] = frozenset(),
     *,
-    held: tuple[Decision, ...] = (),
+    held: Held | Sequence[Decision] = (),
     appended: CrossingRecorded | None = None,
+    marks: bool = False,
 ) -> Derivation:
     """Every decision that holds for this history at this watermark.
 
@@ -54,15 +57,26 @@ def derive(
     ``held`` are the decisions held before (derived again unchanged, they are reused as they are).
     ``appended``: a crossing ``events`` end with, later than all others, ``held`` being exactly
     the derivation of the events before it: held_stays.py reuses the stays it leaves alone.
+    ``marks``: a held decision derived again unchanged is given as its index in ``held`` (the
+    engine's diff then keeps it without building it), else as the decision.
     """
-    sink = DecisionSink(traveller_id, policy, watermark, held)
+    if isinstance(held, Held):
+        view = held if held.rows else None
+    else:
+        view = Held.of(traveller_id, held) if held else None
+    sink = DecisionSink(traveller_id, policy, watermark, view)
     history = effective_history(events)
     facts = Facts.of(history.events)
     seq = fold_sequence(history.events, policy, forgotten)
-    reuse = stay_blocks(held, appended, policy) if appended is not None and held else None
+    reuse = (
+        stay_blocks(view, appended, policy) if appended is not None and view is not None else None
+    )
     deadlines = _record_stays(seq, facts, sink, policy, reuse)
     _record_after_stays(seq, history, facts, sink, policy)
-    return Derivation(sink.decisions, sink.due, tuple(seq.stays), deadlines)
+    decisions = sink.decisions
+    if view is not None and not marks:
+        decisions = {k: view.decision(d) if isinstance(d, int) else d for k, d in decisions.items()}
+    return Derivation(decisions, sink.due, tuple(seq.stays), deadlines)
 
 
 def _record_after_stays(
@@ -161,14 +175,16 @@ def _record_reused(
     the outcome recorded again unless the block includes it. Returns whether it did, and the rule
     of the entry; it does not if the block was derived by another rule or policy version (a worker
     restarted with a new policy judges the stay again)."""
-    opened = block.decisions[0]  # STAY_OPENED: the deadline in force and its evidence
+    held = block.held
+    opened = held.shape(block.start)  # STAY_OPENED: the deadline in force and its evidence
     label, rule = entry_rule(stay, policy)
-    if opened.rule != sink.rule_text(label):
+    if opened[3] != sink.rule_text(label):
         return False, rule
-    sink.extend(block.decisions)
+    sink.extend_held(block.start, block.stop)
+    deadline = opened[5]
     if not block.complete:
-        record_landside(stay, label, sink, policy, (opened.deadline, opened.evidence))
-    deadlines[stay.entry.event_id] = opened.deadline
+        record_landside(stay, label, sink, policy, (deadline, held.evidence(block.start)))
+    deadlines[stay.entry.event_id] = deadline
     return True, rule
 
 

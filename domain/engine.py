@@ -13,13 +13,11 @@ an event is never decides whether it is judged: only what the traveller's state 
 from __future__ import annotations
 
 import heapq
-import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 from domain.clock import EventClock
-from domain.decisions import Decision, Emission, Status, emission_with_port
+from domain.decisions import Decision, Emission
 from domain.derive import Derivation, derive, rolling_days
 from domain.events import (
     CrossingRecorded,
@@ -35,11 +33,12 @@ from domain.forgetting import (
     remembers_unjudged,
     unjudged_decisions,
 )
+from domain.held import NO_HELD, NO_IDS, NO_ROWS, Held, diff_held
 from domain.history import insert_event
 from domain.policy import Policy, RuleKind, local_midnight
 from domain.prune import next_prune, prune, prune_due
 from domain.rules import rolling
-from domain.state import TravellerState, new_state
+from domain.state import TravellerState, new_state, with_state
 from domain.stay_views import Plan, StayView, open_stays
 from domain.timers import DeadlineIndex
 
@@ -68,30 +67,25 @@ def diff_decisions(
 
     Retractions come first (in held order), then issues (in derivation order). A decision whose
     id is kept but whose content changed is retracted and issued again. A decision that did not
-    change keeps its held object, so that a long-lived state does not churn equal copies.
-    The emissions carry the port and instant of their first and last evidence crossings among
-    ``histories`` (see :func:`~domain.decisions.emission_with_port`).
+    change keeps its held object. The emissions carry the port and instant of their first and
+    last evidence crossings among ``histories`` (see :func:`~domain.held.diff_held`, what the
+    engine runs on a state's compact held set).
     """
-    emissions: list[Emission] = []
-    # id -> held decision equal to the current one; as before, the last held one with an id counts
-    unchanged: dict[str, Decision] = {}
-    for d in held:
-        did = d.decision_id
-        now = current.get(did)
-        if now is not None and (now is d or now == d):
-            unchanged[did] = d
-        else:
-            unchanged.pop(did, None)
-            emissions.append(emission_with_port(Status.RETRACTED, d, histories))
-    kept: list[Decision] = []
-    for did, d in current.items():
-        before = unchanged.get(did)
-        if before is None:
-            emissions.append(emission_with_port(Status.ISSUED, d, histories))
-            kept.append(d)
-        else:
-            kept.append(before)
-    return tuple(kept), emissions
+    objects = tuple(held)
+    view = Held.of(objects[0].traveller_id if objects else "", objects)
+    ids, rows, emissions = diff_held(view, current, histories)
+    if rows is view.rows:
+        return objects, emissions
+    by_id = {d.decision_id: d for d in objects}
+    kept = Held(view.traveller_id, ids, rows)
+    return tuple(
+        _unchanged(by_id.get(kept.decision_id(i)), current[kept.decision_id(i)])
+        for i in range(len(kept))
+    ), emissions
+
+
+def _unchanged(before: Decision | None, now: Decision) -> Decision:
+    return before if before is not None and before == now else now
 
 
 def _refresh(
@@ -103,14 +97,16 @@ def _refresh(
     late: Decision | None = None,
     appended: CrossingRecorded | None = None,
 ) -> tuple[TravellerState, list[Emission]]:
+    held = state.held() if state.decision_rows else NO_HELD
     derivation = derive(
         state.traveller_id,
         events,
         watermark,
         policy,
         forgotten_jurisdictions(state),
-        held=state.decisions,
+        held=held,
         appended=appended,
+        marks=True,
     )
     current = derivation.decisions
     unjudged = unjudged_decisions(state)  # not derived from the history: carried over
@@ -118,15 +114,12 @@ def _refresh(
         unjudged.append(late)
     if unjudged:
         current = {**current, **{d.decision_id: d for d in unjudged}}
-    decisions, emissions = diff_decisions(state.decisions, current, (events, state.events))
-    held = state.decisions
-    if not emissions and len(decisions) == len(held) and all(map(operator.is_, decisions, held)):
-        decisions = held  # the same decisions in the same order: keep the held tuple
+    ids, rows, emissions = diff_held(held, current, (events, state.events))
     prune_at = next_prune(derivation, events, watermark, policy, unjudged)
     if prune_at is not None and prune_at == state.prune_at:
         prune_at = state.prune_at  # the instant already held (and indexed): no equal copy
     refreshed = new_state(
-        state.traveller_id, events, decisions, derivation.due, prune_at, state.forgotten
+        state.traveller_id, events, ids, rows, derivation.due, prune_at, state.forgotten
     )
     if watermark is not None and prune_due(refreshed, watermark):
         refreshed = _pruned(refreshed, derivation, watermark, policy)
@@ -140,7 +133,7 @@ def _pruned(
     if len(pruned.events) != len(state.events) or pruned.forgotten != state.forgotten:
         derivation = derive_state(pruned, watermark, policy)
     prune_at = next_prune(derivation, pruned.events, watermark, policy, unjudged_decisions(pruned))
-    return replace(pruned, due=derivation.due, prune_at=prune_at)
+    return with_state(pruned, due=derivation.due, prune_at=prune_at, instants=True)
 
 
 def apply_event(
@@ -157,7 +150,7 @@ def apply_event(
     repeated ``event_id`` changes nothing (beyond what the watermark itself makes due).
     """
     if state is None:
-        state = new_state(event.traveller_id, (), (), None, None, ())
+        state = new_state(event.traveller_id, (), NO_IDS, NO_ROWS, None, None, ())
     events: tuple[TravellerEvent, ...] | None
     if state.forgotten and remembers_unjudged(state, event.event_id):
         events = None

@@ -58,7 +58,8 @@ def unjudged_decisions(state: TravellerState) -> list[Decision]:
     """The held ``LATE_EVENT_UNJUDGED`` decisions (only a state with a mark can have any)."""
     if not state.forgotten:
         return []
-    return [d for d in state.decisions if d.code is UNJUDGED]
+    held = state.held()
+    return [held.decision(i) for i in range(len(held)) if held.code(i) is UNJUDGED]
 
 
 def remembers_unjudged(state: TravellerState, event_id: str) -> bool:
@@ -228,5 +229,5 @@ def derive_state(state: TravellerState, watermark: datetime | None, policy: Poli
         watermark,
         policy,
         forgotten_jurisdictions(state),
-        held=state.decisions,
+        held=state.held(),
     )

@@ -11,10 +11,12 @@ shape it does not expect makes it give up, and the stay is then derived in full.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 from domain.decisions import Code, Decision
 from domain.events import CrossingRecorded
+from domain.held import STRIDE, Held, Rows, Shape
 from domain.policy import Policy
 from domain.rules.sequence import Stay
 
@@ -48,13 +50,13 @@ _OUTCOME = frozenset(
 class HeldStays(NamedTuple):
     """The held decisions and, per stay entry id, the bounds of that stay's block in them."""
 
-    held: tuple[Decision, ...]
+    held: Held
     blocks: dict[str, tuple[int, int]]
     appended: CrossingRecorded
 
 
 def stay_blocks(
-    held: tuple[Decision, ...], appended: CrossingRecorded, policy: Policy
+    held: Held | Sequence[Decision], appended: CrossingRecorded, policy: Policy
 ) -> HeldStays | None:
     """The per-stay blocks of ``held`` (the derivation of the history before ``appended``).
 
@@ -64,16 +66,20 @@ def stay_blocks(
     contactless = policy.settings.contactless_not_enabled_code
     if contactless not in _AFTER_STAYS:
         return None
+    if not isinstance(held, Held):
+        held = Held.of(held[0].traveller_id if held else "", held)
     blocks: dict[str, tuple[int, int]] = {}
     start = 0
     current: str | None = None
-    for i, d in enumerate(held):
-        if _after_stays(d):
-            for later in range(i + 1, len(held)):
-                if not _after_stays(held[later]):
+    rows = held.rows  # read in place (STRIDE items per decision): this runs on every crossing
+    n = len(rows) // STRIDE
+    for i in range(n):
+        if _after_stays(rows[i * STRIDE]):  # type: ignore[arg-type]
+            for later in range(i + 1, n):
+                if not _after_stays(rows[later * STRIDE]):  # type: ignore[arg-type]
                     return None  # a stay's decision after the others: not a derivation's order
             break
-        first = d.evidence[0] if d.evidence else None
+        first: str | None = rows[i * STRIDE + 1]  # type: ignore[assignment]
         if first != current:
             if first is None or first in blocks:
                 return None  # not one contiguous block per stay
@@ -81,16 +87,16 @@ def stay_blocks(
                 blocks[current] = (start, i)
             current, start = first, i
     else:
-        i = len(held)
+        i = n
     if current is not None:
         blocks[current] = (start, i)
     return HeldStays(held, blocks, appended)
 
 
-def _after_stays(d: Decision) -> bool:
-    """Whether ``d`` is one of the decisions a derivation lists after every stay's."""
-    code = d.code
-    return code in _AFTER_STAYS or (d.jurisdiction is None and code is Code.POLICY_REVIEW)
+def _after_stays(shape: Shape) -> bool:
+    """Whether a held decision of this shape is one a derivation lists after every stay's."""
+    code = shape[0]
+    return code in _AFTER_STAYS or (shape[2] is None and code is Code.POLICY_REVIEW)
 
 
 def touched(stay: Stay, crossing: CrossingRecorded) -> bool:
@@ -106,11 +112,19 @@ def touched(stay: Stay, crossing: CrossingRecorded) -> bool:
 
 
 class Reused(NamedTuple):
-    """Held decisions of one stay to record as they are; ``complete`` when they include its
-    outcome (else they are its entry terms, and the outcome is to be recorded again)."""
+    """Held decisions of one stay to record as they are (``held`` from ``start`` to ``stop``);
+    ``complete`` when they include its outcome (else they are its entry terms, and the outcome
+    is to be recorded again)."""
 
-    decisions: tuple[Decision, ...]
+    held: Held
+    start: int
+    stop: int
     complete: bool
+
+    @property
+    def decisions(self) -> tuple[Decision, ...]:
+        """The block's decisions, as objects."""
+        return self.held.decisions(self.start, self.stop)
 
 
 def reusable_block(reuse: HeldStays, stay: Stay) -> Reused | None:
@@ -125,22 +139,26 @@ def reusable_block(reuse: HeldStays, stay: Stay) -> Reused | None:
         return None
     start, stop = bounds
     held = reuse.held
-    if held[start].code is not Code.STAY_OPENED:
+    rows = held.rows
+    if rows[start * STRIDE][0] is not Code.STAY_OPENED:  # type: ignore[index]
         return None
     if (stay.exit is not None or stay.exit_before_entry is not None) and not touched(
         stay, reuse.appended
     ):
-        return Reused(held[start:stop], True)
+        return Reused(held, start, stop, True)
     cut = start + 1
-    while cut < stop and not _is_outcome(held[cut]):
+    while cut < stop and not _is_outcome(rows, cut):
         cut += 1
-    for d in held[cut:stop]:
-        if not _is_outcome(d):
+    for i in range(cut, stop):
+        if not _is_outcome(rows, i):
             return None  # an entry term after the outcome: not a block this module knows
-    return Reused(held[start:cut], False)
+    return Reused(held, start, cut, False)
 
 
-def _is_outcome(d: Decision) -> bool:
+def _is_outcome(rows: Rows, i: int) -> bool:
     # A TWOV exit at a port that is not designated cites the entry and the exit; the entry's own
-    # NOT_DESIGNATED_PORT cites the entry alone.
-    return d.code in _OUTCOME or (d.code is Code.NOT_DESIGNATED_PORT and len(d.evidence) > 1)
+    # NOT_DESIGNATED_PORT cites the entry alone (no rest of its evidence).
+    code = rows[i * STRIDE][0]  # type: ignore[index]
+    return code in _OUTCOME or (
+        code is Code.NOT_DESIGNATED_PORT and rows[i * STRIDE + 2] is not None
+    )

@@ -12,7 +12,6 @@ forgetting.py), and a ``LATE_EVENT_UNJUDGED`` is forgotten like the closed histo
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import cache
 
@@ -33,9 +32,10 @@ from domain.forgetting import (
     unjudged_expiry,
     validity_end,
 )
+from domain.held import select
 from domain.policy import Policy
 from domain.rules.sequence import Stay
-from domain.state import TravellerState
+from domain.state import TravellerState, with_state
 
 RECHECK = timedelta(days=1)
 
@@ -173,11 +173,14 @@ def prune(
         if isinstance(e, CrossingRecorded) and e.corrects and e.event_id in drop:
             drop.add(e.corrects)
     events = tuple(e for e in state.events if e.event_id not in drop)
-    decisions = tuple(
-        d for d in state.decisions if drop.isdisjoint(d.evidence) and d.decision_id not in expired
-    )
+    held = state.held()
+    kept = [
+        i
+        for i in range(len(held))
+        if drop.isdisjoint(held.evidence(i)) and held.decision_id(i) not in expired
+    ]
     forgotten = marks_after(state, derivation, drop, watermark, policy) if drop else state.forgotten
-    return replace(state, events=events, decisions=decisions, forgotten=forgotten)
+    return with_state(state, events=events, held=select(held, kept), forgotten=forgotten)
 
 
 def _history_cutoffs(

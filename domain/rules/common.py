@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from hashlib import blake2b
 
-from domain.decisions import Code, Decision, Severity
+from domain.decisions import Code, new_decision
 from domain.events import (
     BiometricConsentRecorded,
     CrossingRecorded,
@@ -24,6 +24,7 @@ from domain.events import (
     TravellerEvent,
     format_instant,
 )
+from domain.held import DIGEST, STRIDE, Derived, Held, Shape, evidence_parts
 from domain.policy import Policy
 
 _SEP = "\x1f"
@@ -72,57 +73,14 @@ def decision_id(
 _SCAN_LIMIT = 8  # up to this many held decisions are scanned, more are indexed
 HeldKey = tuple[Code, str | None, str, tuple[str, ...], datetime | None]
 
-# The slot setters of Decision, in field order: building a frozen dataclass through its
-# generated __init__ (object.__setattr__ per field) is about 3x slower, and the engine builds
-# one per derived decision.
-(
-    _set_id,
-    _set_traveller,
-    _set_code,
-    _set_severity,
-    _set_jurisdiction,
-    _set_rule,
-    _set_evidence,
-    _set_deadline,
-    _set_overstay,
-    _set_observed,
-    _set_detail,
-) = (getattr(Decision, name).__set__ for name in Decision.__slots__)
-_new = object.__new__
 
-
-def new_decision(  # noqa: PLR0917 - one argument per field, in field order
-    decision_id: str,
-    traveller_id: str,
-    code: Code,
-    severity: Severity,
-    jurisdiction: str | None,
-    rule: str,
-    evidence: tuple[str, ...],
-    deadline: datetime | None,
-    overstay_seconds: int | None,
-    observed_at: datetime,
-    detail: str,
-) -> Decision:
-    """``Decision(...)`` with the same fields, built by setting its slots directly."""
-    d: Decision = _new(Decision)
-    _set_id(d, decision_id)
-    _set_traveller(d, traveller_id)
-    _set_code(d, code)
-    _set_severity(d, severity)
-    _set_jurisdiction(d, jurisdiction)
-    _set_rule(d, rule)
-    _set_evidence(d, evidence)
-    _set_deadline(d, deadline)
-    _set_overstay(d, overstay_seconds)
-    _set_observed(d, observed_at)
-    _set_detail(d, detail)
-    return d
-
-
-def held_index(held: Iterable[Decision]) -> dict[HeldKey, Decision]:
-    """The held decisions of one traveller by the fields their id is a hash of."""
-    return {(d.code, d.jurisdiction, d.rule, d.evidence, d.deadline): d for d in held}
+def held_index(held: Held) -> dict[HeldKey, int]:
+    """The held decisions of one traveller (their indexes) by the fields their id is a hash of."""
+    index: dict[HeldKey, int] = {}
+    for i in range(len(held)):
+        shape = held.shape(i)
+        index[(shape[0], shape[2], shape[3], held.evidence(i), shape[5])] = i
+    return index
 
 
 @dataclass(slots=True)
@@ -130,32 +88,50 @@ class DecisionSink:
     """Collects the decisions of one derivation, in derivation order, and the next due instant.
 
     ``held`` are the traveller's decisions held before this derivation: a decision derived again
-    with the same content is the held object itself (no id hashing, no new object, and the diff
-    against the held set sees it unchanged at once).
+    with the same hashed fields takes the held one's id (no id hashing), and one derived again
+    unchanged is recorded as its index in ``held`` (a :data:`Derived` int), not built again.
     """
 
     traveller_id: str
     policy: Policy
     watermark: datetime | None
-    held: tuple[Decision, ...] = ()
-    decisions: dict[str, Decision] = field(default_factory=dict)
+    held: Held | None = None
+    decisions: dict[str, Derived] = field(default_factory=dict)
     due: datetime | None = None
-    _held: list[Decision] | None = None
-    _index: dict[HeldKey, Decision] | None = None
+    _held: list[Derived] | None = None
+    _index: dict[HeldKey, int] | None = None
 
     def hold(self) -> None:
         """Buffer the following decisions until :meth:`release` (to order them after another)."""
         self._held = []
 
-    def unhold(self) -> list[Decision]:
+    def unhold(self) -> list[Derived]:
         """Stop buffering; the buffered decisions, to be passed to :meth:`extend` later."""
         held, self._held = self._held or [], None
         return held
 
-    def extend(self, decisions: Iterable[Decision]) -> None:
+    def extend(self, decisions: Iterable[Derived]) -> None:
         """Record decisions built earlier."""
+        held = self.held
         for d in decisions:
-            self.decisions[d.decision_id] = d
+            if isinstance(d, int):
+                assert held is not None  # an index is one of the held decisions
+                self.decisions[held.decision_id(d)] = d
+            else:
+                self.decisions[d.decision_id] = d
+
+    def extend_held(self, start: int, stop: int) -> None:
+        """Record the held decisions ``start`` to ``stop`` as they are (by index)."""
+        held = self.held
+        assert held is not None
+        decisions = self.decisions
+        ids = held.ids
+        if type(ids) is bytes:  # held.decision_id, inlined: this runs for every reused decision
+            for i in range(start, stop):
+                decisions[ids[i * DIGEST : (i + 1) * DIGEST].hex()] = i
+        else:
+            for i in range(start, stop):
+                decisions[held.decision_id(i)] = i
 
     def passed(self, deadline: datetime) -> bool:
         """Whether the watermark has passed ``deadline`` (an exit exactly at it is in time).
@@ -186,6 +162,8 @@ class DecisionSink:
         )
         if self._held is not None:
             self._held.append(decision)
+        elif isinstance(decision, int):
+            self.extend_held(decision, decision + 1)
         else:
             self.decisions[decision.decision_id] = decision
 
@@ -207,37 +185,26 @@ class DecisionSink:
         overstay_seconds: int | None,
         observed_at: datetime,
         detail: str,
-    ) -> Decision:
-        """The held decision if it has exactly these fields, else a new one (its id reused)."""
+    ) -> Derived:
+        """The held decision (its index) if it has exactly these fields, else a new one (the
+        held one's id reused if only the fields the id is not a hash of differ)."""
         severity = self.policy.severities[code]
-        before = None
         held = self.held
-        if len(held) > _SCAN_LIMIT:
-            index = self._index
-            if index is None:
-                index = self._index = held_index(held)
-            before = index.get((code, jurisdiction, rule, evidence, deadline))
-        else:  # a few held decisions: comparing is cheaper than indexing them
-            for d in held:
-                if (
-                    d.code is code
-                    and d.evidence == evidence
-                    and d.deadline == deadline
-                    and d.rule == rule
-                    and d.jurisdiction == jurisdiction
-                ):
-                    before = d  # the last one with these fields, as in the index
-        if before is not None and not _same_instant_text(before.deadline, deadline):
-            before = None  # equal instants in other zones hash differently (isoformat offset)
-        if before is not None:
+        i = (
+            -1
+            if held is None
+            else self._held_match(held, code, jurisdiction, rule, evidence, deadline)
+        )
+        if held is not None and i >= 0:
+            shape = held.shape(i)
             if (
-                before.severity is severity
-                and before.overstay_seconds == overstay_seconds
-                and before.observed_at == observed_at
-                and before.detail == detail
+                shape[1] is severity
+                and shape[6] == overstay_seconds
+                and held.rows[i * STRIDE + 3] == observed_at
+                and shape[4] == detail
             ):
-                return before
-            did = before.decision_id  # same hashed fields, same traveller: same id
+                return i
+            did = held.decision_id(i)  # same hashed fields, same traveller: same id
         else:
             did = decision_id(
                 self.traveller_id, code, jurisdiction, rule, evidence, deadline=deadline
@@ -255,6 +222,42 @@ class DecisionSink:
             observed_at,
             detail,
         )
+
+    def _held_match(  # noqa: PLR0917 - the hashed fields of the decision
+        self,
+        held: Held | None,
+        code: Code,
+        jurisdiction: str | None,
+        rule: str,
+        evidence: tuple[str, ...],
+        deadline: datetime | None,
+    ) -> int:
+        """The index of the last held decision with these hashed fields, or -1."""
+        if held is None:
+            return -1
+        found = -1
+        rows = held.rows
+        if len(rows) > _SCAN_LIMIT * STRIDE:
+            index = self._index
+            if index is None:
+                index = self._index = held_index(held)
+            found = index.get((code, jurisdiction, rule, evidence, deadline), -1)
+        else:  # a few held decisions: comparing is cheaper than indexing them
+            first, rest = evidence_parts(evidence)
+            for k in range(0, len(rows), STRIDE):
+                shape: Shape = rows[k]  # type: ignore[assignment]
+                if (
+                    shape[0] is code
+                    and rows[k + 1] == first
+                    and rows[k + 2] == rest
+                    and shape[5] == deadline
+                    and shape[3] == rule
+                    and shape[2] == jurisdiction
+                ):
+                    found = k // STRIDE  # the last one with these fields, as in the index
+        if found >= 0 and not _same_instant_text(held.shape(found)[5], deadline):
+            return -1  # equal instants in other zones hash differently (isoformat offset)
+        return found
 
 
 def _same_instant_text(held: datetime | None, derived: datetime | None) -> bool:

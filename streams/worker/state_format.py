@@ -17,6 +17,7 @@ states include (see ``streams.worker.processor``); a clock without them reads as
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import types
 import typing
@@ -29,12 +30,12 @@ from domain.clock import EventClock
 from domain.decisions import Decision
 from domain.event_data import parse_instant
 from domain.events import EVENT_TYPES, TravellerEvent, format_instant
+from domain.held import STRIDE, Held, Ids, Rows
 from domain.state import TravellerState
 from schemas.codec import (
     MARKER,
     STATE_RECORD,
     DecodeError,
-    EncodeError,
     decode_record,
     record_header,
 )
@@ -56,7 +57,8 @@ NAMESPACE: Final = "border.ledger."
 BODIES_KEPT: Final = 200_000  # encoded events (and decisions) kept for the next state writes
 _STATE_FIELDS: Final = ("traveller_id", "events", "decisions", "due", "prune_at", "forgotten")
 
-if tuple(f.name for f in dataclasses.fields(TravellerState)) != _STATE_FIELDS:
+# what a state is built from (its __init__'s parameters; it keeps its decisions compact)
+if tuple(inspect.signature(TravellerState).parameters) != _STATE_FIELDS:
     # A new state field must reach the table value, or a restarted worker would lose it.
     raise ImportError("TravellerState changed: extend schemas/state_schema.py and this module")
 
@@ -114,7 +116,41 @@ _EVENT_BODIES: Final = {
     cls: BodyCache(body_writer(schema, _event_mapping), BODIES_KEPT)
     for cls, schema in zip(_EVENT_NAMES, _BRANCH_SCHEMAS, strict=True)
 }
-_DECISION_BODIES: Final = BodyCache(body_writer(_DECISION_SCHEMA, _decision_mapping), BODIES_KEPT)
+_write_decision: Final = body_writer(_DECISION_SCHEMA, _decision_mapping)
+# Held decision bodies by what they are made of (id and compact row, held.py): a state keeps its
+# decisions compact and builds new objects on each read, so they cannot be cached by object as
+# events are. The format stores the state's traveller once, so a body does not depend on it.
+_DECISION_BODIES: Final[dict[tuple[object, ...], bytes]] = {}
+
+
+# The whole array (count and bodies) by the held rows' object: an unchanged state keeps its rows.
+_DECISION_ARRAYS: Final[dict[int, tuple[Rows, Ids, bytes]]] = {}
+
+
+def _decisions(held: Held) -> bytes:
+    rows, ids = held.rows, held.ids
+    hit = _DECISION_ARRAYS.get(id(rows))
+    if hit is not None and hit[0] is rows and hit[1] is ids:
+        return hit[2]
+    n = len(held)
+    array = write_count(n) + b"".join(_decision_body(held, i) for i in range(n))
+    if len(_DECISION_ARRAYS) >= BODIES_KEPT:
+        _DECISION_ARRAYS.clear()
+    _DECISION_ARRAYS[id(rows)] = (rows, ids, array)  # holding rows keeps its id unique
+    return array
+
+
+def _decision_body(held: Held, i: int) -> bytes:
+    k = i * STRIDE
+    key = (held.decision_id(i), *held.rows[k : k + STRIDE])
+    body = _DECISION_BODIES.get(key)
+    if body is None:
+        if len(_DECISION_BODIES) >= BODIES_KEPT:
+            _DECISION_BODIES.clear()  # simple bound, as BodyCache's
+        body = _DECISION_BODIES[key] = _write_decision(held.decision(i))
+    return body
+
+
 _STATE_HEADER: Final = record_header(STATE_RECORD)
 
 
@@ -134,12 +170,8 @@ def encode_state(state: TravellerState) -> bytes:
             parts.append(_BRANCH_INDEX[cls])
             parts.append(_EVENT_BODIES[cls].body(e))
     parts.append(END_OF_ARRAY)
-    if state.decisions:
-        parts.append(write_count(len(state.decisions)))
-        for d in state.decisions:
-            if d.traveller_id != tid:  # the format stores the state's traveller once
-                raise EncodeError(f"decision {d.decision_id} of {d.traveller_id} in {tid}'s state")
-            parts.append(_DECISION_BODIES.body(d))
+    if state.decision_rows:
+        parts.append(_decisions(state.held()))
     parts.append(END_OF_ARRAY)
     if state.forgotten:
         parts.append(write_count(len(state.forgotten)))

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from datetime import UTC, date, datetime
 
 import pytest
 
 from domain.clock import EventClock
 from domain.engine import Engine
-from domain.state import FACTS, TravellerState
+from domain.state import FACTS, TravellerState, with_state
 from producers.simulator import SimulationConfig, simulate
 from schemas import codec
 from schemas.codec import DecodeError, encode_record
@@ -47,7 +46,7 @@ def states() -> list[TravellerState]:
     assert any(s.decisions for s in seen) and any(len(s.events) > 3 for s in seen)
     # Pruning marks what it forgot per jurisdiction; a few simulated days never get there.
     marks = (("HK", datetime(2025, 11, 1, tzinfo=UTC)), (FACTS, datetime(2025, 10, 2, tzinfo=UTC)))
-    seen.extend(replace(s, forgotten=marks[: 1 + i % 2]) for i, s in enumerate(seen[:50]))
+    seen.extend(with_state(s, forgotten=marks[: 1 + i % 2]) for i, s in enumerate(seen[:50]))
     seen.append(TravellerState("only-forgotten", forgotten=marks))
     return seen
 
