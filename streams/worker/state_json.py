@@ -69,6 +69,15 @@ def state_from_dict(d: dict[str, Any]) -> TravellerState:
         if isinstance(event, GateHeartbeat):
             raise InvalidEventError("events", "a heartbeat cannot be part of a traveller's state")
         events.append(event)
+    try:
+        return _state(d, events, forgotten)
+    except ValueError as e:  # a decision about another traveller, refused by the state
+        raise InvalidEventError("decisions", str(e)) from e
+
+
+def _state(
+    d: dict[str, Any], events: list[TravellerEvent], forgotten: dict[str, Any]
+) -> TravellerState:
     return TravellerState(
         traveller_id=str(d["traveller_id"]),
         events=tuple(events),

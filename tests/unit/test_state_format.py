@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from base.errors import InvalidEventError
 from domain.clock import EventClock
 from domain.engine import Engine
 from domain.state import FACTS, TravellerState, with_state
@@ -73,6 +74,16 @@ def test_states_written_in_the_previous_json_format_are_read(
         old = json.dumps(state_to_dict(state), separators=(",", ":")).encode()
         assert is_previous_format(old) and not is_previous_format(encode_state(state))
         assert decode_state(old) == state
+
+
+def test_a_json_state_holding_another_travellers_decision_is_an_invalid_state(
+    states: list[TravellerState],
+) -> None:
+    state = next(s for s in states if s.decisions)
+    old = state_to_dict(state)
+    old["traveller_id"] = "someone-else"
+    with pytest.raises(InvalidEventError, match="decisions"):
+        decode_state(json.dumps(old).encode())
 
 
 def test_the_binary_state_is_smaller_than_the_json_one(states: list[TravellerState]) -> None:
