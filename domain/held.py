@@ -85,6 +85,16 @@ def evidence_parts(evidence: tuple[str, ...]) -> tuple[str | None, str | tuple[s
     return evidence[0], evidence[1:]
 
 
+def compact_row(d: Decision) -> Rows:
+    """The four items ``d`` takes in a compact held set: shape, first evidence, the rest,
+    observed_at."""
+    evidence = d.evidence
+    if len(evidence) == 1:  # most decisions cite one event: evidence_parts, inlined
+        return (shape_of(d), evidence[0], None, d.observed_at)
+    first, rest = evidence_parts(evidence)
+    return (shape_of(d), first, rest, d.observed_at)
+
+
 def join_evidence(first: object, rest: object) -> tuple[str, ...]:
     """Inverse of :func:`evidence_parts`."""
     if rest is None:
@@ -113,12 +123,7 @@ def compact(decisions: Sequence[Decision]) -> tuple[Ids, Rows]:
     rows: list[Row] = []
     raws: list[bytes] = []
     for d in decisions:
-        evidence = d.evidence
-        if len(evidence) == 1:  # most decisions cite one event: evidence_parts, inlined
-            rows += (shape_of(d), evidence[0], None, d.observed_at)
-        else:
-            first, rest = evidence_parts(evidence)
-            rows += (shape_of(d), first, rest, d.observed_at)
+        rows += compact_row(d)
         did = d.decision_id
         try:
             raw = bytes.fromhex(did) if len(did) == 2 * DIGEST else b""
@@ -383,12 +388,7 @@ def _rebuilt(held: Held, order: Sequence[Derived]) -> tuple[Ids, Rows]:
                 raws.append(raw_id(held.decision_id(item)))
         else:
             d: Decision = item  # type: ignore[assignment]
-            evidence = d.evidence
-            if len(evidence) == 1:  # most decisions cite one event: evidence_parts, inlined
-                out += (shape_of(d), evidence[0], None, d.observed_at)
-            else:
-                first, rest = evidence_parts(evidence)
-                out += (shape_of(d), first, rest, d.observed_at)
+            out += compact_row(d)
             raws.append(raw_id(d.decision_id))
     if None in raws:
         ids: Ids = tuple(

@@ -162,14 +162,7 @@ def new_state(  # noqa: PLR0917 - one argument per slot, in order
 ) -> TravellerState:
     """A state from the compact form of its decisions (``held.py``), built slot by slot."""
     state: TravellerState = _new(TravellerState)
-    # _fill, inlined: a state is built per traveller event
-    _set_id(state, traveller_id)
-    _set_events(state, events)
-    _set_ids(state, ids)
-    _set_rows(state, rows)
-    _set_due(state, due)
-    _set_prune_at(state, prune_at)
-    _set_forgotten(state, forgotten)
+    _fill(state, traveller_id, events, ids, rows, due, prune_at, forgotten)
     return state
 
 
