@@ -49,21 +49,31 @@ def _instants(zone: tzinfo) -> Converter:
     return convert
 
 
-def converter(clickhouse_type: str) -> Converter | None:
-    """How a column of ``clickhouse_type`` read from Arrow (``to_pylist``) becomes the values the
-    ``JSONCompact`` reading gives; None if there is no exact Arrow reading of the type."""
+def zone_of(datetime_type: str) -> tzinfo:
+    """The zone a ``DateTime`` column's values are given in, on either reading: the one its type
+    names, else UTC (the session's)."""
+    zone = _ZONE.search(datetime_type)
+    return ZoneInfo(zone.group(1)) if zone else UTC
+
+
+def _unwrapped(clickhouse_type: str) -> str:
+    """The type inside any ``Nullable(..)`` and ``LowCardinality(..)``."""
     t = clickhouse_type
     while t.startswith(("Nullable(", "LowCardinality(")):
         t = t[t.index("(") + 1 : -1]
+    return t
+
+
+def converter(clickhouse_type: str) -> Converter | None:
+    """How a column of ``clickhouse_type`` read from Arrow (``to_pylist``) becomes the values the
+    ``JSONCompact`` reading gives; None if there is no exact Arrow reading of the type."""
+    t = _unwrapped(clickhouse_type)
     if t in _AS_IS:
         return _same
     if t == "DateTime" or (t.startswith("DateTime(") and _ZONE.fullmatch(t)):
-        zone = _ZONE.fullmatch(t)
-        return _instants(ZoneInfo(zone.group(1)) if zone else UTC)
+        return _instants(zone_of(t))
     if t.startswith("Array("):
-        inner = t[6:-1]
-        while inner.startswith(("Nullable(", "LowCardinality(")):
-            inner = inner[inner.index("(") + 1 : -1]
+        inner = _unwrapped(t[6:-1])
         return _same if inner in _INTEGERS or inner == "String" else None
     return None
 

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 
@@ -39,11 +38,10 @@ from streams.store.base import (
     StoreError,
     quote_identifier,
 )
-from streams.store.chdb_read import Converter, converter, maybe_select, reads_twice
+from streams.store.chdb_read import Converter, converter, maybe_select, reads_twice, zone_of
 from streams.store.investigator_guard import investigator_limits, refusal
 
 _CODE = re.compile(r"Code: (\d+)")
-_ZONE = re.compile(r"DateTime\('([^']+)'\)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +142,9 @@ class ChdbStore(Store):
         except self._errors as e:
             raise _translate(e) from e
         if table.num_columns != len(plan.types):
-            raise StoreError(f"the result has {table.num_columns} columns, DESCRIBE said {plan}")
+            raise StoreError(
+                f"the result has {table.num_columns} columns, DESCRIBE gave {len(plan.types)}"
+            )
         columns = [
             convert(python_values(column))
             for convert, column in zip(plan.converters, table.columns, strict=True)
@@ -309,9 +309,7 @@ def _from_json(type_name: str, value: Any) -> Any:
         return datetime.fromisoformat(str(value)).replace(tzinfo=UTC)
     if type_name.startswith("DateTime"):
         # Rendered in the column's zone if it names one, else the session's (UTC).
-        zone = _ZONE.search(type_name)
-        tz = ZoneInfo(zone.group(1)) if zone else UTC
-        return datetime.strptime(str(value), "%Y-%m-%d %H:%M:%S").replace(tzinfo=tz)
+        return datetime.strptime(str(value), "%Y-%m-%d %H:%M:%S").replace(tzinfo=zone_of(type_name))
     if type_name.startswith("Date"):
         return date.fromisoformat(str(value))
     return value

@@ -70,22 +70,16 @@ def state_from_dict(d: dict[str, Any]) -> TravellerState:
             raise InvalidEventError("events", "a heartbeat cannot be part of a traveller's state")
         events.append(event)
     try:
-        return _state(d, events, forgotten)
+        return TravellerState(
+            traveller_id=str(d["traveller_id"]),
+            events=tuple(events),
+            decisions=tuple(decision_from_dict(x) for x in d.get("decisions", [])),
+            due=_parse_opt_instant(d.get("due"), "due"),
+            prune_at=_parse_opt_instant(d.get("prune_at"), "prune_at"),
+            # absent in states written before the mark existed: nothing was marked then
+            forgotten=tuple(
+                sorted((str(j), parse_instant(at, "forgotten")) for j, at in forgotten.items())
+            ),
+        )
     except ValueError as e:  # a decision about another traveller, refused by the state
         raise InvalidEventError("decisions", str(e)) from e
-
-
-def _state(
-    d: dict[str, Any], events: list[TravellerEvent], forgotten: dict[str, Any]
-) -> TravellerState:
-    return TravellerState(
-        traveller_id=str(d["traveller_id"]),
-        events=tuple(events),
-        decisions=tuple(decision_from_dict(x) for x in d.get("decisions", [])),
-        due=_parse_opt_instant(d.get("due"), "due"),
-        prune_at=_parse_opt_instant(d.get("prune_at"), "prune_at"),
-        # absent in states written before the mark existed: nothing was marked then
-        forgotten=tuple(
-            sorted((str(j), parse_instant(at, "forgotten")) for j, at in forgotten.items())
-        ),
-    )
