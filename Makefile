@@ -9,8 +9,9 @@ STAMP := .venv/.installed
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-setup: $(STAMP) ## install everything: apt packages, Maven jars, Python venv with pinned packages
+setup: $(STAMP) ## install everything: apt packages, Maven jars, Python venv with pinned packages, the compiled domain
 	@bash infra/setup.sh
+	@$(PY) -m infra.build_native
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv .venv
@@ -26,8 +27,10 @@ lint: setup ## ruff lint and format check, mypy strict on the packages
 	@.venv/bin/ruff format --check .
 	@.venv/bin/mypy
 
-test: setup lint ## everything CI runs: lint, type checks, unit, integration and end-to-end tests
+test: setup lint ## everything CI runs: lint, type checks, every test tier (domain compiled), unit tests again interpreted
 	@.venv/bin/pytest -q --durations=25
+	@echo "unit tests again, the domain interpreted from its sources (LEDGER_NATIVE=0):"
+	@LEDGER_NATIVE=0 .venv/bin/pytest -q tests/unit
 
 test-unit: setup ## unit tests only (no services)
 	@.venv/bin/pytest -q tests/unit

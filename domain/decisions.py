@@ -8,11 +8,12 @@ decisions and ``RETRACTED`` (same ``decision_id``) for ones no longer true.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from enum import StrEnum
 
 from domain.events import CrossingRecorded, TravellerEvent
+from domain.native import NATIVE
 
 
 class Status(StrEnum):
@@ -87,7 +88,7 @@ class Decision:
     _set_overstay,
     _set_observed,
     _set_detail,
-) = (getattr(Decision, name).__set__ for name in Decision.__slots__)
+) = (getattr(Decision, f.name).__set__ for f in fields(Decision))
 _new = object.__new__
 
 
@@ -104,7 +105,22 @@ def new_decision(  # noqa: PLR0917 - one argument per field, in field order
     observed_at: datetime,
     detail: str,
 ) -> Decision:
-    """``Decision(...)`` with the same fields, built by setting its slots directly."""
+    """``Decision(...)`` with the same fields, built by setting its slots directly when
+    interpreted (see native.py)."""
+    if NATIVE:
+        return Decision(
+            decision_id,
+            traveller_id,
+            code,
+            severity,
+            jurisdiction,
+            rule,
+            evidence,
+            deadline,
+            overstay_seconds,
+            observed_at,
+            detail,
+        )
     d: Decision = _new(Decision)
     _set_id(d, decision_id)
     _set_traveller(d, traveller_id)
@@ -143,7 +159,7 @@ class Emission:
 # The slot setters of Emission, in field order: the engine builds one or two per decision that
 # changes, and its frozen dataclass __init__ (object.__setattr__ per field) is slower.
 _set_status, _set_decision, _set_port, _set_port_at, _set_last_port, _set_last_at = (
-    getattr(Emission, name).__set__ for name in Emission.__slots__
+    getattr(Emission, f.name).__set__ for f in fields(Emission)
 )
 
 
@@ -154,11 +170,14 @@ def new_emission(
     last: CrossingRecorded | None = None,
 ) -> Emission:
     """``Emission(...)`` with the places of ``first`` and ``last`` (the crossings cited first
-    and last), built by setting its slots directly."""
+    and last), built by setting its slots directly when interpreted (see native.py)."""
+    port, port_at = _place(first)
+    if NATIVE:
+        last_port, last_at = _place(last)
+        return Emission(status, decision, port, port_at, last_port, last_at)
     em: Emission = _new(Emission)
     _set_status(em, status)
     _set_decision(em, decision)
-    port, port_at = _place(first)
     _set_port(em, port)
     _set_port_at(em, port_at)
     last_port, last_at = _place(last)

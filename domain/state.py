@@ -15,6 +15,7 @@ from datetime import datetime
 from domain.decisions import Decision
 from domain.events import TravellerEvent
 from domain.held import Held, Ids, Rows, compact
+from domain.native import NATIVE
 
 
 class TravellerState:
@@ -160,8 +161,9 @@ def new_state(  # noqa: PLR0917 - one argument per slot, in order
     prune_at: datetime | None,
     forgotten: tuple[tuple[str, datetime], ...],
 ) -> TravellerState:
-    """A state from the compact form of its decisions (``held.py``), built slot by slot."""
-    state: TravellerState = _new(TravellerState)
+    """A state from the compact form of its decisions (``held.py``), built slot by slot (a
+    native class refuses ``object.__new__``: it is built holding no decision, then filled)."""
+    state: TravellerState = TravellerState(traveller_id) if NATIVE else _new(TravellerState)
     _fill(state, traveller_id, events, ids, rows, due, prune_at, forgotten)
     return state
 

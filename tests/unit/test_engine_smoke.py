@@ -204,6 +204,7 @@ def test_a_decision_derived_again_unchanged_is_the_held_one_a_changed_one_keeps_
     ]
 
 
+@pytest.mark.interpreted
 def test_stale_deadline_entries_are_dropped_without_changing_what_fires(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -38,6 +38,7 @@ from domain.events import (
     StayExtended,
     Zone,
 )
+from domain.native import NATIVE
 from schemas import codec
 from schemas.codec import DeadLetter, DecodeError
 from schemas.mapping import emission_to_json_dict
@@ -450,6 +451,10 @@ def test_a_naive_emission_instant_is_rejected_naming_the_field() -> None:
 
 def test_an_emission_missing_a_required_value_is_an_encode_error() -> None:
     d = SAMPLE_EMISSION.decision
+    if NATIVE:  # a compiled Decision refuses the value itself, before any encoder sees it
+        with pytest.raises(TypeError):
+            dataclasses.replace(d, rule=None)
+        return
     broken = dataclasses.replace(d, rule=None)
     with pytest.raises(codec.EncodeError):
         codec.encode_emission(Emission(Status.ISSUED, broken))

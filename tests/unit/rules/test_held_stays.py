@@ -131,6 +131,7 @@ def without_reuse(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(engine_module, "_appended", lambda state, event: None)
 
 
+@pytest.mark.interpreted
 @PROPS
 @given(mixed_history(), st.randoms(use_true_random=False))
 def test_the_engine_emits_the_same_with_and_without_reuse(
@@ -163,6 +164,7 @@ def _simulated(seed: int) -> list[Event]:
     return list(simulate(config).events)
 
 
+@pytest.mark.interpreted
 @pytest.mark.parametrize(("short_horizon", "least_reused"), [(False, 200), (True, 5)])
 def test_simulated_streams_give_the_same_emissions_with_and_without_reuse(
     short_horizon: bool, least_reused: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
