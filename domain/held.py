@@ -38,7 +38,11 @@ from domain.events import TravellerEvent
 Shape: TypeAlias = tuple[
     Code, Severity, str | None, str, str, datetime | None, int | None, tzinfo | None
 ]
-Row: TypeAlias = "Shape | str | tuple[str, ...] | datetime | None"
+# A shape as it is interned and stored. A fixed-length tuple type is a C struct in compiled code
+# (mypyc), boxed into a new tuple wherever it is stored: the shared object must travel under a
+# variable-length type to stay shared. Read back as a Shape where its fields are needed.
+SharedShape: TypeAlias = tuple[object, ...]
+Row: TypeAlias = "Shape | SharedShape | str | tuple[str, ...] | datetime | None"
 Rows: TypeAlias = tuple[Row, ...]
 Ids: TypeAlias = bytes | tuple[str, ...]
 # What a derivation records: a decision, or the index of a held one derived again unchanged.
@@ -46,16 +50,16 @@ Derived: TypeAlias = "Decision | int"
 
 STRIDE = 4  # items per decision in ``rows``
 DIGEST = 12  # bytes of an engine-made id (rules/common.py decision_id)
-_SHAPES: dict[Shape, Shape] = {}
+_SHAPES: dict[SharedShape, SharedShape] = {}
 _SHAPES_LIMIT = 65_536  # distinct shapes kept; cleared beyond (equal shapes are equal anyway)
 NO_IDS = b""
 NO_ROWS: Rows = ()
 
 
-def shape_of(d: Decision) -> Shape:
+def shape_of(d: Decision) -> SharedShape:
     """The interned shape of ``d``: one tuple per distinct combination, shared by travellers."""
     deadline = d.deadline
-    shape: Shape = (
+    shape: SharedShape = (
         d.code,
         d.severity,
         d.jurisdiction,
@@ -249,7 +253,7 @@ class Held:
         first, rest = evidence_parts(d.evidence)
         if rows[k + 1] != first or rows[k + 2] != rest:
             return False
-        shape: Shape = rows[k]  # type: ignore[assignment]
+        shape: SharedShape = rows[k]  # type: ignore[assignment]
         other = shape_of(d)
         # interned, so equal shapes are mostly the same object; else compare the fields as
         # Decision's == does (a deadline's zone aside, which only the id's text depends on)
