@@ -27,12 +27,14 @@ import os
 import platform
 import time
 import tracemalloc
+from collections.abc import Sequence
 from datetime import date
 
 from domain.engine import Engine
 from domain.event_data import event_from_mapping
-from domain.events import GateHeartbeat, event_to_mapping
+from domain.events import Event, GateHeartbeat, event_to_mapping
 from domain.native import NATIVE
+from domain.policy import Policy
 from producers.simulator import SimulationConfig, simulate
 from streams.policy_file import load_policy
 
@@ -47,6 +49,20 @@ def _best_of(runs: int, fn: object) -> float:
         fn()  # type: ignore[operator]
         best = min(best, time.perf_counter() - start)
     return best
+
+
+def _state_memory(policy: Policy, events: Sequence[Event]) -> tuple[int, float]:
+    """(travellers with state, traced bytes of the engine per 100k of them) after the run."""
+    gc.collect()
+    tracemalloc.start()
+    engine = Engine(policy)
+    for e in events:
+        engine.process(e)
+    gc.collect()
+    current, _peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    travellers = len(engine.travellers())
+    return travellers, current / travellers * 100_000 if travellers else 0.0
 
 
 def main() -> None:
@@ -83,16 +99,7 @@ def main() -> None:
     base_s = _best_of(args.runs, baseline)
     engine_s = _best_of(args.runs, engine_run)
 
-    gc.collect()
-    tracemalloc.start()
-    engine = Engine(policy)
-    for e in events:
-        engine.process(e)
-    gc.collect()
-    current, _peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    travellers = len(engine.travellers())
-    per_100k = current / travellers * 100_000 if travellers else 0.0
+    travellers, per_100k = _state_memory(policy, events)
 
     eps = n / engine_s
     base_eps = n / base_s

@@ -38,9 +38,7 @@ from domain.events import TravellerEvent
 Shape: TypeAlias = tuple[
     Code, Severity, str | None, str, str, datetime | None, int | None, tzinfo | None
 ]
-# A shape as it is interned and stored. A fixed-length tuple type is a C struct in compiled code
-# (mypyc), boxed into a new tuple wherever it is stored: the shared object must travel under a
-# variable-length type to stay shared. Read back as a Shape where its fields are needed.
+# A shape as interned and stored (compiled, a fixed-length tuple type is boxed anew when stored)
 SharedShape: TypeAlias = tuple[object, ...]
 Row: TypeAlias = "Shape | SharedShape | str | tuple[str, ...] | datetime | None"
 Rows: TypeAlias = tuple[Row, ...]
