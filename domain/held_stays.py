@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 from domain.decisions import Code, Decision
 from domain.events import CrossingRecorded
-from domain.held import STRIDE, Held, Rows, Shape
+from domain.held import STRIDE, Held, Rows, SharedShape
 from domain.policy import Policy
 from domain.rules.sequence import Stay
 
@@ -93,7 +93,7 @@ def stay_blocks(
     return HeldStays(held, blocks, appended)
 
 
-def _after_stays(shape: Shape) -> bool:
+def _after_stays(shape: SharedShape) -> bool:
     """Whether a held decision of this shape is one a derivation lists after every stay's."""
     code = shape[0]
     return code in _AFTER_STAYS or (shape[2] is None and code is Code.POLICY_REVIEW)

@@ -24,7 +24,7 @@ from domain.events import (
     TravellerEvent,
     format_instant,
 )
-from domain.held import DIGEST, STRIDE, Derived, Held, Shape, evidence_parts
+from domain.held import DIGEST, STRIDE, Derived, Held, SharedShape, evidence_parts
 from domain.policy import Policy
 
 _SEP = "\x1f"
@@ -245,7 +245,7 @@ class DecisionSink:
         else:  # a few held decisions: comparing is cheaper than indexing them
             first, rest = evidence_parts(evidence)
             for k in range(0, len(rows), STRIDE):
-                shape: Shape = rows[k]  # type: ignore[assignment]
+                shape: SharedShape = rows[k]  # type: ignore[assignment]
                 if (
                     shape[0] is code
                     and rows[k + 1] == first
