@@ -151,7 +151,8 @@ class Sink:
         self._calls.stop = self._stop
         consumer: Any = None
         try:
-            self._calls.retry(self.store.migrate)
+            if not self.store.migrated:  # the caller's migration of this store object stands
+                self._calls.retry(self.store.migrate)
             consumer = open_consumer(self.settings, self.client_id, sink_group(self.settings))
             rebalances = Rebalances()
             topics = {tp.topic for tp in topic_partitions(consumer, self._tables, self._stop)}

@@ -159,6 +159,7 @@ class Store(ABC):
         self.database = settings.clickhouse_database
         quote_identifier(self.database)
         self._lock = threading.RLock()
+        self.migrated = False  # whether migrate() completed on this store object
 
     # -- backend primitives ------------------------------------------------------------------
 
@@ -204,6 +205,7 @@ class Store(ABC):
                     self._drop_outdated_tables()
                     self._add_missing_columns()
             self._after_migrate()
+            self.migrated = True
 
     def _drop_outdated_tables(self) -> None:
         """Maintained tables of an older engine, with their feeding views (rebuilt afterwards),
