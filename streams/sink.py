@@ -189,28 +189,39 @@ class Sink:
             timeout_ms=int(self._poll_timeout() * 1000),
             max_records=self.settings.sink_batch_size,
         )
-        claimed = self._rebalanced(consumer, rebalances)
-        held = set(self._committed) - claimed
+        fetched = {(tp.topic, tp.partition): records for tp, records in batch.items() if records}
+        claimed = self._rebalanced(consumer, rebalances, fetched) if rebalances.changed else {}
+        held = self._committed
         # One ingestion instant per poll: its rows share the second, checked storable once.
         now = datetime.now(UTC)
         now_storable = storable(now)
-        for tp, records in batch.items():
-            # Records of a partition claimed just now were fetched before its seek to the
-            # stored point; those of a partition no longer held are its new holder's.
-            if (tp.topic, tp.partition) in held:
-                for record in records:
+        for key, records in fetched.items():
+            # Records of a partition no longer held are its new holder's; those of a partition
+            # claimed just now are taken from its stored point if the poll read them from there
+            # (see sink_group.claim), else it was sought there and they are read again.
+            if key not in held:
+                continue
+            start = claimed.get(key, -1) if claimed else -1
+            if start is None:
+                continue
+            for record in records:
+                if record.offset >= start:
                     self._take(record, now, now_storable)
         self._step_over_markers(consumer)
 
-    def _rebalanced(self, consumer: Any, rebalances: Rebalances) -> set[TopicPartition]:
-        """Act on the rebalance ``poll`` just completed, if any; returns the partitions claimed.
+    def _rebalanced(
+        self,
+        consumer: Any,
+        rebalances: Rebalances,
+        fetched: Mapping[TopicPartition, list[Any]],
+    ) -> dict[TopicPartition, int | None]:
+        """Act on the rebalance ``poll`` just completed; per partition claimed, the offset from
+        which the poll's records are taken (None: it was sought, they are read again).
 
         A revocation drops the unflushed batch (nothing of it is stored: its partitions' next
         holder re-reads it from the stored point) and every partition still held is claimed
         again, so none resumes past the dropped rows.
         """
-        if not rebalances.changed:
-            return set()
         revoked, assigned = rebalances.take()
         claim = set(assigned)
         if revoked:
@@ -218,8 +229,8 @@ class Sink:
             self._drop_pending()
             self._forget(set(self._committed))
         log.info("sink: rebalanced; revoked %s, claiming %s", sorted(revoked), sorted(claim))
-        self._claim(consumer, claim)
-        return claim
+        spans = {tp: (r[0].offset, r[-1].offset) for tp, r in fetched.items() if tp in claim}
+        return self._claim(consumer, claim, spans)
 
     def _fence(self, consumer: Any) -> bool:
         """Whether this sink still holds its partitions in the group's current generation (a
@@ -242,13 +253,30 @@ class Sink:
                 self._skip.pop(tp, None)
         self.merkle.forget(tps)
 
-    def _claim(self, consumer: Any, tps: set[TopicPartition]) -> None:
-        """Seek ``tps`` to their points stored in ClickHouse; load the offsets stored above."""
-        claimed = claim(consumer, tps, calls=self._calls, tables=self._tables, merkle=self.merkle)
-        for tp, (start, present) in claimed.items():
+    def _claim(
+        self,
+        consumer: Any,
+        tps: set[TopicPartition],
+        fetched: Mapping[TopicPartition, tuple[int, int]] | None = None,
+    ) -> dict[TopicPartition, int | None]:
+        """Seek ``tps`` to their points stored in ClickHouse (unless ``fetched`` already holds
+        their records from there); load the offsets stored above. Returns, per partition, the
+        point from which the fetched records are kept (None: sought)."""
+        claimed = claim(
+            consumer,
+            tps,
+            calls=self._calls,
+            tables=self._tables,
+            merkle=self.merkle,
+            fetched=fetched,
+        )
+        kept: dict[TopicPartition, int | None] = {}
+        for tp, (start, present, from_fetched) in claimed.items():
             self._skip[tp] = present
             with self._lock:
                 self._committed[tp] = start
+            kept[tp] = start if from_fetched else None
+        return kept
 
     def _step_over_markers(self, consumer: Any) -> None:
         """Advance the pending point to the consumer's position where it moved past no record.

@@ -93,9 +93,19 @@ def claim(
     calls: StoreCalls,
     tables: Mapping[str, Table],
     merkle: SinkLog,
-) -> dict[TopicPartition, tuple[int, set[int]]]:
-    """Seek each of ``tps`` to its committed point in the store; per partition that point and the
-    offsets above it already stored (exactly-once rests on these, not on the group's offsets)."""
+    fetched: Mapping[TopicPartition, tuple[int, int]] | None = None,
+) -> dict[TopicPartition, tuple[int, set[int], bool]]:
+    """Seek each of ``tps`` to its committed point in the store; per partition that point, the
+    offsets above it already stored (exactly-once rests on these, not on the group's offsets),
+    and whether records from that point on are kept from ``fetched`` instead of sought again.
+
+    ``fetched``: per partition, the first and last offsets of the records the ``poll`` that
+    completed this claim returned. kafka-python returns a partition's records contiguously from
+    its fetch position (every visible record from there on, in order), and that position was at
+    or below the first one; so when ``first <= point <= last`` those records already hold every
+    record from the point on, up to the position after ``last``: no seek, no record read twice.
+    Otherwise (the fetch began above the point, or ended below it) the partition is sought.
+    """
     from kafka import TopicPartition as KafkaTopicPartition
 
     kafka_tps = [KafkaTopicPartition(t, p) for t, p in sorted(tps)]
@@ -103,17 +113,20 @@ def claim(
         return {}
     committed = calls.retry(calls.store.committed_offsets)
     beginnings = consumer.beginning_offsets(kafka_tps)
-    claimed: dict[TopicPartition, tuple[int, set[int]]] = {}
+    claimed: dict[TopicPartition, tuple[int, set[int], bool]] = {}
     starts: dict[TopicPartition, tuple[Table, int]] = {}  # the Merkle logs resume together
     for tp in kafka_tps:
         key = (tp.topic, tp.partition)
         start = max(committed.get(key, 0), int(beginnings[tp]))
-        consumer.seek(tp, start)
+        first, last = (fetched or {}).get(key, (-1, -1))
+        kept = 0 <= first <= start <= last
+        if not kept:
+            consumer.seek(tp, start)
         table = tables[tp.topic]
         stored = functools.partial(calls.store.stored_offsets, table, tp.topic, tp.partition, start)
         present = calls.retry(stored)
         starts[key] = (table, start)
-        claimed[key] = (start, present)
+        claimed[key] = (start, present, kept)
         if present:
             log.info(
                 "sink: %s[%d] resumes at %d; %d offsets above it are already stored",
