@@ -54,7 +54,7 @@ from typing import Any
 from base.errors import LedgerError
 from base.settings import Settings
 from schemas.mapping import Coordinates
-from streams.sink_group import Rebalances, claim, commit_to_group, sink_group
+from streams.sink_group import Rebalances, claim, commit_to_group, mirror_to_group, sink_group
 from streams.sink_kafka import open_consumer, topic_partitions
 from streams.sink_retry import Fenced, SinkError, SinkStats, Stopped, StoreCalls
 from streams.sink_rows import SinkRows, record_time, storable
@@ -89,6 +89,7 @@ class Sink:
         # Counted into the stats when the batch is stored: a dropped batch is read again.
         self._pending_skipped = SinkStats()
         self._pending_next: dict[TopicPartition, int] = {}
+        self._mirrored: dict[TopicPartition, int] = {}  # the last flush's points, sent to the group
         self._pending_since: float | None = None
         self._skip: dict[TopicPartition, set[int]] = {}
         self._stop = threading.Event()
@@ -171,6 +172,11 @@ class Sink:
                     log.info("sink: %s", self.stats.summary())
                     last_report = time.monotonic()
             self._flush(consumer)
+            # The last flush's mirror may be in flight (closing drops it): sent again, waited
+            # for, for the partitions still held at that point (another sink may hold the rest).
+            last = {tp: o for tp, o in self._mirrored.items() if self._committed.get(tp) == o}
+            if last:
+                commit_to_group(consumer, last)
             self._calls.retry(lambda: self.merkle.sign_due(self._committed, everything=True))
         except Stopped:
             log.warning("sink: stopped with an unflushed batch; the next run re-reads it")
@@ -373,7 +379,10 @@ class Sink:
         with self._lock:
             self._committed.update(progress)
         self.stats.add_skipped(self._pending_skipped)
-        commit_to_group(consumer, progress)  # mirrored for Kafka's tools; the next fence checks
+        # For Kafka's tools: not waited for (the next fence's commit, sent after it on the same
+        # connection, waits for both; the run's end commits the last one again and waits).
+        mirror_to_group(consumer, progress)
+        self._mirrored = progress
         self._drop_pending()
         self.stats.flushes += 1
         self._calls.retry(lambda: self.merkle.sign_due(self._committed))

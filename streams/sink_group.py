@@ -86,6 +86,26 @@ def commit_to_group(consumer: Any, points: Mapping[TopicPartition, int]) -> bool
     return True
 
 
+def mirror_to_group(consumer: Any, points: Mapping[TopicPartition, int]) -> None:
+    """Commit ``points`` (next offsets, just stored) to the group without waiting for the answer.
+
+    Only a mirror for Kafka's tools and the next join's fetch position: the next flush's fence
+    commits the same points and waits (a refused mirror is logged when its answer arrives).
+    """
+    from kafka import OffsetAndMetadata
+    from kafka import TopicPartition as KafkaTopicPartition
+
+    offsets = {
+        KafkaTopicPartition(t, p): OffsetAndMetadata(o, "", -1) for (t, p), o in points.items()
+    }
+    consumer.commit_async(offsets, callback=_mirrored)
+
+
+def _mirrored(offsets: Any, response: Any) -> None:
+    if isinstance(response, Exception):
+        log.warning("sink: group commit (mirror) refused (%s); the next fence retries", response)
+
+
 def claim(
     consumer: Any,
     tps: Iterable[TopicPartition],
