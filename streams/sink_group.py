@@ -133,27 +133,28 @@ def claim(
         return {}
     committed = calls.retry(calls.store.committed_offsets)
     beginnings = consumer.beginning_offsets(kafka_tps)
-    claimed: dict[TopicPartition, tuple[int, set[int], bool]] = {}
     starts: dict[TopicPartition, tuple[Table, int]] = {}  # the Merkle logs resume together
+    kept: dict[TopicPartition, bool] = {}
     for tp in kafka_tps:
         key = (tp.topic, tp.partition)
         start = max(committed.get(key, 0), int(beginnings[tp]))
         first, last = (fetched or {}).get(key, (-1, -1))
-        kept = 0 <= first <= start <= last
-        if not kept:
+        kept[key] = 0 <= first <= start <= last
+        if not kept[key]:
             consumer.seek(tp, start)
-        table = tables[tp.topic]
-        stored = functools.partial(calls.store.stored_offsets, table, tp.topic, tp.partition, start)
-        present = calls.retry(stored)
-        starts[key] = (table, start)
-        claimed[key] = (start, present, kept)
-        if present:
-            log.info(
-                "sink: %s[%d] resumes at %d; %d offsets above it are already stored",
-                tp.topic,
-                tp.partition,
-                start,
-                len(present),
-            )
+        starts[key] = (tables[tp.topic], start)
+    claimed: dict[TopicPartition, tuple[int, set[int], bool]] = {}
+    for table in {table for table, _ in starts.values()}:
+        points = {tp: start for tp, (t, start) in starts.items() if t is table}
+        stored = calls.retry(functools.partial(calls.store.stored_offsets_from, table, points))
+        for key, present in stored.items():
+            claimed[key] = (points[key], present, kept[key])
+            if present:
+                log.info(
+                    "sink: %s[%d] resumes at %d; %d offsets above it are already stored",
+                    *key,
+                    points[key],
+                    len(present),
+                )
     calls.retry(functools.partial(merkle.resume, starts))
     return claimed

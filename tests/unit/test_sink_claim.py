@@ -34,8 +34,10 @@ class FakeStore:
     def committed_offsets(self) -> dict[TopicPartition, int]:
         return {("crossings", 0): 10}
 
-    def stored_offsets(self, table: Table, topic: str, partition: int, start: int) -> set[int]:
-        return {11} if partition == 0 else set()
+    def stored_offsets_from(
+        self, table: Table, starts: dict[TopicPartition, int]
+    ) -> dict[TopicPartition, set[int]]:
+        return {tp: {11} if tp[1] == 0 else set() for tp in starts}
 
 
 def claimed(fetched: dict[TopicPartition, tuple[int, int]]) -> tuple[dict[Any, Any], FakeConsumer]:
@@ -108,7 +110,7 @@ def first_poll(fetched_from: int) -> tuple[list[int], PollingConsumer]:
     settings = Settings().with_overrides(sink_merkle=0, topic_crossings="crossings")
     store: Any = FakeStore()
     store.committed_offsets = lambda: {("crossings", 0): 2}
-    store.stored_offsets = lambda *args: set()
+    store.stored_offsets_from = lambda table, starts: {key: set() for key in starts}
     sink = Sink(settings, store)
     rebalances = Rebalances()
     consumer = PollingConsumer(rebalances, "crossings", fetched_from)

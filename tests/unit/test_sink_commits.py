@@ -41,8 +41,8 @@ class InsertingStore(FakeStore):
     def committed_offsets(self) -> dict[tuple[str, int], int]:
         return dict(self.points)
 
-    def stored_offsets(self, *args: Any) -> set[int]:
-        return set()
+    def stored_offsets_from(self, table: Table, starts: Any) -> dict[tuple[str, int], set[int]]:
+        return {tp: set() for tp in starts}
 
     def insert(self, table: Table, rows: list[dict[str, Any]]) -> None:
         self.inserted += [row["kafka_offset"] for row in rows]
