@@ -19,9 +19,10 @@ batch's months stored. Exactness therefore never relies on atomicity:
 
 * Whenever the group gives the sink a partition, it reads the committed point ``c`` and the set
   ``S`` of offsets ``>= c`` already in that partition's table (at most one batch: everything below
-  the previous flush's committed point is below ``c``). It seeks to ``c`` and skips offsets in
-  ``S``. Rows from a half-done batch are thus neither lost (missing offsets are re-read) nor
-  duplicated (present ones are skipped).
+  the previous flush's committed point is below ``c``). It reads from ``c`` on (seeking there,
+  unless the poll that assigned the partition returned its records from ``c`` on already) and
+  skips offsets in ``S``. Rows from a half-done batch are thus neither lost (missing offsets are
+  re-read) nor duplicated (present ones are skipped).
 * When an INSERT fails with a broken connection (:class:`StoreUnavailableError`) the server may
   or may not have stored some parts; before retrying, the sink asks which of the batch's offsets
   are now present and inserts only the rest. Retries back off up to 10 s and never give up: the

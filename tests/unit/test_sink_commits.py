@@ -64,3 +64,16 @@ def test_a_flush_waits_for_the_fence_before_inserting_and_only_sends_the_mirror(
     assert consumer.commits == [("waited", {("crossings", 0): 2}), ("sent", {("crossings", 0): 5})]
     assert store.points == {("crossings", 0): 5}
     assert sink.committed() == {("crossings", 0): 5}
+
+
+def test_a_refused_mirror_is_logged_when_its_answer_arrives(caplog: Any) -> None:
+    from kafka.errors import RebalanceInProgressError
+
+    from streams.sink_group import _mirrored
+
+    _mirrored({}, RebalanceInProgressError())
+    _mirrored({}, object())  # an answer that is no error: nothing to say
+    assert [r.getMessage() for r in caplog.records] == [
+        "sink: group commit (mirror) refused ([Error 27] RebalanceInProgressError); "
+        "the next fence retries"
+    ]
