@@ -19,9 +19,10 @@ batch's months stored. Exactness therefore never relies on atomicity:
 
 * Whenever the group gives the sink a partition, it reads the committed point ``c`` and the set
   ``S`` of offsets ``>= c`` already in that partition's table (at most one batch: everything below
-  the previous flush's committed point is below ``c``). It seeks to ``c`` and skips offsets in
-  ``S``. Rows from a half-done batch are thus neither lost (missing offsets are re-read) nor
-  duplicated (present ones are skipped).
+  the previous flush's committed point is below ``c``). It reads from ``c`` on (seeking there,
+  unless the poll that assigned the partition returned its records from ``c`` on already) and
+  skips offsets in ``S``. Rows from a half-done batch are thus neither lost (missing offsets are
+  re-read) nor duplicated (present ones are skipped).
 * When an INSERT fails with a broken connection (:class:`StoreUnavailableError`) the server may
   or may not have stored some parts; before retrying, the sink asks which of the batch's offsets
   are now present and inserts only the rest. Retries back off up to 10 s and never give up: the
@@ -54,7 +55,7 @@ from typing import Any
 from base.errors import LedgerError
 from base.settings import Settings
 from schemas.mapping import Coordinates
-from streams.sink_group import Rebalances, claim, commit_to_group, sink_group
+from streams.sink_group import Rebalances, claim, commit_to_group, mirror_to_group, sink_group
 from streams.sink_kafka import open_consumer, topic_partitions
 from streams.sink_retry import Fenced, SinkError, SinkStats, Stopped, StoreCalls
 from streams.sink_rows import SinkRows, record_time, storable
@@ -89,6 +90,7 @@ class Sink:
         # Counted into the stats when the batch is stored: a dropped batch is read again.
         self._pending_skipped = SinkStats()
         self._pending_next: dict[TopicPartition, int] = {}
+        self._mirrored: dict[TopicPartition, int] = {}  # the last flush's points, sent to the group
         self._pending_since: float | None = None
         self._skip: dict[TopicPartition, set[int]] = {}
         self._stop = threading.Event()
@@ -151,7 +153,8 @@ class Sink:
         self._calls.stop = self._stop
         consumer: Any = None
         try:
-            self._calls.retry(self.store.migrate)
+            if not self.store.migrated:  # the caller's migration of this store object stands
+                self._calls.retry(self.store.migrate)
             consumer = open_consumer(self.settings, self.client_id, sink_group(self.settings))
             rebalances = Rebalances()
             topics = {tp.topic for tp in topic_partitions(consumer, self._tables, self._stop)}
@@ -170,6 +173,11 @@ class Sink:
                     log.info("sink: %s", self.stats.summary())
                     last_report = time.monotonic()
             self._flush(consumer)
+            # The last flush's mirror may be in flight (closing drops it): sent again, waited
+            # for, for the partitions still held at that point (another sink may hold the rest).
+            last = {tp: o for tp, o in self._mirrored.items() if self._committed.get(tp) == o}
+            if last:
+                commit_to_group(consumer, last)
             self._calls.retry(lambda: self.merkle.sign_due(self._committed, everything=True))
         except Stopped:
             log.warning("sink: stopped with an unflushed batch; the next run re-reads it")
@@ -188,28 +196,39 @@ class Sink:
             timeout_ms=int(self._poll_timeout() * 1000),
             max_records=self.settings.sink_batch_size,
         )
-        claimed = self._rebalanced(consumer, rebalances)
-        held = set(self._committed) - claimed
+        fetched = {(tp.topic, tp.partition): records for tp, records in batch.items() if records}
+        claimed = self._rebalanced(consumer, rebalances, fetched) if rebalances.changed else {}
+        held = self._committed
         # One ingestion instant per poll: its rows share the second, checked storable once.
         now = datetime.now(UTC)
         now_storable = storable(now)
-        for tp, records in batch.items():
-            # Records of a partition claimed just now were fetched before its seek to the
-            # stored point; those of a partition no longer held are its new holder's.
-            if (tp.topic, tp.partition) in held:
-                for record in records:
+        for key, records in fetched.items():
+            # Records of a partition no longer held are its new holder's; those of a partition
+            # claimed just now are taken from its stored point if the poll read them from there
+            # (see sink_group.claim), else it was sought there and they are read again.
+            if key not in held:
+                continue
+            start = claimed.get(key, -1) if claimed else -1
+            if start is None:
+                continue
+            for record in records:
+                if record.offset >= start:
                     self._take(record, now, now_storable)
         self._step_over_markers(consumer)
 
-    def _rebalanced(self, consumer: Any, rebalances: Rebalances) -> set[TopicPartition]:
-        """Act on the rebalance ``poll`` just completed, if any; returns the partitions claimed.
+    def _rebalanced(
+        self,
+        consumer: Any,
+        rebalances: Rebalances,
+        fetched: Mapping[TopicPartition, list[Any]],
+    ) -> dict[TopicPartition, int | None]:
+        """Act on the rebalance ``poll`` just completed; per partition claimed, the offset from
+        which the poll's records are taken (None: it was sought, they are read again).
 
         A revocation drops the unflushed batch (nothing of it is stored: its partitions' next
         holder re-reads it from the stored point) and every partition still held is claimed
         again, so none resumes past the dropped rows.
         """
-        if not rebalances.changed:
-            return set()
         revoked, assigned = rebalances.take()
         claim = set(assigned)
         if revoked:
@@ -217,8 +236,8 @@ class Sink:
             self._drop_pending()
             self._forget(set(self._committed))
         log.info("sink: rebalanced; revoked %s, claiming %s", sorted(revoked), sorted(claim))
-        self._claim(consumer, claim)
-        return claim
+        spans = {tp: (r[0].offset, r[-1].offset) for tp, r in fetched.items() if tp in claim}
+        return self._claim(consumer, claim, spans)
 
     def _fence(self, consumer: Any) -> bool:
         """Whether this sink still holds its partitions in the group's current generation (a
@@ -241,13 +260,30 @@ class Sink:
                 self._skip.pop(tp, None)
         self.merkle.forget(tps)
 
-    def _claim(self, consumer: Any, tps: set[TopicPartition]) -> None:
-        """Seek ``tps`` to their points stored in ClickHouse; load the offsets stored above."""
-        claimed = claim(consumer, tps, calls=self._calls, tables=self._tables, merkle=self.merkle)
-        for tp, (start, present) in claimed.items():
+    def _claim(
+        self,
+        consumer: Any,
+        tps: set[TopicPartition],
+        fetched: Mapping[TopicPartition, tuple[int, int]] | None = None,
+    ) -> dict[TopicPartition, int | None]:
+        """Seek ``tps`` to their points stored in ClickHouse (unless ``fetched`` already holds
+        their records from there); load the offsets stored above. Returns, per partition, the
+        point from which the fetched records are kept (None: sought)."""
+        claimed = claim(
+            consumer,
+            tps,
+            calls=self._calls,
+            tables=self._tables,
+            merkle=self.merkle,
+            fetched=fetched,
+        )
+        kept: dict[TopicPartition, int | None] = {}
+        for tp, (start, present, from_fetched) in claimed.items():
             self._skip[tp] = present
             with self._lock:
                 self._committed[tp] = start
+            kept[tp] = start if from_fetched else None
+        return kept
 
     def _step_over_markers(self, consumer: Any) -> None:
         """Advance the pending point to the consumer's position where it moved past no record.
@@ -344,7 +380,10 @@ class Sink:
         with self._lock:
             self._committed.update(progress)
         self.stats.add_skipped(self._pending_skipped)
-        commit_to_group(consumer, progress)  # mirrored for Kafka's tools; the next fence checks
+        # For Kafka's tools: not waited for (the next fence's commit, sent after it on the same
+        # connection, waits for both; the run's end commits the last one again and waits).
+        mirror_to_group(consumer, progress)
+        self._mirrored = progress
         self._drop_pending()
         self.stats.flushes += 1
         self._calls.retry(lambda: self.merkle.sign_due(self._committed))

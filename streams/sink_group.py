@@ -86,6 +86,26 @@ def commit_to_group(consumer: Any, points: Mapping[TopicPartition, int]) -> bool
     return True
 
 
+def mirror_to_group(consumer: Any, points: Mapping[TopicPartition, int]) -> None:
+    """Commit ``points`` (next offsets, just stored) to the group without waiting for the answer.
+
+    Only a mirror for Kafka's tools and the next join's fetch position: the next flush's fence
+    commits the same points and waits (a refused mirror is logged when its answer arrives).
+    """
+    from kafka import OffsetAndMetadata
+    from kafka import TopicPartition as KafkaTopicPartition
+
+    offsets = {
+        KafkaTopicPartition(t, p): OffsetAndMetadata(o, "", -1) for (t, p), o in points.items()
+    }
+    consumer.commit_async(offsets, callback=_mirrored)
+
+
+def _mirrored(offsets: Any, response: Any) -> None:
+    if isinstance(response, Exception):
+        log.warning("sink: group commit (mirror) refused (%s); the next fence retries", response)
+
+
 def claim(
     consumer: Any,
     tps: Iterable[TopicPartition],
@@ -93,9 +113,19 @@ def claim(
     calls: StoreCalls,
     tables: Mapping[str, Table],
     merkle: SinkLog,
-) -> dict[TopicPartition, tuple[int, set[int]]]:
-    """Seek each of ``tps`` to its committed point in the store; per partition that point and the
-    offsets above it already stored (exactly-once rests on these, not on the group's offsets)."""
+    fetched: Mapping[TopicPartition, tuple[int, int]] | None = None,
+) -> dict[TopicPartition, tuple[int, set[int], bool]]:
+    """Seek each of ``tps`` to its committed point in the store; per partition that point, the
+    offsets above it already stored (exactly-once rests on these, not on the group's offsets),
+    and whether records from that point on are kept from ``fetched`` instead of sought again.
+
+    ``fetched``: per partition, the first and last offsets of the records the ``poll`` that
+    completed this claim returned. kafka-python returns a partition's records contiguously from
+    its fetch position (every visible record from there on, in order), and that position was at
+    or below the first one; so when ``first <= point <= last`` those records already hold every
+    record from the point on, up to the position after ``last``: no seek, no record read twice.
+    Otherwise (the fetch began above the point, or ended below it) the partition is sought.
+    """
     from kafka import TopicPartition as KafkaTopicPartition
 
     kafka_tps = [KafkaTopicPartition(t, p) for t, p in sorted(tps)]
@@ -103,24 +133,28 @@ def claim(
         return {}
     committed = calls.retry(calls.store.committed_offsets)
     beginnings = consumer.beginning_offsets(kafka_tps)
-    claimed: dict[TopicPartition, tuple[int, set[int]]] = {}
     starts: dict[TopicPartition, tuple[Table, int]] = {}  # the Merkle logs resume together
+    kept: dict[TopicPartition, bool] = {}
     for tp in kafka_tps:
         key = (tp.topic, tp.partition)
         start = max(committed.get(key, 0), int(beginnings[tp]))
-        consumer.seek(tp, start)
-        table = tables[tp.topic]
-        stored = functools.partial(calls.store.stored_offsets, table, tp.topic, tp.partition, start)
-        present = calls.retry(stored)
-        starts[key] = (table, start)
-        claimed[key] = (start, present)
-        if present:
-            log.info(
-                "sink: %s[%d] resumes at %d; %d offsets above it are already stored",
-                tp.topic,
-                tp.partition,
-                start,
-                len(present),
-            )
+        first, last = (fetched or {}).get(key, (-1, -1))
+        kept[key] = 0 <= first <= start <= last
+        if not kept[key]:
+            consumer.seek(tp, start)
+        starts[key] = (tables[tp.topic], start)
+    claimed: dict[TopicPartition, tuple[int, set[int], bool]] = {}
+    for table in {table for table, _ in starts.values()}:
+        points = {tp: start for tp, (t, start) in starts.items() if t is table}
+        stored = calls.retry(functools.partial(calls.store.stored_offsets_from, table, points))
+        for key, present in stored.items():
+            claimed[key] = (points[key], present, kept[key])
+            if present:
+                log.info(
+                    "sink: %s[%d] resumes at %d; %d offsets above it are already stored",
+                    *key,
+                    points[key],
+                    len(present),
+                )
     calls.retry(functools.partial(merkle.resume, starts))
     return claimed

@@ -159,6 +159,7 @@ class Store(ABC):
         self.database = settings.clickhouse_database
         quote_identifier(self.database)
         self._lock = threading.RLock()
+        self.migrated = False  # whether migrate() completed on this store object
 
     # -- backend primitives ------------------------------------------------------------------
 
@@ -204,6 +205,7 @@ class Store(ABC):
                     self._drop_outdated_tables()
                     self._add_missing_columns()
             self._after_migrate()
+            self.migrated = True
 
     def _drop_outdated_tables(self) -> None:
         """Maintained tables of an older engine, with their feeding views (rebuilt afterwards),
@@ -300,6 +302,31 @@ class Store(ABC):
             sql += " AND kafka_offset < {end:Int64}"
             params["end"] = end
         return {int(row[0]) for row in self.query(sql, params).rows}
+
+    def stored_offsets_from(
+        self, table: Table, starts: Mapping[TopicPartition, int]
+    ) -> dict[TopicPartition, set[int]]:
+        """Per partition of ``starts``, its offsets at or above its start already held by
+        ``table``: one query (the table is not ordered by its Kafka coordinates, so each query
+        reads the coordinate columns of the whole table)."""
+        found: dict[TopicPartition, set[int]] = {tp: set() for tp in starts}
+        if not starts:
+            return found
+        conditions = []
+        params: dict[str, Any] = {}
+        for i, ((topic, partition), start) in enumerate(sorted(starts.items())):
+            conditions.append(
+                f"(kafka_topic = {{t{i}:String}} AND kafka_partition = {{p{i}:Int32}} "
+                f"AND kafka_offset >= {{o{i}:Int64}})"
+            )
+            params.update({f"t{i}": topic, f"p{i}": partition, f"o{i}": start})
+        sql = (
+            "SELECT DISTINCT kafka_topic, kafka_partition, kafka_offset "
+            f"FROM {quote_identifier(self.database)}.{table.value} WHERE " + " OR ".join(conditions)
+        )
+        for topic, partition, offset in self.query(sql, params).rows:
+            found[(str(topic), int(partition))].add(int(offset))
+        return found
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> QueryResult:
         """Run ``sql`` with ``{name:Type}`` parameters bound by the backend; return its rows."""

@@ -127,6 +127,7 @@ class StoreContract:
         return [dict(zip(result.columns, row, strict=True)) for row in result.rows]
 
     def test_migrate_is_idempotent(self, writer: Store) -> None:
+        assert writer.migrated  # by the fixture: the sink does not migrate this store again
         writer.migrate()
         writer.migrate()
         tables = writer.query(
@@ -245,6 +246,18 @@ class StoreContract:
         assert writer.stored_offsets(Table.EVENTS, "a", 0, 9) == {9, 10, 12}
         assert writer.stored_offsets(Table.EVENTS, "a", 0, 9, 12) == {9, 10}
         assert writer.stored_offsets(Table.EVENTS, "a", 1, 0) == set()
+        writer.insert_events(
+            [event_row(_crossing(), Coordinates(t, p, o), INGESTED) for t, p, o in SPREAD]
+        )
+        starts = {("a", 0): 10, ("a", 1): 0, ("b", 0): 5, ("b", 2): 0}
+        assert writer.stored_offsets_from(Table.EVENTS, starts) == {
+            ("a", 0): {10, 12},
+            ("a", 1): {4},
+            ("b", 0): {5},
+            ("b", 2): set(),
+        }
+        assert writer.stored_offsets_from(Table.DECISIONS, starts) == {key: set() for key in starts}
+        assert writer.stored_offsets_from(Table.EVENTS, {}) == {}
 
     def test_investigator_can_select(self, writer: Store, investigator: Store) -> None:
         writer.insert_events([event_row(_crossing(), Coordinates("t", 0, 0), INGESTED)])
@@ -382,6 +395,10 @@ class StoreContract:
 
 def _fresh_database() -> str:
     return f"t_{uuid.uuid4().hex[:12]}"
+
+
+# (topic, partition, offset) of rows beside those of ("a", 0), for stored_offsets_from.
+SPREAD = (("a", 1, 4), ("b", 0, 4), ("b", 0, 5), ("b", 1, 7))
 
 
 class TestChdbStore(StoreContract):
