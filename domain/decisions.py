@@ -13,7 +13,6 @@ from datetime import datetime
 from enum import StrEnum
 
 from domain.events import CrossingRecorded, TravellerEvent
-from domain.native import NATIVE
 
 
 class Status(StrEnum):
@@ -75,7 +74,9 @@ class Decision:
 
 # The slot setters of Decision, in field order: building a frozen dataclass through its
 # generated __init__ (object.__setattr__ per field) is about 3x slower, and the engine builds
-# one per derived decision.
+# one per derived decision. Compiled or not, that __init__ is the interpreted one dataclasses
+# generates; the class's own __new__ (object's, or mypyc's, which would refuse object.__new__)
+# allocates without running it.
 (
     _set_id,
     _set_traveller,
@@ -89,7 +90,7 @@ class Decision:
     _set_observed,
     _set_detail,
 ) = (getattr(Decision, f.name).__set__ for f in fields(Decision))
-_new = object.__new__
+_new_decision = Decision.__new__
 
 
 def new_decision(  # noqa: PLR0917 - one argument per field, in field order
@@ -105,23 +106,8 @@ def new_decision(  # noqa: PLR0917 - one argument per field, in field order
     observed_at: datetime,
     detail: str,
 ) -> Decision:
-    """``Decision(...)`` with the same fields, built by setting its slots directly when
-    interpreted (see native.py)."""
-    if NATIVE:
-        return Decision(
-            decision_id,
-            traveller_id,
-            code,
-            severity,
-            jurisdiction,
-            rule,
-            evidence,
-            deadline,
-            overstay_seconds,
-            observed_at,
-            detail,
-        )
-    d: Decision = _new(Decision)
+    """``Decision(...)`` with the same fields, built by setting its slots directly."""
+    d: Decision = _new_decision(Decision)
     _set_id(d, decision_id)
     _set_traveller(d, traveller_id)
     _set_code(d, code)
@@ -161,6 +147,7 @@ class Emission:
 _set_status, _set_decision, _set_port, _set_port_at, _set_last_port, _set_last_at = (
     getattr(Emission, f.name).__set__ for f in fields(Emission)
 )
+_new_emission = Emission.__new__
 
 
 def new_emission(
@@ -170,12 +157,9 @@ def new_emission(
     last: CrossingRecorded | None = None,
 ) -> Emission:
     """``Emission(...)`` with the places of ``first`` and ``last`` (the crossings cited first
-    and last), built by setting its slots directly when interpreted (see native.py)."""
+    and last), built by setting its slots directly."""
     port, port_at = _place(first)
-    if NATIVE:
-        last_port, last_at = _place(last)
-        return Emission(status, decision, port, port_at, last_port, last_at)
-    em: Emission = _new(Emission)
+    em: Emission = _new_emission(Emission)
     _set_status(em, status)
     _set_decision(em, decision)
     _set_port(em, port)
