@@ -21,7 +21,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, Final
 
-from domain.decisions import Code, Decision, Emission, Severity, Status
+from domain.decisions import Code, Decision, Emission, Severity, Status, new_decision
 from domain.events import Event, event_type, format_instant
 from domain.stay_views import StayView
 
@@ -117,18 +117,20 @@ def decision_from_fields(
     code, severity = v["code"], v["severity"]
     if code not in _CODES or severity not in _SEVERITIES:
         raise ValueError(f"unknown code {code!r} or severity {severity!r}")
-    return Decision(
-        decision_id=values[0],
-        traveller_id=values[1],
-        code=_CODES[code],  # type: ignore[arg-type]  # the map holds Code members
-        severity=_SEVERITIES[severity],  # type: ignore[arg-type]
-        jurisdiction=v["jurisdiction"],
-        rule=rule,
-        evidence=tuple(evidence),
-        deadline=None if deadline is None else instant(deadline, "deadline"),
-        overstay_seconds=v["overstay_seconds"],
-        observed_at=instant(v["observed_at"], "observed_at"),
-        detail=detail,
+    # new_decision: Decision(...) field by field, without the frozen dataclass's __init__ (which
+    # stays interpreted when the domain is compiled): every state read builds its decisions
+    return new_decision(
+        values[0],
+        values[1],
+        _CODES[code],  # type: ignore[arg-type]  # the map holds Code members
+        _SEVERITIES[severity],  # type: ignore[arg-type]
+        v["jurisdiction"],
+        rule,
+        tuple(evidence),
+        None if deadline is None else instant(deadline, "deadline"),
+        v["overstay_seconds"],
+        instant(v["observed_at"], "observed_at"),
+        detail,
     )
 
 
