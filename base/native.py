@@ -37,10 +37,15 @@ def sources_digest(root: Path) -> str:
     return digest.hexdigest()
 
 
+def stamp_matches(root: Path) -> bool:
+    """Whether ``root``'s stamp holds the digest of the sources now under ``root``."""
+    stamp = root / STAMP_NAME
+    return stamp.exists() and stamp.read_text().strip() == sources_digest(root)
+
+
 def _refusal(root: Path, group: str) -> str | None:
     """Why the compiled modules under ``root`` may not be used, or ``None`` if they may."""
-    stamp = root / STAMP_NAME
-    if not stamp.exists() or stamp.read_text().strip() != sources_digest(root):
+    if not stamp_matches(root):
         return "they were built from other sources than these (make setup rebuilds them)"
     if find_spec(f"{group}__mypyc") is None:
         return f"mypyc's runtime ({group}__mypyc) is not installed in this environment"

@@ -1,9 +1,9 @@
-"""Whether the domain runs as native code, compiled by mypyc (``scripts/build_native.py``).
+"""Whether the domain runs as native code, compiled by mypyc (``infra/build_native.py``).
 
-A few constructors on the engine's hot path build immutable objects a different way in each mode.
-Interpreted, a frozen dataclass is fastest built by setting its slots directly (its generated
-``__init__`` calls ``object.__setattr__`` once per field). Compiled, the class's own constructor
-is a direct C call, and ``object.__new__`` of a native class is refused.
+Compiled, ``object.__new__`` of a native class is refused, and a class whose ``__init__`` is
+compiled runs it from its ``__new__`` too: ``state.new_state`` then builds a state through its
+constructor (holding nothing) before filling its slots. The frozen dataclasses need no such
+switch: their own ``__new__`` allocates without running ``__init__`` in both modes.
 """
 
 from typing import Final

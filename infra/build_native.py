@@ -24,7 +24,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from base.native import NATIVE_GROUP, STAMP_NAME, compiled_modules, sources_digest
+from base.native import (
+    NATIVE_GROUP,
+    STAMP_NAME,
+    compiled_modules,
+    sources_digest,
+    stamp_matches,
+)
 from base.settings import PROJECT_ROOT
 
 DOMAIN = PROJECT_ROOT / "domain"
@@ -63,13 +69,7 @@ def clean() -> list[Path]:
 def up_to_date() -> bool:
     """Whether the compiled modules present were built from the sources now present, and
     mypyc's runtime is installed."""
-    stamp = DOMAIN / STAMP_NAME
-    return (
-        stamp.exists()
-        and stamp.read_text().strip() == sources_digest(DOMAIN)
-        and bool(compiled_modules(DOMAIN))
-        and bool(_runtimes())
-    )
+    return stamp_matches(DOMAIN) and bool(compiled_modules(DOMAIN)) and bool(_runtimes())
 
 
 def build() -> None:
