@@ -82,6 +82,9 @@ class Settings:
     # ~210 messages), 0.01 s gives p99 126 ms (make bench-stream, same day). A backlog fills
     # batches at once, so throughput does not depend on it.
     worker_batch_seconds: float = 0.01
+    # Batches processed ahead of the durability of earlier ones (their states and clocks held in
+    # memory until then; 1: one batch at a time, what a transaction always does).
+    worker_inflight_batches: int = 4
     worker_producer_buffer: int = 5000  # table writes Faust may hold before stalling the stream
     policy_file: Path | None = None
     # Edge validation (DOMAIN.md 2, streams.edge): instants outside [from, until) and gate events

@@ -7,10 +7,15 @@ offsets this worker processed.
 at exit, so whoever checks a group of workers can see that together they processed every offset.
 The agent runs with concurrency 1 (faust-streaming issue 606 commits offsets past in-flight
 messages otherwise) and stops the whole worker if processing fails: bad input never gets that far.
+Outside transactions it steps the next batches while up to ``worker_inflight_batches`` earlier
+ones become durable, and holds each message (one more reference) so that Faust, which acks a
+batch as soon as the agent asks for the next, counts it processed only once it is durable.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 import logging
 from typing import TYPE_CHECKING, Any
@@ -23,6 +28,7 @@ from schemas.mapping import Coordinates
 from streams.worker.batch import Message
 from streams.worker.coverage import OffsetCoverage
 from streams.worker.guard import exit_within
+from streams.worker.inflight import BatchWrites, DurabilityChain
 from streams.worker.processor import Processor
 
 if TYPE_CHECKING:
@@ -43,25 +49,52 @@ def register_agent(
 ) -> OffsetCoverage:
     """Attach the enforcement agent reading ``source``; returns the offsets it will process."""
     coverage = OffsetCoverage()
+    # Outside transactions, the next batches are processed while earlier ones become durable
+    # (streams.worker.inflight); a transaction (exactly_once) spans one batch at a time.
+    transactional = settings.processing_guarantee == "exactly_once"
+    depth = 1 if transactional else settings.worker_inflight_batches
+    failing: list[object] = []  # the first failure and the crash it started
+
+    def fail(e: BaseException) -> None:
+        # Bad input never gets here (the processor dead-letters it): this is a bug or a
+        # broken dependency. Stop the whole worker loudly rather than let Faust restart the
+        # agent past the message.
+        if failing:
+            return
+        log.critical("enforcement failed; stopping the worker: %r", e)
+        exit_within(settings.worker_shutdown_seconds)
+        failing.extend((e, asyncio.ensure_future(app.crash(e))))
+
+    def on_done(task: asyncio.Future[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            fail(task.exception())  # type: ignore[arg-type]  # checked just above
+
+    async def durable(stream: Any, events: Any, batch: list[Message], writes: BatchWrites) -> None:
+        await processor.make_durable(tables, writes)
+        coverage.add_all(m.where for m in batch)
+        if depth > 1:
+            for event in events:
+                await stream.ack(event)
 
     async def process(stream: Any) -> None:
+        chain = DurabilityChain(depth)
         batches = stream.take_events(settings.worker_batch_size, settings.worker_batch_seconds)
         async for events in batches:
             batch = _messages(events, tables)
-            await processor.process_batch(batch, tables, publisher)
-            coverage.add_all(m.where for m in batch)
+            if depth > 1:  # Faust acks the batch when this returns: held until it is durable
+                for event in events:
+                    event.message.incref()
+            writes = await processor.step_batch(batch, tables, publisher)
+            made = functools.partial(durable, stream, events, batch, writes)
+            (await chain.submit(made)).add_done_callback(on_done)
+        await chain.drain()
 
     @app.agent(source, concurrency=1)
     async def enforce(stream: Any) -> None:
         try:
             await process(stream)
         except Exception as e:
-            # Bad input never gets here (the processor dead-letters it): this is a bug or a
-            # broken dependency. Stop the whole worker loudly rather than let Faust restart the
-            # agent past the message.
-            log.critical("enforcement failed; stopping the worker: %r", e)
-            exit_within(settings.worker_shutdown_seconds)
-            await app.crash(e)
+            fail(e)
             raise
         finally:  # what this worker did, for whoever checks the group covered every offset
             log.info("processed offsets at exit: %s", json.dumps(coverage.as_json()))

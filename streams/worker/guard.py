@@ -27,6 +27,7 @@ from typing import TypeVar
 from base.errors import LedgerError
 from domain.decisions import Emission
 from schemas.codec import DeadLetter, encode_dead_letter, encode_emission
+from schemas.mapping import Coordinates
 from streams.edge import check_storable, record_instant
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,22 @@ class OutputLimits:
         d = em.decision
         texts = (d.decision_id, d.traveller_id, d.jurisdiction, d.rule, d.detail, *d.evidence)
         return _AVRO_OVERHEAD + sum(4 * len(t or "") + 10 for t in texts)
+
+    def dead_letter(
+        self, value: bytes | None, where: Coordinates, reason: str, failed_at: datetime
+    ) -> bytes:
+        """The encoded dead letter of the input message ``value`` read at ``where``."""
+        source_ts, reason = source_timestamp(where.timestamp_ms, reason)
+        letter = DeadLetter(
+            raw=value or b"",
+            reason=reason,
+            source_topic=where.topic,
+            source_partition=where.partition,
+            source_offset=where.offset,
+            source_timestamp=source_ts,
+            failed_at=failed_at,
+        )
+        return self.fit_dead_letter(letter)
 
     def fit_dead_letter(self, letter: DeadLetter) -> bytes:
         """The encoded dead letter; its raw bytes cut (and the reason saying so) if too large."""

@@ -11,9 +11,14 @@ The Faust agent (``streams.worker.app``) is wiring: it hands each batch of input
    acknowledgements (the local store is written only after them);
 3. only then writes each partition's clock once, with the input offsets its stored states now
    include (``applied``: per input topic, the offset after the batch's last message), and awaits
-   that too. So the batch's input offsets (acknowledged after it returns) are never committed
-   before the state they produced is durable, no local store holds a state its changelog lacks,
-   and a durable ``applied`` mark implies durable states.
+   that too. So the batch's input offsets (acknowledged once it is durable) are never
+   committed before the state they produced is durable, no local store holds a state its
+   changelog lacks, and a durable ``applied`` mark implies durable states.
+
+Step 1's sending is :meth:`Processor.step_batch`; the awaits and 2 and 3 are
+:meth:`Processor.make_durable`. The agent may step the next batches while earlier ones become
+durable (:mod:`streams.worker.inflight`: strictly in order, their input acknowledged to Faust
+only then); they read the states of batches not yet durable from memory.
 
 A crash between 1 and 2 re-delivers the messages to a state that has not seen them, so the same
 emissions (same ``decision_id``, same content) are published again: outputs are at-least-once
@@ -52,11 +57,13 @@ from domain.events import Event, GateHeartbeat
 from domain.policy import Policy
 from domain.state import TravellerState
 from domain.timers import DeadlineIndex
-from schemas.codec import DeadLetter, decode_event, encode_emission
+from schemas.codec import encode_emission
 from schemas.mapping import Coordinates
 from streams.worker.batch import Counters, Message, Output, Publisher, Tables
 from streams.worker.cache import DEFAULT_STATES_PER_PARTITION, StateCache
-from streams.worker.guard import OutputLimits, Quarantine, source_timestamp
+from streams.worker.guard import OutputLimits, Quarantine
+from streams.worker.inflight import BatchWrites, Unflushed
+from streams.worker.input_decoder import InputDecoder
 from streams.worker.state_format import (
     decode_applied,
     decode_clock,
@@ -67,7 +74,6 @@ from streams.worker.state_format import (
 )
 
 log = logging.getLogger(__name__)
-HEARTBEATS_KEPT = 1024  # decoded heartbeats kept by their bytes (a few per gate)
 
 
 @dataclass(slots=True)
@@ -102,6 +108,7 @@ class Processor:
         self.quarantine = Quarantine()
         self.index = DeadlineIndex()
         self.cache = StateCache(states_per_partition)
+        self.unflushed = Unflushed()  # batches stepped but not yet durable (see inflight)
         self.counters = Counters()
         self._wall_clock = clock  # only stamps dead letters' failed_at, never decisions
         self._tables: Tables | None = None
@@ -109,7 +116,7 @@ class Processor:
         self._current = _Pending()  # the writes of the message being processed
         self._applied: dict[int, dict[str, int]] = {}  # partition -> topic -> stored up to
         self._marks: dict[int, dict[str, int]] = {}  # the batch's: partition -> topic -> next
-        self._heartbeats: dict[bytes, GateHeartbeat] = {}  # raw message -> decoded heartbeat
+        self._decode_event = InputDecoder().decode
 
     def forget(self, partitions: Iterable[int] | None = None) -> None:
         """Drop what memory holds of ``partitions`` (all when None): revoked, maybe changed."""
@@ -125,29 +132,64 @@ class Processor:
         self, messages: Sequence[Message], tables: Tables, publisher: Publisher
     ) -> None:
         """Process, publish, await the acknowledgements, then write (see the module docstring)."""
+        await self.make_durable(tables, await self.step_batch(messages, tables, publisher))
+
+    async def step_batch(
+        self, messages: Sequence[Message], tables: Tables, publisher: Publisher
+    ) -> BatchWrites:
+        """Process and publish a batch; returns what :meth:`make_durable` must then write.
+
+        Later batches may be stepped before this one is durable: they read its states and
+        clocks from :class:`~streams.worker.inflight.Unflushed` until then.
+        """
         self._tables = tables
         self._pending, self._marks = {}, {}
-        acks: list[Awaitable[object]] = []
+        writes = BatchWrites()
         try:
             for message in messages:
                 for output, key, value in self._message(message):
-                    acks.append(await publisher.publish(output, key, value))
-            for ack in acks:
-                await ack  # acknowledged by the broker before the state moves on
-            durable: list[Awaitable[object]] = []
+                    writes.acks.append(await publisher.publish(output, key, value))
+            # Encoded now, while the outputs' acknowledgements are on their way.
             for partition, pending in self._pending.items():
-                durable.extend(self._write(tables, partition, pending))
-            for ack in durable:
-                await ack  # state in the changelog before the batch's offsets can be committed
-            marks = [self._write_clock(tables, p, marks) for p, marks in self._marks.items()]
-            for partition, applied, written in marks:
-                for ack in written:
-                    await ack  # the mark never gets ahead of the states it vouches for
-                self._applied[partition] = applied
+                self._encode_states(writes, partition, pending)
+            for partition, marks in self._marks.items():
+                self._encode_clock(writes, partition, marks)
+            self.unflushed.hold(writes)
         finally:
-            # an unacknowledged batch leaves neither tables nor cache changed
             self._pending, self._marks = {}, {}
+        return writes
+
+    async def make_durable(self, tables: Tables, writes: BatchWrites) -> None:
+        """Await a stepped batch's outputs, then write its states, then its clocks (each awaited).
+
+        So a state never reaches the changelog before the decisions it implies, and a clock's
+        applied marks never get ahead of the states they vouch for.
+        """
+        try:
+            await self._write_durably(tables, writes)
+        except BaseException:
+            # Memory falls back to the tables: this batch's states (and those of any batch
+            # stepped on top of them, which fail after it) never became durable.
+            touched = {p for p, _, _ in writes.held_states} | set(writes.clocks)
+            self.unflushed.discard(touched)
+            self.forget(touched)
+            raise
+        self._applied.update(writes.applied)
+        self.unflushed.release(writes)
         self.counters.batches += 1
+
+    async def _write_durably(self, tables: Tables, writes: BatchWrites) -> None:
+        for ack in writes.acks:
+            await ack  # acknowledged by the broker before the state moves on
+        durable: list[Awaitable[object]] = []
+        for partition, states in writes.states.items():
+            durable.extend(tables.write(partition, states, None))
+        for ack in durable:
+            await ack  # state in the changelog before the batch's offsets can be committed
+        clocks = [tables.write(p, {}, raw) for p, raw in writes.clocks.items()]
+        for written in clocks:
+            for ack in written:
+                await ack
 
     def applied(self, partition: int) -> dict[str, int]:
         """Per input topic, the offset below which ``partition``'s stored states hold everything."""
@@ -161,12 +203,14 @@ class Processor:
         return marks
 
     def state(self, partition: int, traveller_id: str) -> TravellerState | None:
-        """The traveller's current state (batch in progress, cache, then the tables)."""
+        """The traveller's current state (batch in progress, unflushed, cache, then tables)."""
         if traveller_id in self._current.states:
             return self._current.states[traveller_id]
         pending = self._pending.get(partition)
         if pending is not None and traveller_id in pending.states:
             return pending.states[traveller_id]
+        if self.unflushed.has_state(partition, traveller_id):
+            return self.unflushed.state(partition, traveller_id)
         cached = self.cache.state(partition, traveller_id)
         if cached is not None or self._tables is None:
             return cached
@@ -183,13 +227,15 @@ class Processor:
         return decode_state(raw)
 
     def clock(self, partition: int) -> EventClock:
-        """The partition's event-time clock (batch in progress, cache, then the tables)."""
+        """The partition's event-time clock (batch in progress, unflushed, cache, then tables)."""
         if self._current.clock is not None:
             return self._current.clock
         pending = self._pending.get(partition)
         if pending is not None and pending.clock is not None:
             return pending.clock
-        cached = self.cache.clock(partition)
+        cached = self.unflushed.clock(partition)
+        if cached is None:
+            cached = self.cache.clock(partition)
         if cached is None:
             raw = None if self._tables is None else self._tables.read_clock(partition)
             cached = EventClock() if raw is None else decode_clock(raw)
@@ -268,28 +314,14 @@ class Processor:
         if current.clock is not None:
             pending.clock = current.clock
 
-    def _decode_event(self, raw: bytes | None) -> Event:
-        """Decode (and validate) an input message; a heartbeat's bytes only once.
-
-        Gates send the same heartbeat message to every partition, and heartbeats are most of
-        the input: the decoded (immutable) heartbeat is kept for the partitions still to see it.
-        """
-        if raw is None:
-            raise _EmptyMessageError("message has no value (tombstone)")
-        event = self._heartbeats.get(raw)
-        if event is not None:
-            return event
-        decoded = decode_event(raw)
-        if isinstance(decoded, GateHeartbeat):
-            if len(self._heartbeats) >= HEARTBEATS_KEPT:
-                self._heartbeats.clear()
-            self._heartbeats[raw] = decoded
-        return decoded
-
     def _load_index(self, partition: int) -> None:
         """Rebuild the partition's deadline heaps from its stored states (and cache them)."""
         entries: dict[str, tuple[datetime | None, datetime | None]] = {}
-        pending = self._pending.get(partition, _Pending()).states
+        # Newer than the tables: batches not yet durable, then the batch in progress.
+        pending = {
+            **self.unflushed.states(partition),
+            **self._pending.get(partition, _Pending()).states,
+        }
         if self._tables is not None:
             for tid, raw in self._tables.scan_states(partition):
                 state = self._decode(raw)
@@ -331,27 +363,28 @@ class Processor:
         pending.states[new.traveller_id] = new
         self.index.push(partition, old, new)
 
-    def _write(self, tables: Tables, part: int, pending: _Pending) -> Sequence[Awaitable[object]]:
+    def _encode_states(self, writes: BatchWrites, part: int, pending: _Pending) -> None:
         encoded = {
             tid: None if state is None else encode_state(state)
             for tid, state in pending.states.items()
         }
-        durable = tables.write(part, encoded, None) if encoded else []
+        if encoded:
+            writes.states[part] = encoded
         for tid, state in pending.states.items():
             self.cache.put(part, tid, state)
+            writes.held_states.append((part, tid, state))
         self.counters.state_writes += len(encoded)
         self.counters.state_bytes_written += sum(len(v) for v in encoded.values() if v)
-        return durable
 
-    def _write_clock(
-        self, tables: Tables, part: int, marks: Mapping[str, int]
-    ) -> tuple[int, dict[str, int], Sequence[Awaitable[object]]]:
-        """Write the partition's clock and the batch's applied marks (states already durable)."""
+    def _encode_clock(self, writes: BatchWrites, part: int, marks: Mapping[str, int]) -> None:
+        """The partition's clock with the applied marks of every batch stepped so far."""
         clock = self.clock(part)
-        applied = {**self.applied(part), **marks}
-        durable = tables.write(part, {}, encode_clock(clock, applied))
+        before = self.unflushed.marks(part)
+        applied = {**(self.applied(part) if before is None else before), **marks}
+        writes.clocks[part] = encode_clock(clock, applied)
+        writes.applied[part] = applied
+        writes.held_clocks.append((part, clock))
         self.cache.put_clock(part, clock)
-        return part, applied, durable
 
     def _dead_letter(self, message: Message, reason: str) -> bytes:
         self._current = _Pending()
@@ -360,18 +393,4 @@ class Processor:
         log.warning(
             "dead-lettering %s[%d]@%d: %s", where.topic, where.partition, where.offset, reason
         )
-        source_ts, reason = source_timestamp(where.timestamp_ms, reason)
-        letter = DeadLetter(
-            raw=message.value or b"",
-            reason=reason,
-            source_topic=where.topic,
-            source_partition=where.partition,
-            source_offset=where.offset,
-            source_timestamp=source_ts,
-            failed_at=self._wall_clock(),
-        )
-        return self.outputs.fit_dead_letter(letter)
-
-
-class _EmptyMessageError(LedgerError):
-    """A message with no value cannot carry an event."""
+        return self.outputs.dead_letter(message.value, where, reason, self._wall_clock())
