@@ -76,8 +76,9 @@ def register_agent(
             for event in events:
                 await stream.ack(event)
 
+    chain = DurabilityChain(depth)
+
     async def process(stream: Any) -> None:
-        chain = DurabilityChain(depth)
         batches = stream.take_events(settings.worker_batch_size, settings.worker_batch_seconds)
         async for events in batches:
             batch = _messages(events, tables)
@@ -97,6 +98,7 @@ def register_agent(
             fail(e)
             raise
         finally:  # what this worker did, for whoever checks the group covered every offset
+            await chain.settle(settings.worker_shutdown_seconds)  # batches still becoming durable
             log.info("processed offsets at exit: %s", json.dumps(coverage.as_json()))
 
     return coverage

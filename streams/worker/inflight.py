@@ -108,6 +108,7 @@ class DurabilityChain:
             raise ValueError(f"depth must be at least 1, got {depth}")
         self.depth = depth
         self._pending: deque[asyncio.Future[None]] = deque()
+        self._failed: BaseException | None = None  # once one failed, nothing more is taken
 
     async def submit(self, durable: Callable[[], Awaitable[None]]) -> asyncio.Future[None]:
         """Queue ``durable`` after every batch submitted before; returns its future.
@@ -115,27 +116,60 @@ class DurabilityChain:
         Returns once fewer than ``depth`` batches are pending (raising if one of those awaited
         failed): with depth 1, only once this batch is durable.
         """
+        if self._failed is not None:
+            raise self._failed
         previous = self._pending[-1] if self._pending else None
 
         async def run() -> None:
             if previous is not None:
-                await previous  # raises if it failed: nothing after a failed batch is durable
+                # Raises if it failed: nothing after a failed batch is durable. Shielded, as
+                # below: cancelling a waiter must not cancel a batch becoming durable.
+                await asyncio.shield(previous)
             await durable()
 
         task = asyncio.ensure_future(run())
         self._pending.append(task)
         while len(self._pending) >= self.depth:
-            await self._pending.popleft()
+            await self._await_oldest()
         while self._pending and self._pending[0].done():  # surface a failure early
-            self._pending.popleft().result()
+            await self._await_oldest()
         return task
+
+    async def _await_oldest(self) -> None:
+        oldest = self._pending[0]
+        try:
+            await asyncio.shield(oldest)
+        except asyncio.CancelledError:
+            if not oldest.done():  # this waiter was cancelled; the batch goes on
+                raise
+            self._failed = asyncio.CancelledError("an earlier batch was cancelled")
+            self._pending.popleft()
+            raise
+        except BaseException as e:
+            self._failed = e
+            self._pending.popleft()
+            for later in self._pending:  # they fail with it: the first failure is the one raised
+                later.add_done_callback(_retrieved)
+            raise
+        self._pending.popleft()
 
     @property
     def pending(self) -> int:
         """Batches submitted and not yet awaited here (done or not)."""
         return len(self._pending)
 
+    async def settle(self, timeout: float) -> None:
+        """Wait (up to ``timeout`` seconds) for every pending batch, failed or not, raising nothing:
+        for a stopping agent, whose failures the tasks' own callbacks reported."""
+        if self._pending:
+            await asyncio.wait(list(self._pending), timeout=timeout)
+
     async def drain(self) -> None:
         """Await every pending batch (raises the first failure)."""
         while self._pending:
-            await self._pending.popleft()
+            await self._await_oldest()
+
+
+def _retrieved(task: asyncio.Future[None]) -> None:
+    if not task.cancelled():
+        task.exception()

@@ -197,3 +197,34 @@ def test_outputs_of_a_batch_stepped_ahead_are_published_before_earlier_batches_a
     asyncio.run(run())
     decided = [decode_emission(v).decision.traveller_id for o, _, v in publisher.sent]
     assert decided == ["t1", "t2"] and all(o is Output.DECISIONS for o, _, _ in publisher.sent)
+
+
+def test_a_cancelled_waiter_leaves_the_batch_to_finish_and_a_failure_refuses_later_batches() -> (
+    None
+):
+    finished: list[int] = []
+    release = asyncio.Event()
+
+    async def slow() -> None:
+        await release.wait()
+        finished.append(0)
+
+    async def broken() -> None:
+        raise ConnectionError("broker gone")
+
+    async def run() -> None:
+        chain = DurabilityChain(1)
+        waiter = asyncio.ensure_future(chain.submit(slow))
+        await asyncio.sleep(0)
+        waiter.cancel()  # the agent stopping while its batch becomes durable
+        await asyncio.gather(waiter, return_exceptions=True)
+        release.set()
+        await chain.settle(timeout=5)
+        assert finished == [0], "the batch became durable although its waiter was cancelled"
+        with pytest.raises(ConnectionError):
+            await chain.submit(broken)
+        with pytest.raises(ConnectionError):
+            await chain.submit(slow)  # refused: an earlier batch failed
+        assert chain.pending == 0
+
+    asyncio.run(run())
