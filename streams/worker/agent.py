@@ -53,21 +53,7 @@ def register_agent(
     # (streams.worker.inflight); a transaction (exactly_once) spans one batch at a time.
     transactional = settings.processing_guarantee == "exactly_once"
     depth = 1 if transactional else settings.worker_inflight_batches
-    failing: list[object] = []  # the first failure and the crash it started
-
-    def fail(e: BaseException) -> None:
-        # Bad input never gets here (the processor dead-letters it): this is a bug or a
-        # broken dependency. Stop the whole worker loudly rather than let Faust restart the
-        # agent past the message.
-        if failing:
-            return
-        log.critical("enforcement failed; stopping the worker: %r", e)
-        exit_within(settings.worker_shutdown_seconds)
-        failing.extend((e, asyncio.ensure_future(app.crash(e))))
-
-    def on_done(task: asyncio.Future[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            fail(task.exception())  # type: ignore[arg-type]  # checked just above
+    stopper = _Stopper(app, settings.worker_shutdown_seconds)
 
     async def durable(stream: Any, events: Any, batch: list[Message], writes: BatchWrites) -> None:
         await processor.make_durable(tables, writes)
@@ -87,7 +73,7 @@ def register_agent(
                     event.message.incref()
             writes = await processor.step_batch(batch, tables, publisher)
             made = functools.partial(durable, stream, events, batch, writes)
-            (await chain.submit(made)).add_done_callback(on_done)
+            (await chain.submit(made)).add_done_callback(stopper.on_done)
         await chain.drain()
 
     @app.agent(source, concurrency=1)
@@ -95,13 +81,37 @@ def register_agent(
         try:
             await process(stream)
         except Exception as e:
-            fail(e)
+            stopper.fail(e)
             raise
         finally:  # what this worker did, for whoever checks the group covered every offset
             await chain.settle(settings.worker_shutdown_seconds)  # batches still becoming durable
             log.info("processed offsets at exit: %s", json.dumps(coverage.as_json()))
 
     return coverage
+
+
+class _Stopper:
+    """Stops the whole worker on the first failure, of the agent or of a batch's durability.
+
+    Bad input never gets that far (the processor dead-letters it): this is a bug or a broken
+    dependency. The worker stops loudly rather than let Faust restart the agent past the batch.
+    """
+
+    def __init__(self, app: faust.App, shutdown_seconds: float) -> None:
+        self.app = app
+        self.shutdown_seconds = shutdown_seconds
+        self.failing: list[object] = []  # the first failure and the crash it started
+
+    def fail(self, e: BaseException) -> None:
+        if self.failing:
+            return
+        log.critical("enforcement failed; stopping the worker: %r", e)
+        exit_within(self.shutdown_seconds)
+        self.failing.extend((e, asyncio.ensure_future(self.app.crash(e))))
+
+    def on_done(self, task: asyncio.Future[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self.fail(task.exception())  # type: ignore[arg-type]  # checked just above
 
 
 def _messages(events: Any, tables: FaustTables) -> list[Message]:
