@@ -7,9 +7,10 @@ offsets this worker processed.
 at exit, so whoever checks a group of workers can see that together they processed every offset.
 The agent runs with concurrency 1 (faust-streaming issue 606 commits offsets past in-flight
 messages otherwise) and stops the whole worker if processing fails: bad input never gets that far.
-Outside transactions it steps the next batches while up to ``worker_inflight_batches`` earlier
-ones become durable, and holds each message (one more reference) so that Faust, which acks a
-batch as soon as the agent asks for the next, counts it processed only once it is durable.
+Outside transactions it may step the next batches while up to ``worker_inflight_batches - 1``
+earlier ones become durable, and then holds each message (one more reference) so that Faust,
+which acks a batch as soon as the agent asks for the next, counts it processed only once it is
+durable.
 """
 
 from __future__ import annotations
@@ -49,8 +50,8 @@ def register_agent(
 ) -> OffsetCoverage:
     """Attach the enforcement agent reading ``source``; returns the offsets it will process."""
     coverage = OffsetCoverage()
-    # Outside transactions, the next batches are processed while earlier ones become durable
-    # (streams.worker.inflight); a transaction (exactly_once) spans one batch at a time.
+    # Outside transactions the next batches may be processed while earlier ones become durable
+    # (worker_inflight_batches, streams.worker.inflight); a transaction spans one batch.
     transactional = settings.processing_guarantee == "exactly_once"
     depth = 1 if transactional else settings.worker_inflight_batches
     stopper = _Stopper(app, settings.worker_shutdown_seconds)

@@ -259,11 +259,14 @@ def test_a_worker_killed_mid_stream_and_restarted_converges_to_the_offline_decis
     cut1, held, cut2 = (len(events) * share // 100 for share in (45, 55, 80))
     # 1 takes its last events as one batch (up to 2,000 messages, 3 s to fill).
     big_batches = settings.with_overrides(worker_batch_size=2000, worker_batch_seconds=3.0)
+    ahead = settings.with_overrides(worker_inflight_batches=4)
     phases = [
         # (worker, events trickled in while it runs, commits after which it is SIGKILLed,
         # events published next while the changelogs refuse writes: it dies on their writes)
         (big_batches, events[:cut1], input_messages(events[: len(events) // 5]), events[cut1:held]),
-        (settings, events[held:cut2], input_messages(events[: len(events) * 65 // 100]), []),
+        # 2 steps batches ahead of their durability (LEDGER_WORKER_INFLIGHT_BATCHES): killed
+        # with batches in flight, none of their input may count as processed.
+        (ahead, events[held:cut2], input_messages(events[: len(events) * 65 // 100]), []),
     ]
     logs = [tmp_path / f"worker-{n}.log" for n in (1, 2, 3)]
     killed_at = []
@@ -382,7 +385,10 @@ def test_two_workers_with_rebalances_mid_stream_decide_what_the_offline_engine_d
     events = stream.published
     third = len(events) // 3
     first, second, last = events[:third], events[third : 2 * third], events[2 * third :]
-    a_settings, b_settings = settings, another_worker(settings)
+    # b steps batches ahead of their durability: its partitions are revoked with batches in
+    # flight, which must become durable (or be re-read by a) before a takes them back.
+    a_settings = settings
+    b_settings = another_worker(settings).with_overrides(worker_inflight_batches=4)
     a_log, b_log = tmp_path / "worker-a.log", tmp_path / "worker-b.log"
     with running_worker(a_settings, a_log) as a:
         publish_stream(a_settings, first)
