@@ -155,6 +155,9 @@ class Processor:
             for partition, marks in self._marks.items():
                 self._encode_clock(writes, partition, marks)
             self.unflushed.hold(writes)
+        except BaseException:
+            self.forget(set(self._pending))  # the cache may hold some of its states: re-read
+            raise
         finally:
             self._pending, self._marks = {}, {}
         return writes
