@@ -101,14 +101,16 @@ class _Stopper:
     def __init__(self, app: faust.App, shutdown_seconds: float) -> None:
         self.app = app
         self.shutdown_seconds = shutdown_seconds
-        self.failing: list[object] = []  # the first failure and the crash it started
+        self.failure: BaseException | None = None  # the first one; later ones change nothing
+        self._crash: asyncio.Future[None] | None = None  # held: the loop keeps weak references
 
     def fail(self, e: BaseException) -> None:
-        if self.failing:
+        if self.failure is not None:
             return
+        self.failure = e
         log.critical("enforcement failed; stopping the worker: %r", e)
         exit_within(self.shutdown_seconds)
-        self.failing.extend((e, asyncio.ensure_future(self.app.crash(e))))
+        self._crash = asyncio.ensure_future(self.app.crash(e))
 
     def on_done(self, task: asyncio.Future[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
