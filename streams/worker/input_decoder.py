@@ -5,6 +5,7 @@ from __future__ import annotations
 from base.errors import LedgerError
 from domain.events import Event, GateHeartbeat
 from schemas.codec import decode_event
+from streams.worker.state_format import keep_input_body
 
 HEARTBEATS_KEPT = 1024  # decoded heartbeats kept by their bytes (a few per gate)
 
@@ -35,4 +36,6 @@ class InputDecoder:
             if len(self._heartbeats) >= HEARTBEATS_KEPT:
                 self._heartbeats.clear()
             self._heartbeats[raw] = decoded
+        else:
+            keep_input_body(decoded, raw)  # the state stores the body as it came
         return decoded

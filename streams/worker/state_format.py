@@ -33,10 +33,12 @@ from domain.events import EVENT_TYPES, TravellerEvent, format_instant
 from domain.held import STRIDE, Held, Ids, Rows
 from domain.state import TravellerState
 from schemas.codec import (
+    HEADER_SIZE,
     MARKER,
     STATE_RECORD,
     DecodeError,
     decode_record,
+    fingerprint,
     record_header,
 )
 from schemas.mapping import decision_fields, decision_from_fields
@@ -117,6 +119,30 @@ _EVENT_BODIES: Final = {
     for cls, schema in zip(_EVENT_NAMES, _BRANCH_SCHEMAS, strict=True)
 }
 _write_decision: Final = body_writer(_DECISION_SCHEMA, _decision_mapping)
+# Each event branch of the state is its event's topic schema (the same fingerprint, checked here
+# rather than assumed): a message written with it already holds the event's state body, which
+# InputDecoder hands over so it is not written a second time. Avro's encoding of a value is
+# fixed by the schema, and decoding such a body gives the event exactly as validated.
+_TOPIC_HEADERS: Final = {
+    cls: record_header(name)
+    for cls, schema in zip(_EVENT_NAMES, _BRANCH_SCHEMAS, strict=True)
+    if record_header(name := _EVENT_NAMES[cls].removeprefix(NAMESPACE))
+    == MARKER + fingerprint(schema)
+}
+
+
+def keep_input_body(event: TravellerEvent, message: bytes) -> bool:
+    """Keep ``message``'s body as ``event``'s state body if the event's current schema wrote it.
+
+    ``event`` must be what decoding ``message`` gave. Returns whether the body was kept.
+    """
+    header = _TOPIC_HEADERS.get(type(event))
+    if header is None or message[:HEADER_SIZE] != header:
+        return False  # another writer's body: written again with the current schema when stored
+    _EVENT_BODIES[type(event)].seed(event, bytes(message[HEADER_SIZE:]))
+    return True
+
+
 # Held decision bodies by what they are made of (id and compact row, held.py): a state keeps its
 # decisions compact and builds new objects on each read, so they cannot be cached by object as
 # events are. The format stores the state's traveller once, so a body does not depend on it.

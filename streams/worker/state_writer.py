@@ -76,10 +76,14 @@ class BodyCache:
         if hit is not None and hit[0] is value:
             return hit[1]
         body = self._write(value)
+        self.seed(value, body)
+        return body
+
+    def seed(self, value: Any, body: bytes) -> None:
+        """Take ``body`` as ``value``'s: the caller knows it is what writing ``value`` gives."""
         if len(self._by_id) >= self._limit:
             self._by_id.clear()  # simple bound: the live states' values come back on next use
         self._by_id[id(value)] = (value, body)
-        return body
 
 
 def item_schemas() -> tuple[list[dict[str, Any]], dict[str, Any]]:

@@ -10,12 +10,14 @@ import pytest
 from base.errors import InvalidEventError
 from domain.clock import EventClock
 from domain.engine import Engine
+from domain.events import CrossingRecorded, GateHeartbeat, event_to_mapping
 from domain.state import FACTS, TravellerState, with_state
 from producers.simulator import SimulationConfig, simulate
 from schemas import codec
 from schemas.codec import DecodeError, encode_record
 from schemas.state_schema import SCHEMA_DIR, render
 from streams.policy_file import load_policy
+from streams.worker.input_decoder import InputDecoder
 from streams.worker.state_format import (
     decode_applied,
     decode_clock,
@@ -23,6 +25,7 @@ from streams.worker.state_format import (
     encode_clock,
     encode_state,
     is_previous_format,
+    keep_input_body,
     state_record,
 )
 from streams.worker.state_json import state_to_dict
@@ -134,3 +137,39 @@ def test_clocks_round_trip() -> None:
         applied = {"border.crossings.v1": 1234, "border.permits.v1": 0, "a-b_c.d": 2**62}
         marked = encode_clock(clock, applied)
         assert (decode_clock(marked), decode_applied(marked)) == (clock, applied)
+
+
+def test_states_of_events_read_from_messages_store_their_bodies_as_fastavro_writes_them() -> None:
+    """The worker keeps an input message's body as its event's state body (no second write)."""
+    sim = simulate(
+        SimulationConfig(
+            start=date(2025, 12, 1), days=2, travellers=150, seed=5, violation_share=0.3
+        )
+    )
+    decoder = InputDecoder()
+    engine = Engine(load_policy())
+    kept = 0
+    for event in sim.events:
+        message = codec.encode_event(event)
+        decoded = decoder.decode(message)
+        if not isinstance(decoded, GateHeartbeat):
+            kept += keep_input_body(decoded, message)  # again: what the decoder already did
+        engine.process(decoded)
+    assert kept == sum(not isinstance(e, GateHeartbeat) for e in sim.events) > 0
+    for tid in engine.travellers():
+        state = engine.state(tid)
+        assert state is not None
+        assert encode_state(state) == encode_record("TravellerState", state_record(state))
+        assert decode_state(encode_state(state)) == state
+
+
+def test_a_body_an_older_schema_wrote_is_not_kept_for_the_state() -> None:
+    sim = simulate(SimulationConfig(start=date(2025, 12, 1), days=1, travellers=5, seed=3))
+    event = next(e for e in sim.events if isinstance(e, CrossingRecorded))
+    (_, oldest), *_ = codec.schema_history("CrossingRecorded")
+    known = {f["name"] for f in oldest["fields"]}
+    fields = {k: v for k, v in event_to_mapping(event).items() if k in known}
+    old_message = codec.encode_with_writer(oldest, fields)
+    decoded = codec.decode_event(old_message)
+    assert not keep_input_body(decoded, old_message)
+    assert keep_input_body(decoded, codec.encode_event(decoded))
