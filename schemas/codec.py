@@ -31,7 +31,8 @@ from base.settings import Settings
 from domain.decisions import Emission
 from domain.event_data import event_from_mapping
 from domain.events import EVENT_TYPES, CrossingRecorded, Event, GateHeartbeat, event_to_mapping
-from schemas.mapping import emission_fields, emission_from_fields
+from schemas.decision_body import DecisionBodies
+from schemas.mapping import emission_from_fields
 
 SCHEMA_DIR: Final = Path(__file__).resolve().parent
 HISTORY_DIR: Final = SCHEMA_DIR / "history"
@@ -117,6 +118,11 @@ def _build_catalogue() -> tuple[dict[str, Schema], dict[bytes, _Writer], dict[st
 
 _READERS, _WRITERS, _CURRENT_FP = _build_catalogue()
 _HEADERS: Final = {name: MARKER + fp for name, fp in _CURRENT_FP.items()}
+# Decision bodies, for the decisions topic and inside traveller states (the HeldDecision items).
+DECISION_BODIES: Final = DecisionBodies(
+    _READERS[DECISION_RECORD],
+    next(f for f in _READERS[STATE_RECORD]["fields"] if f["name"] == "decisions")["type"]["items"],
+)
 
 
 def current_schema(record: str) -> Schema:
@@ -267,7 +273,7 @@ def encode_emission(em: Emission) -> bytes:
     for field, value in instants:
         if value is not None and value.utcoffset() is None:
             raise InvalidEventError(field, "timestamp without a UTC offset")
-    return _encode(DECISION_RECORD, emission_fields(em))
+    return _HEADERS[DECISION_RECORD] + DECISION_BODIES.emission(em)
 
 
 def decode_emission(data: bytes) -> Emission:

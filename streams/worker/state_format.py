@@ -32,7 +32,15 @@ from domain.event_data import parse_instant
 from domain.events import EVENT_TYPES, TravellerEvent, format_instant
 from domain.held import STRIDE, Held, Ids, Rows
 from domain.state import TravellerState
+from schemas.avro_binary import (
+    END_OF_ARRAY,
+    write_count,
+    write_instant,
+    write_optional_instant,
+    write_string,
+)
 from schemas.codec import (
+    DECISION_BODIES,
     HEADER_SIZE,
     MARKER,
     STATE_RECORD,
@@ -44,16 +52,7 @@ from schemas.codec import (
 from schemas.mapping import decision_fields, decision_from_fields
 from schemas.state_schema import STATE_EVENTS
 from streams.worker.state_json import state_from_dict
-from streams.worker.state_writer import (
-    END_OF_ARRAY,
-    BodyCache,
-    body_writer,
-    item_schemas,
-    write_count,
-    write_instant,
-    write_optional_instant,
-    write_string,
-)
+from streams.worker.state_writer import BodyCache, body_writer, event_branch_schemas
 
 NAMESPACE: Final = "border.ledger."
 BODIES_KEPT: Final = 200_000  # encoded events (and decisions) kept for the next state writes
@@ -112,13 +111,12 @@ def state_record(state: TravellerState) -> dict[str, Any]:
     }
 
 
-_BRANCH_SCHEMAS, _DECISION_SCHEMA = item_schemas()
+_BRANCH_SCHEMAS: Final = event_branch_schemas()
 _BRANCH_INDEX: Final = {cls: write_count(i) for i, cls in enumerate(_EVENT_NAMES)}
 _EVENT_BODIES: Final = {
     cls: BodyCache(body_writer(schema, _event_mapping), BODIES_KEPT)
     for cls, schema in zip(_EVENT_NAMES, _BRANCH_SCHEMAS, strict=True)
 }
-_write_decision: Final = body_writer(_DECISION_SCHEMA, _decision_mapping)
 # Each event branch of the state is its event's topic schema (the same fingerprint, checked here
 # rather than assumed): a message written with it already holds the event's state body, which
 # InputDecoder hands over so it is not written a second time. Avro's encoding of a value is
@@ -173,7 +171,7 @@ def _decision_body(held: Held, i: int) -> bytes:
     if body is None:
         if len(_DECISION_BODIES) >= BODIES_KEPT:
             _DECISION_BODIES.clear()  # simple bound, as BodyCache's
-        body = _DECISION_BODIES[key] = _write_decision(held.decision(i))
+        body = _DECISION_BODIES[key] = DECISION_BODIES.held(held.decision(i))
     return body
 
 

@@ -13,53 +13,11 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import Any
 
 import fastavro
 
 from schemas.state_schema import build_state_schema
-
-EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-MILLISECOND: Final = timedelta(milliseconds=1)
-NULL: Final = b"\x00"
-SECOND_BRANCH: Final = b"\x02"  # union index 1 (zigzag varint)
-END_OF_ARRAY: Final = b"\x00"
-
-
-def write_long(n: int) -> bytes:
-    """Avro ``long``: zigzag, then a little-endian base-128 varint."""
-    z = (n << 1) ^ (n >> 63)
-    out = bytearray()
-    while z & ~0x7F:
-        out.append((z & 0x7F) | 0x80)
-        z >>= 7
-    out.append(z)
-    return bytes(out)
-
-
-_SMALL: Final = [write_long(n) for n in range(256)]
-
-
-def write_count(n: int) -> bytes:
-    """An array block count or a union index (small non-negative longs, precomputed)."""
-    return _SMALL[n] if n < 256 else write_long(n)
-
-
-def write_string(text: str) -> bytes:
-    """Avro ``string``: byte length, then UTF-8."""
-    data = text.encode()
-    return write_count(len(data)) + data
-
-
-def write_instant(value: datetime) -> bytes:
-    """``timestamp-millis``."""
-    return write_long((value - EPOCH) // MILLISECOND)
-
-
-def write_optional_instant(value: datetime | None) -> bytes:
-    """``["null", timestamp-millis]``."""
-    return NULL if value is None else SECOND_BRANCH + write_instant(value)
 
 
 class BodyCache:
@@ -86,12 +44,10 @@ class BodyCache:
         self._by_id[id(value)] = (value, body)
 
 
-def item_schemas() -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """The state's event union branches and its decision item, parsed for fastavro."""
+def event_branch_schemas() -> list[dict[str, Any]]:
+    """The state's event union branches, parsed for fastavro."""
     fields = {f["name"]: f["type"] for f in build_state_schema()["fields"]}
-    branches = [fastavro.parse_schema(s) for s in fields["events"]["items"]]
-    decision = fastavro.parse_schema(fields["decisions"]["items"])
-    return branches, decision  # type: ignore[return-value]  # records parse to dicts
+    return [fastavro.parse_schema(s) for s in fields["events"]["items"]]  # type: ignore[misc]
 
 
 def body_writer(schema: dict[str, Any], mapping: Callable[[Any], dict[str, Any]]) -> Any:

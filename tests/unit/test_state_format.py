@@ -14,6 +14,7 @@ from domain.events import CrossingRecorded, GateHeartbeat, event_to_mapping
 from domain.state import FACTS, TravellerState, with_state
 from producers.simulator import SimulationConfig, simulate
 from schemas import codec
+from schemas.avro_binary import write_long
 from schemas.codec import DecodeError, encode_record
 from schemas.state_schema import SCHEMA_DIR, render
 from streams.policy_file import load_policy
@@ -29,7 +30,6 @@ from streams.worker.state_format import (
     state_record,
 )
 from streams.worker.state_json import state_to_dict
-from streams.worker.state_writer import write_long
 
 
 @pytest.fixture(scope="module")
