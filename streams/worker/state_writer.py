@@ -2,11 +2,14 @@
 
 A state is rewritten every batch that changes it, but almost all of it is unchanged: its events
 are immutable and shared between successive states, and a decision that did not change keeps
-its object. Avro's binary form is a plain concatenation (a union is its branch index then the
-value; an array is a count, the items, then 0), so the state body is assembled here from the
-body of each event and decision, encoded once by fastavro with exactly the schema the state's
-union branch or array item embeds, and kept per object. The bytes are identical to fastavro
-writing the whole record (``tests/unit/test_state_format.py`` checks it on simulated states).
+its object. Avro's binary form is a plain concatenation (:mod:`schemas.avro_binary`), so the state
+body is assembled from the body of each event and decision, kept per object. An event's body is
+the one its input message carried when that message was written with the current schema
+(``state_format.keep_input_body``), else fastavro writes it once with exactly the schema the
+state's union branch embeds; a decision's is written by :mod:`schemas.decision_body`. The bytes
+are identical to fastavro writing the whole record (``tests/unit/test_state_format.py`` checks it
+on simulated states) whenever the input came from a standard Avro writer; an input body with
+over-long varints, which Avro readers accept, is kept as it came and reads back to the same event.
 """
 
 from __future__ import annotations

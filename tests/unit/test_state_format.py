@@ -173,3 +173,19 @@ def test_a_body_an_older_schema_wrote_is_not_kept_for_the_state() -> None:
     decoded = codec.decode_event(old_message)
     assert not keep_input_body(decoded, old_message)
     assert keep_input_body(decoded, codec.encode_event(decoded))
+
+
+def test_a_body_with_an_over_long_varint_is_kept_and_reads_back_to_the_same_event() -> None:
+    sim = simulate(SimulationConfig(start=date(2025, 12, 1), days=1, travellers=5, seed=3))
+    event = next(e for e in sim.events if isinstance(e, CrossingRecorded))
+    message = codec.encode_event(event)
+    header, body = message[: codec.HEADER_SIZE], message[codec.HEADER_SIZE :]
+    assert body[0] < 0x80  # the event id's length fits one byte: write it in two instead
+    stretched = header + bytes([body[0] | 0x80, 0]) + body[1:]
+    decoded = codec.decode_event(stretched)
+    assert decoded == event
+    assert keep_input_body(decoded, stretched)
+    state = TravellerState(event.traveller_id, events=(decoded,))
+    stored = encode_state(state)
+    assert stretched[codec.HEADER_SIZE :] in stored  # the body as it came, not rewritten
+    assert decode_state(stored) == state
