@@ -273,7 +273,13 @@ def encode_emission(em: Emission) -> bytes:
     for field, value in instants:
         if value is not None and value.utcoffset() is None:
             raise InvalidEventError(field, "timestamp without a UTC offset")
-    return _HEADERS[DECISION_RECORD] + DECISION_BODIES.emission(em)
+    try:
+        body = DECISION_BODIES.emission(em)
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as e:
+        # A value of the wrong type (None for a required field, a non-member enum): the same
+        # refusal fastavro's writer gives in _write_body.
+        raise EncodeError(f"{DECISION_RECORD} does not fit its schema: {e!r}") from e
+    return _HEADERS[DECISION_RECORD] + body
 
 
 def decode_emission(data: bytes) -> Emission:
