@@ -151,11 +151,15 @@ def encode_with_writer(writer_schema: Mapping[str, Any], record: Mapping[str, An
     return MARKER + fp + _write_body(writer.schema, record, writer.record)
 
 
+# What writing a value of the wrong type raises, in fastavro's writer and in DecisionBodies alike.
+_UNFIT: Final = (ValueError, TypeError, KeyError, AttributeError, OverflowError)
+
+
 def _write_body(schema: Schema, record: Mapping[str, Any], name: str) -> bytes:
     out = io.BytesIO()
     try:
         fastavro.schemaless_writer(out, schema, record)
-    except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as e:
+    except _UNFIT as e:
         raise EncodeError(f"{name} does not fit its schema: {e}") from e
     return out.getvalue()
 
@@ -275,9 +279,7 @@ def encode_emission(em: Emission) -> bytes:
             raise InvalidEventError(field, "timestamp without a UTC offset")
     try:
         body = DECISION_BODIES.emission(em)
-    except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as e:
-        # A value of the wrong type (None for a required field, a non-member enum): the same
-        # refusal fastavro's writer gives in _write_body.
+    except _UNFIT as e:  # None for a required field, a non-member enum: as _write_body refuses
         raise EncodeError(f"{DECISION_RECORD} does not fit its schema: {e!r}") from e
     return _HEADERS[DECISION_RECORD] + body
 
