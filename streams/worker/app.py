@@ -44,6 +44,7 @@ from streams.worker.faust_tables import TABLES, FaustTables
 from streams.worker.guard import OutputLimits
 from streams.worker.processor import Processor
 from streams.worker.transport import SCHEME as READ_COMMITTED_SCHEME
+from streams.worker.transport import set_fetch_max_wait
 from streams.worker.web import register_views
 
 log = logging.getLogger(__name__)
@@ -153,6 +154,7 @@ def _faust_app(settings: Settings) -> faust.App:
     # buffer, then drains them one by one; a batch writes hundreds at once. Let the buffer absorb a
     # few batches (it still bounds memory) so the stream keeps flowing while it drains.
     app.producer.buffer.max_messages = settings.worker_producer_buffer
+    set_fetch_max_wait(app, settings.worker_fetch_max_wait_ms)
     return app
 
 
