@@ -29,7 +29,7 @@ from schemas.mapping import Coordinates
 from streams.worker.batch import Message
 from streams.worker.coverage import OffsetCoverage
 from streams.worker.guard import exit_within
-from streams.worker.heap import StartupHeap
+from streams.worker.heap import WorkerHeap
 from streams.worker.inflight import BatchWrites, DurabilityChain
 from streams.worker.processor import Processor
 
@@ -65,12 +65,12 @@ def register_agent(
                 await stream.ack(event)
 
     chain = DurabilityChain(depth)
-    heap = StartupHeap()
+    heap = WorkerHeap()
 
     async def process(stream: Any) -> None:
         batches = stream.take_events(settings.worker_batch_size, settings.worker_batch_seconds)
         async for events in batches:
-            heap.freeze_once()  # started and recovered: what exists now lives as long as the worker
+            heap.at_batch()  # long-lived objects leave the collector's full passes
             batch = _messages(events, tables)
             if depth > 1:  # Faust acks the batch when this returns: held until it is durable
                 for event in events:
