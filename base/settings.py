@@ -87,11 +87,8 @@ class Settings:
     # faster at 2,000 entries/s in one pair of make bench-stream runs and a third slower on the
     # backlog in another window, so one batch at a time stays the default until that is understood.
     worker_inflight_batches: int = 1
-    # Longest time the broker holds the worker's fetch for data (Faust hard-codes 1,500 ms). The
-    # consumer sends a broker no new fetch while one is in flight, and leaves out of it the
-    # partitions whose fetched records still wait to be delivered: after any pause in delivery,
-    # a fetch of only the idle partitions (permits, say) sat at the broker for the whole wait
-    # while the crossings piled up behind it, 1.5 s at a time (make bench-stream, 2,000/s).
+    # Longest time the broker holds the worker's fetch for data, in place of Faust's fixed
+    # 1,500 ms, which held busy partitions behind idle ones (streams.worker.transport).
     worker_fetch_max_wait_ms: int = 100
     worker_producer_buffer: int = 5000  # table writes Faust may hold before stalling the stream
     policy_file: Path | None = None

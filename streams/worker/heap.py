@@ -45,12 +45,13 @@ class WorkerHeap:
 
     def at_batch(self) -> None:
         """Call before each batch: freezes at the first, then when a full collection ran."""
-        if not self.frozen:
+        if not self.freezes:
             gc.collect()  # what startup left as garbage must not be frozen with the rest
-        elif _full_collections() == self._seen_full:
+        full = _full_collections()
+        if self.freezes and full == self._seen_full:
             return
         gc.freeze()
-        if not self.frozen:  # counting walks the whole permanent generation: only the first time
+        if not self.freezes:  # counting walks the whole permanent generation: only the first time
             self.frozen = gc.get_freeze_count()
         self.freezes += 1
-        self._seen_full = _full_collections()
+        self._seen_full = full
