@@ -77,6 +77,11 @@ class KafkaNode(KafkaBroker):
                 "initial.broker.registration.timeout.ms": "300000",
                 "num.io.threads": "2",
                 "num.network.threads": "1",
+                # The log cleaner allocates its whole dedupe buffer (128 MiB by default) in one
+                # piece at startup: half of a node's 256 MiB heap. A node that had loaded a little
+                # more by then died of OutOfMemoryError in CI. 16 MiB still maps some 600,000
+                # keys per cleaning pass, far more than any compacted topic here holds.
+                "log.cleaner.dedupe.buffer.size": str(16 * 1024 * 1024),
             }
         )
         return props

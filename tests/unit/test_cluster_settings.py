@@ -58,6 +58,16 @@ def test_every_node_has_its_own_id_ports_and_directory_and_replicates_internal_t
     assert all(node.heap == "-Xmx256m" for node in cluster.nodes)
 
 
+def test_a_nodes_log_cleaner_buffer_is_a_small_part_of_its_heap(tmp_path: Path) -> None:
+    # Allocated whole at startup; at Kafka's default (128 MiB) a 256 MiB node died of
+    # OutOfMemoryError while starting.
+    settings = Settings(data_dir=tmp_path, kafka_bootstrap="127.0.0.1:1,127.0.0.1:2,127.0.0.1:3")
+    for node in KafkaCluster(settings, 3, controller_ports=[11, 12, 13]).nodes:
+        heap_bytes = int(node.heap.removeprefix("-Xmx").removesuffix("m")) * 1024 * 1024
+        buffer_bytes = int(node.server_properties()["log.cleaner.dedupe.buffer.size"])
+        assert buffer_bytes <= heap_bytes // 8
+
+
 def test_a_cluster_needs_one_controller_port_per_node(tmp_path: Path) -> None:
     with pytest.raises(InfraError):
         KafkaCluster(Settings(data_dir=tmp_path), 3, controller_ports=[1, 2])
