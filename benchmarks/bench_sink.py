@@ -7,9 +7,9 @@ same run and on the same store:
   decode, edge checks, row mapping, Merkle leaves, inserts and progress records); every insert
   it makes is recorded, rows and batch boundaries;
 * baseline: the same inserts replayed by a bare ``Store.insert`` into another fresh database:
-  the very rows the sink stored (its Merkle columns included: the leaf hash and the base64 Kafka
-  value make a row about half again as costly to insert), in the sink's own batches, with no
-  Kafka and no decoding.
+  the very rows the sink stored (its Merkle columns included: with the leaf hash and the base64
+  Kafka value a row cost 13.4 µs to insert into chDB against 8.2 µs without them, measured once),
+  in the sink's own batches, with no Kafka and no decoding.
 
 The ratio sink/baseline is the share of the store's raw insert rate the sink achieves. An untimed
 warm-up insert comes first: the engine's first inserts in a process (chDB especially) run several
